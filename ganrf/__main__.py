@@ -1,0 +1,3 @@
+from ganrf.cli import main
+
+raise SystemExit(main())

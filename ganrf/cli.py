@@ -1,0 +1,81 @@
+"""``ganrf`` command line: ``ganrf rf "conv5s2,conv5s2" --input 28``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ganrf.designs import FAMILIES, HEADS, DesignError, solve
+from ganrf.rf import SPEC_HELP, RFError, receptive_field
+
+
+def _cmd_rf(args: argparse.Namespace) -> int:
+    rep = receptive_field(args.layers, (args.channels, args.input, args.input), head=args.head)
+    print(rep.table())
+    return 0
+
+
+def _cmd_designs(args: argparse.Namespace) -> int:
+    designs = solve(
+        args.rf,
+        args.depth,
+        family=args.family,
+        image_size=args.input,
+        in_channels=args.channels,
+        head=args.head,
+        exhaustive=args.all,
+    )
+    for d in designs:
+        print(
+            f"{d.spec_string:<32} rf {d.rf:<3} decision rf {d.decision_rf:<3} "
+            f"channels {','.join(map(str, d.channels)):<16} params {d.to_dict()['params']}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ganrf", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    rf = sub.add_parser(
+        "rf",
+        help="print the notes-style rf table of a layer stack",
+        description=f"Print every layer's feature-map size and rf. {SPEC_HELP}.",
+    )
+    rf.add_argument("layers", help='e.g. "conv5s2,conv5s2" (the notes\' discriminator, rf 13)')
+    rf.add_argument("--input", type=int, default=28, help="input height = width (default 28)")
+    rf.add_argument("--channels", type=int, default=1, help="input channels (default 1)")
+    rf.add_argument(
+        "--head",
+        choices=HEADS,
+        default=None,
+        help="image: dense over the flattened map; patch: one decision per location",
+    )
+    rf.set_defaults(func=_cmd_rf)
+
+    ds = sub.add_parser("designs", help="list discriminator designs that hit an rf exactly")
+    ds.add_argument("--rf", type=int, required=True)
+    ds.add_argument("--depth", type=int, required=True)
+    ds.add_argument("--family", choices=FAMILIES, default="stride1")
+    ds.add_argument("--input", type=int, default=28)
+    ds.add_argument("--channels", type=int, default=1)
+    ds.add_argument("--head", choices=HEADS, default="image")
+    ds.add_argument(
+        "--all", action="store_true", help="every kernel split, not only the most balanced"
+    )
+    ds.set_defaults(func=_cmd_designs)
+
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (RFError, DesignError, ValueError) as e:
+        print(f"ganrf {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

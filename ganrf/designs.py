@@ -1,0 +1,516 @@
+"""Discriminator designs: small immutable values whose rf is computed from themselves.
+
+A design is the data a sweep varies (layers, head, normalisation, dropout) plus the input it is
+for. Its rf and decision rf come from :func:`ganrf.rf.receptive_field` on its own layer specs,
+never typed in by hand. :func:`solve` lists the designs that hit a target rf exactly at a given
+depth ("rf-equivalent" stacks: one 7x7, two 4x4, three 3x3 at stride 1), and
+:func:`match_capacity` widens or narrows channels so that a comparison group does not confound
+rf with parameter count.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import statistics
+from dataclasses import dataclass, replace
+
+from ganrf.rf import LayerSpec, RFReport, receptive_field
+
+__all__ = [
+    "ConvLayer",
+    "DiscriminatorDesign",
+    "DesignError",
+    "FAMILIES",
+    "HEADS",
+    "NORMS",
+    "solve",
+    "match_capacity",
+    "param_count",
+    "notes_initial",
+    "onelayer",
+]
+
+HEADS = ("image", "patch")
+NORMS = ("none", "batch", "instance", "spectral")
+FAMILIES = ("stride1", "stride2", "dilated")
+MAX_CHANNELS = 512
+
+
+class DesignError(ValueError):
+    """A design request that cannot be met; the message names the nearest feasible choices."""
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """One conv layer of a discriminator: square kernel, stride, dilation, output channels."""
+
+    kernel: int
+    stride: int = 1
+    dilation: int = 1
+    channels: int = 64
+
+    def spec(self, index: int) -> LayerSpec:
+        """Padding: "same" at stride 1, ``d(k-1)//2`` each side at larger strides (the notes'
+        Keras ``'same'``: 28 -> 14 -> 7 with conv5s2)."""
+        total = self.dilation * (self.kernel - 1)
+        if self.stride == 1:
+            pb, pe = total // 2, total - total // 2
+        else:
+            pb = pe = total // 2
+        return LayerSpec(
+            "conv",
+            (self.kernel,) * 2,
+            (self.stride,) * 2,
+            (pb, pb),
+            (pe, pe),
+            (self.dilation,) * 2,
+            name=f"conv{index}",
+        )
+
+    @property
+    def token(self) -> str:
+        text = f"conv{self.kernel}"
+        if self.stride != 1:
+            text += f"s{self.stride}"
+        if self.dilation != 1:
+            text += f"d{self.dilation}"
+        return text
+
+
+@dataclass(frozen=True)
+class DiscriminatorDesign:
+    """A discriminator as data.
+
+    Attributes:
+        layers: the conv stack, first layer first.
+        head: ``"image"`` (flatten + dense, one score per image, the notes' DCGAN head) or
+            ``"patch"`` (a 1x1 conv, one score per location: the Markovian/PatchGAN head).
+        norm: ``"none"`` (the notes), ``"batch"``, ``"instance"`` (both after every conv but the
+            first, as in DCGAN/pix2pix) or ``"spectral"`` (on every conv and the head).
+        dropout: after every LeakyReLU; the notes use 0.3.
+        image_size: input height = width.
+        in_channels: 1 for MNIST, 3 for RGB.
+    """
+
+    layers: tuple[ConvLayer, ...]
+    head: str = "image"
+    norm: str = "none"
+    dropout: float = 0.3
+    image_size: int = 28
+    in_channels: int = 1
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # -- what it sees -------------------------------------------------------------------------
+    @functools.cached_property
+    def report(self) -> RFReport:
+        """The rf report of this design's conv stack and head (eval-mode semantics for norms)."""
+        rep = receptive_field(
+            self.specs, (self.in_channels, self.image_size, self.image_size), head=self.head
+        )
+        if self.norm in ("batch", "instance") and self.depth > 1:
+            # Statistics over the whole map (and, for BatchNorm in training, the whole batch)
+            # reach every output: as the traced module in training mode reports.
+            full = (self.image_size, self.image_size)
+            if self.norm == "batch":
+                reason = "BatchNorm in training mode mixes every position and image"
+            else:
+                reason = "InstanceNorm normalises over the whole map"
+            rep = replace(
+                rep,
+                decision_rf=full,
+                decision_whole=True,
+                decision_reason=rep.decision_reason if rep.decision_whole else reason,
+                mixes_batch=self.norm == "batch",
+            )
+        return rep
+
+    @property
+    def specs(self) -> list[LayerSpec]:
+        return [layer.spec(i) for i, layer in enumerate(self.layers, 1)]
+
+    @property
+    def rf(self) -> int:
+        """Theoretical rf of one unit of the last conv map (square)."""
+        return self.report.size[0]
+
+    @property
+    def decision_rf(self) -> int:
+        return self.report.decision_rf[0]
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    @property
+    def feature_size(self) -> int:
+        return self.report.feature_size[0]
+
+    # -- as text and data ---------------------------------------------------------------------
+    @property
+    def spec_string(self) -> str:
+        """Layers as a spec string, e.g. ``"conv5s2,conv5s2"`` (the CLI's and config's form)."""
+        return ",".join(layer.token for layer in self.layers)
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return tuple(layer.channels for layer in self.layers)
+
+    @property
+    def name(self) -> str:
+        return f"rf{self.rf}-d{self.depth}-{self.spec_string.replace(',', '_')}-{self.head}"
+
+    def scaled(self, width: float) -> DiscriminatorDesign:
+        """Same rf, channels multiplied by ``width`` (at least 1 each)."""
+        if width <= 0:
+            raise DesignError(f"width multiplier must be positive, got {width}")
+        layers = tuple(
+            replace(la, channels=max(1, round(la.channels * width))) for la in self.layers
+        )
+        return replace(self, layers=layers)
+
+    def with_channels(self, channels: tuple[int, ...]) -> DiscriminatorDesign:
+        layers = tuple(replace(la, channels=c) for la, c in zip(self.layers, channels, strict=True))
+        return replace(self, layers=layers)
+
+    def to_dict(self) -> dict:
+        """Flat fields the analysis reads (no torch needed to read them back)."""
+        return {
+            "layers": self.spec_string,
+            "channels": ",".join(str(c) for c in self.channels),
+            "head": self.head,
+            "norm": self.norm,
+            "dropout": self.dropout,
+            "image_size": self.image_size,
+            "in_channels": self.in_channels,
+            "depth": self.depth,
+            "rf": self.rf,
+            "decision_rf": self.decision_rf,
+            "effective_stride": self.report.stride[0],
+            "output_grid": self.report.output_grid[0],
+            "params": param_count(self),
+        }
+
+    @classmethod
+    def from_spec(
+        cls,
+        layers: str,
+        *,
+        channels: tuple[int, ...] | str | None = None,
+        head: str = "image",
+        norm: str = "none",
+        dropout: float = 0.3,
+        image_size: int = 28,
+        in_channels: int = 1,
+    ) -> DiscriminatorDesign:
+        """Build a design from a spec string such as ``"conv5s2,conv5s2"``.
+
+        Channels default to 64 doubling at every stride-2 layer (capped at 512), as in the notes'
+        64 -> 128 discriminator.
+        """
+        from ganrf.rf import RFError, parse_specs
+
+        try:
+            specs, parsed_head = parse_specs(layers)
+        except RFError as e:
+            raise DesignError(str(e)) from None
+        if parsed_head:
+            head = parsed_head
+        convs = []
+        for s in specs:
+            if s.kind != "conv" or s.kernel[0] != s.kernel[1]:
+                raise DesignError(
+                    f"designs take square conv layers only, got {s.label}; "
+                    "use receptive_field() for other stacks"
+                )
+            convs.append(ConvLayer(s.kernel[0], s.stride[0], s.dilation[0]))
+        if isinstance(channels, str):
+            channels = tuple(int(c) for c in channels.split(",") if c.strip())
+        if channels is None:
+            channels = default_channels([c.stride for c in convs])
+        if len(channels) != len(convs):
+            raise DesignError(
+                f"{len(channels)} channel counts for {len(convs)} layers in {layers!r}; "
+                "give one per layer"
+            )
+        layers_t = tuple(replace(c, channels=ch) for c, ch in zip(convs, channels))
+        return cls(layers_t, head, norm, dropout, image_size, in_channels)
+
+
+def default_channels(strides: list[int], base: int = 64) -> tuple[int, ...]:
+    out, c = [], base
+    for i, s in enumerate(strides):
+        if i > 0 and s > 1:
+            c = min(MAX_CHANNELS, c * 2)
+        out.append(c)
+    return tuple(out)
+
+
+def validate(design: DiscriminatorDesign) -> None:
+    """Raise :class:`DesignError` with one sentence for anything that cannot be built."""
+    if design.head not in HEADS:
+        raise DesignError(f"unknown head {design.head!r}; choose one of {', '.join(HEADS)}")
+    if design.norm not in NORMS:
+        raise DesignError(f"unknown norm {design.norm!r}; choose one of {', '.join(NORMS)}")
+    if not design.layers:
+        raise DesignError("a design needs at least one conv layer (depth >= 1)")
+    if design.image_size < 1 or design.in_channels < 1:
+        raise DesignError(
+            f"image size {design.image_size} and channels {design.in_channels} must be positive"
+        )
+    if not 0.0 <= design.dropout < 1.0:
+        raise DesignError(f"dropout {design.dropout} must be in [0, 1)")
+    for i, la in enumerate(design.layers, 1):
+        if min(la.kernel, la.stride, la.dilation, la.channels) < 1:
+            raise DesignError(
+                f"layer {i} {la}: kernel, stride, dilation and channels must all be >= 1"
+            )
+    size = design.image_size
+    for i, la in enumerate(design.layers, 1):
+        size = la.spec(i).out_size((size, size))[0]
+        if size < 1:
+            raise DesignError(
+                f"layer {i} ({la.token}) leaves no feature map on a {design.image_size}px input; "
+                f"use at most {i - 1} such layers or a larger image"
+            )
+
+
+def param_count(design: DiscriminatorDesign) -> int:
+    """Trainable parameters of the module :func:`ganrf.models.build_discriminator` builds
+    (checked against the built module in the tests)."""
+    total, cin = 0, design.in_channels
+    norm_from = 1  # batch/instance norm after every conv but the first
+    for i, la in enumerate(design.layers):
+        bias = not (design.norm == "batch" and i >= norm_from)
+        total += cin * la.channels * la.kernel**2 + (la.channels if bias else 0)
+        if design.norm in ("batch", "instance") and i >= norm_from:
+            total += 2 * la.channels  # affine scale and shift
+        cin = la.channels
+    if design.head == "image":
+        total += cin * design.feature_size**2 + 1
+    else:
+        total += cin + 1
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# The solver
+# --------------------------------------------------------------------------------------------
+
+
+def _kernel_tuples(rf: int, depth: int, family: str, max_kernel: int) -> list[tuple[int, ...]]:
+    """Every kernel tuple (or dilation tuple for "dilated") of ``depth`` layers that reaches rf."""
+    if family == "stride1":
+        # rf = 1 + sum(k_i - 1); non-increasing kernels so permutations are not listed twice.
+        return [
+            ks
+            for ks in itertools.combinations_with_replacement(range(max_kernel, 1, -1), depth)
+            if 1 + sum(k - 1 for k in ks) == rf
+        ]
+    if family == "stride2":
+        # rf = 1 + sum_i (k_i - 1) * 2^(i-1)
+        return list(_stride2_kernels(rf - 1, depth, 0))
+    # dilated: kernel 3, rf = 1 + 2 * sum(d_i); non-increasing dilations
+    if (rf - 1) % 2:
+        return []
+    return [
+        ds
+        for ds in itertools.combinations_with_replacement(range((rf - 1) // 2, 0, -1), depth)
+        if 1 + 2 * sum(ds) == rf
+    ]
+
+
+def _stride2_kernels(rest: int, depth: int, i: int):
+    """Kernel tuples for layers i.. with sum_j (k_j - 1) 2^j == rest, every k_j >= 2."""
+    if depth == 0:
+        if rest == 0:
+            yield ()
+        return
+    floor_later = sum(2**j for j in range(i + 1, i + depth))  # later layers at k = 2
+    for grow in range(1, (rest - floor_later) // 2**i + 1):
+        for tail in _stride2_kernels(rest - grow * 2**i, depth - 1, i + 1):
+            yield (grow + 1, *tail)
+
+
+def _spread(ks: tuple[int, ...]) -> tuple[int, ...]:
+    return (max(ks) - min(ks), *(-k for k in ks))
+
+
+def solve(
+    rf: int,
+    depth: int,
+    *,
+    family: str = "stride1",
+    image_size: int = 28,
+    in_channels: int = 1,
+    head: str = "image",
+    norm: str = "none",
+    dropout: float = 0.3,
+    base_channels: int = 64,
+    exhaustive: bool = False,
+) -> list[DiscriminatorDesign]:
+    """Designs of ``depth`` conv layers whose rf is exactly ``rf``.
+
+    Args:
+        rf: target rf in pixels (square).
+        depth: number of conv layers.
+        family: ``"stride1"`` (all stride 1: rf = 1 + sum(k - 1)), ``"stride2"`` (every layer
+            stride 2, the notes' downsampling: rf = 1 + sum((k_i - 1) 2^(i-1))) or
+            ``"dilated"`` (3x3 kernels at stride 1 with dilations: rf = 1 + 2 sum(d)).
+        exhaustive: list every kernel split; by default only the most balanced one (kernels
+            differ as little as possible: rf 7 at depth 3 gives 3x3, 3x3, 3x3).
+
+    Every layer must grow the rf (kernel >= 2), except a pure 1x1 stack for rf 1.
+
+    Raises:
+        DesignError: naming the nearest feasible rf or depth.
+    """
+    if family not in FAMILIES:
+        raise DesignError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if depth < 1:
+        raise DesignError(f"depth {depth} is impossible; a discriminator needs depth >= 1")
+    if rf < 1:
+        raise DesignError(f"rf {rf} is impossible; the smallest rf is 1 (a 1x1 conv)")
+    if image_size < 1:
+        raise DesignError(f"image size {image_size} must be positive")
+    if rf > image_size:
+        raise DesignError(
+            f"rf {rf} is larger than the {image_size}px input; the largest useful rf is "
+            f"{image_size}"
+        )
+    if family == "stride2":
+        max_depth, size = 0, image_size
+        while size > 1:
+            size = (size + 1) // 2
+            max_depth += 1
+        if depth > max_depth:
+            raise DesignError(
+                f"depth {depth} of stride-2 layers leaves no feature map on a {image_size}px "
+                f"input; the deepest is {max_depth}"
+            )
+    kw = dict(head=head, norm=norm, dropout=dropout, image_size=image_size, in_channels=in_channels)
+    if rf == 1:
+        if family != "stride1":
+            raise DesignError(
+                f"rf 1 needs 1x1 kernels at stride 1; use family 'stride1', not {family!r}"
+            )
+        layers = tuple(ConvLayer(1, channels=base_channels) for _ in range(depth))
+        return [DiscriminatorDesign(layers, **kw)]
+    tuples = _kernel_tuples(rf, depth, family, max_kernel=rf)
+    if not tuples:
+        raise DesignError(_infeasible(rf, depth, family, image_size))
+    tuples.sort(key=_spread)
+    if not exhaustive:
+        tuples = tuples[:1]
+    designs = []
+    for ks in tuples:
+        if family == "dilated":
+            convs = [ConvLayer(3, 1, d) for d in ks]
+        else:
+            convs = [ConvLayer(k, 2 if family == "stride2" else 1) for k in ks]
+        chans = default_channels([c.stride for c in convs], base_channels)
+        designs.append(
+            DiscriminatorDesign(tuple(replace(c, channels=ch) for c, ch in zip(convs, chans)), **kw)
+        )
+    for d in designs:  # the arithmetic above and rf.py must agree
+        assert d.rf == rf, (d.spec_string, d.rf, rf)
+    return designs
+
+
+def _feasible(rf: int, depth: int, family: str, image_size: int) -> bool:
+    if rf == 1:
+        return family == "stride1"
+    return 1 <= rf <= image_size and bool(_kernel_tuples(rf, depth, family, rf))
+
+
+def _infeasible(rf: int, depth: int, family: str, image_size: int) -> str:
+    rfs = [r for r in range(1, image_size + 1) if _feasible(r, depth, family, image_size)]
+    near_rf = sorted(rfs, key=lambda r: (abs(r - rf), r))[:2]
+    depths = [d for d in range(1, 9) if _feasible(rf, d, family, image_size)]
+    near_depth = sorted(depths, key=lambda d: (abs(d - depth), d))[:2]
+    what = f"no {family} design of depth {depth} has rf {rf}"
+    options = []
+    if near_rf:
+        options.append(f"rf {' or '.join(map(str, sorted(near_rf)))} at depth {depth}")
+    if near_depth:
+        options.append(f"depth {' or '.join(map(str, sorted(near_depth)))} for rf {rf}")
+    hint = "; nearest feasible: " + ", or ".join(options) if options else ""
+    return what + hint
+
+
+# --------------------------------------------------------------------------------------------
+# Capacity matching
+# --------------------------------------------------------------------------------------------
+
+
+def match_capacity(
+    designs: list[DiscriminatorDesign], tolerance: float = 0.10
+) -> list[DiscriminatorDesign]:
+    """Scale each design's channels so every parameter count is within ``tolerance`` of the
+    group's median, so a comparison of rf is not a comparison of size.
+
+    Channel ratios inside a design are kept; a single width factor per design is searched.
+
+    Raises:
+        DesignError: when some design cannot reach the band (say which, and by how much).
+    """
+    if not designs:
+        raise DesignError("match_capacity needs at least one design")
+    target = statistics.median(param_count(d) for d in designs)
+    out = []
+    for d in designs:
+        best, best_err = d, abs(param_count(d) - target) / target
+        lo, hi = 1.0 / 64, 64.0
+        for _ in range(60):  # bisection on the width factor; param count grows with width
+            mid = (lo * hi) ** 0.5
+            cand = d.scaled(mid)
+            n = param_count(cand)
+            err = abs(n - target) / target
+            if err < best_err:
+                best, best_err = cand, err
+            if n < target:
+                lo = mid
+            else:
+                hi = mid
+        if best_err > tolerance:
+            raise DesignError(
+                f"{d.name} cannot be brought within {tolerance:.0%} of the group's median "
+                f"{target:.0f} parameters (closest {param_count(best)}); loosen the tolerance "
+                "or compare designs of closer size"
+            )
+        out.append(best)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The notes' designs
+# --------------------------------------------------------------------------------------------
+
+
+def notes_initial(image_size: int = 28, in_channels: int = 1) -> DiscriminatorDesign:
+    """The notes' initial discriminator: conv 64 k5 s2, conv 128 k5 s2, dense (rf 13)."""
+    return DiscriminatorDesign(
+        (ConvLayer(5, 2, channels=64), ConvLayer(5, 2, channels=128)),
+        image_size=image_size,
+        in_channels=in_channels,
+    )
+
+
+def onelayer(
+    kernel: int,
+    image_size: int = 28,
+    in_channels: int = 1,
+    head: str = "image",
+    dropout: float = 0.0,
+) -> DiscriminatorDesign:
+    """The notes' ``onelayer_multi_rfs``: one conv (64, stride 1, same padding, kernel k),
+    LeakyReLU, dense (the notes use no dropout there)."""
+    return DiscriminatorDesign(
+        (ConvLayer(kernel, 1, channels=64),),
+        head=head,
+        dropout=dropout,
+        image_size=image_size,
+        in_channels=in_channels,
+    )

@@ -1,0 +1,14 @@
+"""Generators and design-built discriminators."""
+
+from ganrf.models.discriminator import Discriminator, ImageHead, PatchHead, build_discriminator
+from ganrf.models.generators import DCGANGenerator, MNISTGenerator, build_generator
+
+__all__ = [
+    "Discriminator",
+    "ImageHead",
+    "PatchHead",
+    "build_discriminator",
+    "MNISTGenerator",
+    "DCGANGenerator",
+    "build_generator",
+]

@@ -1,0 +1,22 @@
+import pytest
+import torch
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="run slow, real-data checks")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow real-data check: opt in with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _two_threads():
+    # CI has two cores; keep tests honest about that and deterministic.
+    torch.set_num_threads(2)
+    yield

@@ -1,0 +1,185 @@
+"""Designs: rf from themselves, the equivalence solver, capacity matching, bad requests."""
+
+import pytest
+import torch
+
+from ganrf.designs import (
+    ConvLayer,
+    DesignError,
+    DiscriminatorDesign,
+    match_capacity,
+    notes_initial,
+    onelayer,
+    param_count,
+    solve,
+)
+from ganrf.models import build_discriminator
+from ganrf.rf import receptive_field
+
+
+def test_notes_initial_discriminator_is_rf_13_with_whole_image_decision():
+    d = notes_initial()
+    assert d.spec_string == "conv5s2,conv5s2"
+    assert d.channels == (64, 128)
+    assert d.rf == 13 and d.decision_rf == 28
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 7, 9, 11, 13, 28])
+def test_onelayer_multi_rfs_designs(k):
+    d = onelayer(k)
+    assert d.rf == k and d.depth == 1 and d.decision_rf == 28
+
+
+@pytest.mark.parametrize(
+    "depth, expected", [(1, "conv7"), (2, "conv4,conv4"), (3, "conv3,conv3,conv3")]
+)
+def test_stride1_equivalence_rf7(depth, expected):
+    (d,) = solve(7, depth)
+    assert d.spec_string == expected and d.rf == 7
+
+
+def test_stride2_family_recovers_notes_design():
+    (d,) = solve(13, 2, family="stride2")
+    assert d.spec_string == "conv5s2,conv5s2"
+    assert d.channels == (64, 128)
+
+
+def test_exhaustive_lists_every_split_each_exact():
+    designs = solve(7, 2, exhaustive=True)
+    assert [d.spec_string for d in designs] == ["conv4,conv4", "conv5,conv3", "conv6,conv2"]
+    designs = solve(13, 2, family="stride2", exhaustive=True)
+    assert {d.spec_string for d in designs} == {
+        "conv5s2,conv5s2",
+        "conv7s2,conv4s2",
+        "conv3s2,conv6s2",
+        "conv9s2,conv3s2",
+        "conv11s2,conv2s2",
+    }
+
+
+def test_dilated_family():
+    (d,) = solve(9, 2, family="dilated")
+    assert d.spec_string == "conv3d2,conv3d2" and d.rf == 9
+
+
+def test_rf1_is_a_pointwise_stack():
+    (d,) = solve(1, 3)
+    assert d.spec_string == "conv1,conv1,conv1" and d.rf == 1
+
+
+GRID = [
+    (rf, depth, family, head, norm)
+    for family, rfs, depths in [
+        ("stride1", [2, 3, 5, 7, 9, 13, 28], [1, 2, 3, 4]),
+        ("stride2", [4, 7, 13, 15, 28], [1, 2, 3]),
+        ("dilated", [3, 5, 9, 13], [1, 2, 3]),
+    ]
+    for rf in rfs
+    for depth in depths
+    for head, norm in [
+        ("image", "none"),
+        ("patch", "batch"),
+        ("patch", "spectral"),
+        ("patch", "instance"),
+    ]
+    if (rf == 1 or rf >= depth + 1)
+]
+
+
+@pytest.mark.parametrize("rf, depth, family, head, norm", GRID)
+def test_every_solver_output_remeasured_on_built_module(rf, depth, family, head, norm):
+    try:
+        designs = solve(
+            rf, depth, family=family, head=head, norm=norm, base_channels=4, exhaustive=True
+        )
+    except DesignError:
+        return  # infeasible requests are tested below; feasible ones must measure right
+    for d in designs:
+        module = build_discriminator(d)
+        rep = receptive_field(module, (1, 28, 28))  # training mode, as it trains
+        assert rep.size == (rf, rf) == (d.rf, d.rf)
+        assert rep.decision_rf == (d.decision_rf, d.decision_rf)
+        assert rep.output_grid == d.report.output_grid
+        assert sum(p.numel() for p in module.parameters()) == param_count(d)
+
+
+def test_grid_is_mostly_feasible():
+    feasible = 0
+    for rf, depth, family, *_ in GRID[::4]:
+        try:
+            solve(rf, depth, family=family)
+            feasible += 1
+        except DesignError:
+            pass
+    assert feasible >= 40
+
+
+def test_patch_head_keeps_decision_rf_image_head_does_not():
+    (patch,) = solve(7, 3, head="patch")
+    (image,) = solve(7, 3, head="image")
+    assert patch.decision_rf == 7 and patch.report.output_grid == (28, 28)
+    assert image.decision_rf == 28 and image.report.output_grid == (1, 1)
+
+
+def test_batchnorm_design_reports_whole_decision_and_batch_mixing():
+    (d,) = solve(7, 2, head="patch", norm="batch")
+    assert d.decision_rf == 28 and d.report.mixes_batch
+
+
+def test_match_capacity_within_ten_percent_and_rf_unchanged():
+    group = [solve(7, depth)[0] for depth in (1, 2, 3)] + [solve(13, 2, family="stride2")[0]]
+    before = [param_count(d) for d in group]
+    assert max(before) / min(before) > 2  # unmatched, capacity differs a lot
+    matched = match_capacity(group)
+    counts = [param_count(d) for d in matched]
+    median = sorted(counts)[len(counts) // 2]
+    assert all(abs(c - median) / median <= 0.10 for c in counts)
+    assert [d.rf for d in matched] == [d.rf for d in group]
+
+
+def test_scaled_keeps_rf():
+    d = notes_initial().scaled(0.25)
+    assert d.channels == (16, 32) and d.rf == 13
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: solve(3, 4), r"nearest feasible: rf 1 or 5 at depth 4, or depth 1 or 2 for rf 3"),
+        (lambda: solve(30, 1), "larger than the 28px input; the largest useful rf is 28"),
+        (lambda: solve(7, 0), "depth >= 1"),
+        (lambda: solve(0, 1), "smallest rf is 1"),
+        (lambda: solve(-3, 1), "smallest rf is 1"),
+        (lambda: solve(7, 1, image_size=0), "must be positive"),
+        (lambda: solve(13, 6, family="stride2"), "the deepest is 5"),
+        (lambda: solve(8, 2, family="dilated"), "nearest feasible: rf 7 or 9 at depth 2"),
+        (lambda: solve(7, 2, family="stride3"), "unknown family 'stride3'"),
+        (lambda: solve(7, 2, head="global"), "unknown head 'global'"),
+        (lambda: solve(7, 2, norm="layer"), "unknown norm 'layer'"),
+        (lambda: DiscriminatorDesign(()), "at least one conv layer"),
+        (lambda: DiscriminatorDesign((ConvLayer(0),)), "must all be >= 1"),
+        (lambda: DiscriminatorDesign((ConvLayer(3, channels=-1),)), "must all be >= 1"),
+        (lambda: DiscriminatorDesign.from_spec("conv5s2,conv5s2", channels=(64,)), "one per layer"),
+        (lambda: DiscriminatorDesign.from_spec("conv3,maxpool2"), "square conv layers only"),
+        (lambda: notes_initial().scaled(0), "width multiplier must be positive"),
+    ],
+)
+def test_impossible_requests_one_clear_error(call, match):
+    with pytest.raises(DesignError, match=match):
+        call()
+
+
+def test_from_spec_round_trip():
+    d = DiscriminatorDesign.from_spec("conv5s2,conv5s2", head="patch")
+    assert d.spec_string == "conv5s2,conv5s2" and d.channels == (64, 128) and d.head == "patch"
+    again = DiscriminatorDesign.from_spec(
+        d.spec_string, channels=d.to_dict()["channels"], head="patch"
+    )
+    assert again == d
+
+
+def test_built_module_forward_shapes():
+    x = torch.randn(3, 1, 28, 28)
+    assert build_discriminator(notes_initial())(x).shape == (3, 1)
+    (p,) = solve(7, 2, head="patch")
+    assert build_discriminator(p)(x).shape == (3, 1, 28, 28)

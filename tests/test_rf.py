@@ -1,0 +1,207 @@
+"""rf arithmetic: the notes' worked example, published values, and what is refused."""
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from ganrf.rf import LayerSpec, RFError, parse_specs, receptive_field
+
+
+def test_notes_worked_example_rf_13():
+    # shared/DESIGN.md: conv5/s2 -> conv5/s2 has rf (1-1)*2+5 = 5, then (5-1)*2+5 = 13.
+    rep = receptive_field("conv5s2,conv5s2", (1, 28, 28))
+    assert [r.rf for r in rep.layers] == [(5, 5), (13, 13)]
+    assert [r.out_size for r in rep.layers] == [(14, 14), (7, 7)]  # 28 -> 14 -> 7 as the notes
+    assert rep.size == (13, 13)
+    assert rep.stride == (4, 4)
+    assert rep.padding == (6, 6)  # 2 + 2 * 2
+
+
+def test_notes_table_ends_in_13():
+    text = receptive_field("conv5s2,conv5s2,dense", (1, 28, 28)).table()
+    rows = [line for line in text.splitlines() if line.startswith(("1 ", "2 "))]
+    assert rows[0].split()[-2:] == ["14x14", "5"]
+    assert rows[1].split()[-2:] == ["7x7", "13"]
+    assert "decision rf 28 (dense layer over the flattened map)" in text
+
+
+@pytest.mark.parametrize(
+    "layers, rf",
+    [
+        ("conv7", 7),
+        ("conv4,conv4", 7),
+        ("conv3,conv3,conv3", 7),
+        ("conv5,conv3", 7),
+        ("conv1", 1),
+        ("conv28", 28),
+    ],
+)
+def test_stride1_equivalent_stacks(layers, rf):
+    rep = receptive_field(layers, (1, 28, 28), head="patch")
+    assert rep.size == (rf, rf)
+    assert rep.feature_size == (28, 28)  # 'same' padding keeps the map at stride 1
+    assert rep.decision_rf == (rf, rf)
+
+
+def test_dilation_uses_effective_kernel():
+    # A 3x3 kernel at dilation d spans d*2+1; dilations 1, 2, 4 give 1 + 2*(1+2+4) = 15
+    # (Yu & Koltun 2016, the context module's exponential dilation).
+    rep = receptive_field("conv3,conv3d2,conv3d4", (1, 32, 32))
+    assert [r.rf[0] for r in rep.layers] == [3, 7, 15]
+
+
+def test_pooling_counts_like_a_layer():
+    # conv3 -> maxpool2 -> conv3: 3, then 4, then 4 + 2*2 = 8
+    rep = receptive_field("conv3,maxpool2,conv3", (1, 28, 28))
+    assert [r.rf[0] for r in rep.layers] == [3, 4, 8]
+    assert rep.stride == (2, 2)
+
+
+def test_non_square_kernels_per_axis():
+    rep = receptive_field("conv3x5,conv3x5s2", (1, 28, 28))
+    assert rep.size == (5, 9)
+
+
+def test_pix2pix_patchgan_published_rfs():
+    # Isola et al. 2017 (pix2pix): n_layers=1 -> 16x16, n_layers=3 -> 70x70, 5 -> 286x286.
+    def patchgan(n):
+        layers, ch = [nn.Conv2d(3, 64, 4, 2, 1), nn.LeakyReLU(0.2)], 64
+        for _ in range(1, n):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2)]
+            ch *= 2
+        layers += [nn.Conv2d(ch, ch * 2, 4, 1, 1), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2)]
+        layers += [nn.Conv2d(ch * 2, 1, 4, 1, 1)]
+        return nn.Sequential(*layers).eval()
+
+    assert receptive_field(patchgan(1), (3, 64, 64)).size == (16, 16)
+    assert receptive_field(patchgan(3), (3, 256, 256)).size == (70, 70)
+    assert receptive_field(patchgan(5), (3, 512, 512)).size == (286, 286)
+
+
+def test_vgg16_and_alexnet_published_values():
+    # Araujo et al., "Computing Receptive Fields of CNNs" (Distill 2019), Table 1: VGG-16 r=212,
+    # S=32, P=90; AlexNet r=195, S=32.
+    vgg = receptive_field(torchvision.models.vgg16().features, (3, 224, 224))
+    assert (vgg.size, vgg.stride, vgg.padding) == ((212, 212), (32, 32), (90, 90))
+    alex = receptive_field(torchvision.models.alexnet().features, (3, 224, 224))
+    assert (alex.size, alex.stride) == ((195, 195), (32, 32))
+
+
+def test_model_and_specs_agree_with_same_padding_even_kernel():
+    m = nn.Sequential(
+        nn.Conv2d(1, 4, 4, padding="same"), nn.ReLU(), nn.Conv2d(4, 1, 4, padding="same")
+    )
+    traced = receptive_field(m, (1, 28, 28))
+    specs = receptive_field("conv4,conv4", (1, 28, 28))
+    assert traced.size == specs.size == (7, 7)
+    # 4x4 'same' pads 1 before, 2 after; P = 1 + 1*1 = 2: the first unit sees input -2..4 (7 px)
+    assert traced.padding == specs.padding == (2, 2)
+    assert [r.out_size for r in traced.layers] == [r.out_size for r in specs.layers]
+
+
+def test_decision_rf_image_head_vs_patch_head():
+    feats = [nn.Conv2d(1, 8, 5, 2, 2), nn.LeakyReLU(), nn.Conv2d(8, 8, 5, 2, 2), nn.LeakyReLU()]
+    image = nn.Sequential(*feats, nn.Flatten(), nn.Linear(8 * 7 * 7, 1))
+    patch = nn.Sequential(*feats, nn.Conv2d(8, 1, 1))
+    ri, rp = receptive_field(image, (1, 28, 28)), receptive_field(patch, (1, 28, 28))
+    assert ri.size == rp.size == (13, 13)
+    assert ri.decision_rf == (28, 28) and ri.decision_whole and ri.output_grid == (1, 1)
+    assert rp.decision_rf == (13, 13) and not rp.decision_whole and rp.output_grid == (7, 7)
+
+
+def test_global_pool_makes_decision_whole():
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    rep = receptive_field(m, (1, 16, 16))
+    assert rep.size == (3, 3) and rep.decision_rf == (16, 16)
+    assert "global pooling" in rep.decision_reason
+
+
+def test_batchnorm_training_mode_mixes_everything_eval_does_not():
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.Conv2d(8, 1, 1))
+    train = receptive_field(m.train(), (1, 16, 16))
+    assert train.decision_rf == (16, 16) and train.mixes_batch and train.notes
+    ev = receptive_field(m.eval(), (1, 16, 16))
+    assert ev.decision_rf == (3, 3) and not ev.mixes_batch
+
+
+def test_tracing_leaves_batchnorm_statistics_untouched():
+    bn = nn.BatchNorm2d(8)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), bn, nn.Conv2d(8, 1, 1))
+    receptive_field(m, (1, 16, 16))
+    assert int(bn.num_batches_tracked) == 0
+    assert torch.equal(bn.running_mean, torch.zeros(8))
+
+
+def test_custom_module_found_by_running_it():
+    class Custom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(1, 4, 3, padding=1)
+            self.b = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+
+        def forward(self, x):
+            return self.b(torch.relu(self.a(x)) * 2.0)
+
+    rep = receptive_field(Custom(), (1, 28, 28))
+    assert rep.size == (5, 5) and rep.feature_size == (14, 14)
+
+
+def test_residual_branch_refused_with_clear_error():
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(1, 1, 3, padding=1)
+            self.b = nn.Conv2d(1, 1, 3, padding=1)
+
+        def forward(self, x):
+            h = self.a(x)
+            return self.b(h) + h
+
+    with pytest.raises(RFError, match="branches"):
+        receptive_field(Res(), (1, 8, 8))
+    with pytest.raises(RFError, match="branches"):
+        receptive_field(torchvision.models.resnet18(), (3, 64, 64))
+
+
+def test_transposed_conv_refused():
+    m = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ConvTranspose2d(4, 1, 3))
+    with pytest.raises(RFError, match="ConvTranspose2d"):
+        receptive_field(m, (1, 8, 8))
+
+
+def test_functional_conv_not_silently_miscounted():
+    class Sneaky(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(1, 1, 3, padding=1)
+
+        def forward(self, x):
+            return self.a(torch.nn.functional.max_pool2d(x, 2))
+
+    with pytest.raises(RFError, match="functional op"):
+        receptive_field(Sneaky(), (1, 8, 8))
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "no layers"),
+        ("conv5s2,bogus", "cannot read layer 2"),
+        ("maxpool2d2", "dilated pooling"),
+    ],
+)
+def test_bad_spec_strings(text, match):
+    with pytest.raises(RFError, match=match):
+        parse_specs(text)
+
+
+def test_layers_that_leave_no_map_refused():
+    with pytest.raises(RFError, match="leaves no feature map"):
+        # no padding: 28 -> 12 -> 4 -> nothing
+        receptive_field("conv5s2p0,conv5s2p0,conv5s2p0", (1, 28, 28))
+
+
+def test_layer_spec_validates_values():
+    with pytest.raises(RFError, match="kernel"):
+        LayerSpec("conv", (0, 3))
