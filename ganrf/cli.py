@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ds.set_defaults(func=_cmd_designs)
 
+    from ganrf import train_cli  # the training command lives beside the loop it drives
+
+    train_cli.add_parser(sub)
+
     return p
 
 
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RFError, DesignError, ValueError) as e:
+    except (RFError, DesignError, ValueError, RuntimeError) as e:
         print(f"ganrf {args.command}: error: {e}", file=sys.stderr)
         return 2
 

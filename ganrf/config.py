@@ -1,0 +1,246 @@
+"""Typed training configuration.
+
+Ray Tune, the CLI and the tests hand over a flat dict (``{"d.layers": "conv5s2,conv5s2",
+"loss.kind": "hinge"}``) or a nested one; :meth:`TrainConfig.from_dict` turns it into
+dataclasses once, checking types and rejecting unknown keys with the nearest valid name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, get_type_hints
+
+from ganrf.designs import DiscriminatorDesign
+
+DATASETS = ("mnist", "celeba", "imagenet", "folder", "synthetic")
+LOSSES = ("ns", "wgan-gp", "hinge")
+GENERATORS = ("mnist", "dcgan")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the key and what to do."""
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "mnist"  # mnist | celeba | imagenet | folder | synthetic
+    root: str = "data"  # torchvision downloads MNIST here when it is missing
+    download: bool = True  # False: fail with a clear message instead of downloading
+    image_size: int = 28  # 28 for MNIST, 64 for CelebA, 64 or 128 for ImageNet
+    channels: int = 1
+    subset: int = 0  # use the first N training images (0: all)
+    synthetic_size: int = 2048  # images in the in-memory synthetic set
+    workers: int = 4  # DataLoader workers when the dataset streams from disk
+    device_max_gb: float = 4.0  # hold the dataset on the device as uint8 when it fits
+
+
+@dataclass
+class GeneratorConfig:
+    kind: str = "mnist"  # "mnist": the notes' generator; "dcgan": 64/128 RGB
+    noise_dim: int = 100
+    width: float = 1.0  # channel multiplier (rf of D is unaffected)
+
+
+@dataclass
+class DiscriminatorConfig:
+    layers: str = "conv5s2,conv5s2"  # spec string, as `ganrf rf` reads it
+    channels: str = ""  # comma-separated per layer; "" = 64 doubling at stride 2
+    head: str = "image"  # image (dense, DCGAN) | patch (1x1 conv, PatchGAN)
+    norm: str = "none"  # none | batch | instance | spectral
+    dropout: float = 0.3
+    width: float = 1.0  # channel multiplier applied on top of `channels`
+
+
+@dataclass
+class LossConfig:
+    kind: str = "ns"  # ns (non-saturating, the notes) | wgan-gp | hinge
+    gp_weight: float = 10.0  # WGAN-GP lambda (Gulrajani et al. 2017)
+
+
+@dataclass
+class OptimConfig:
+    # The notes: Adam(1e-4) with Keras defaults (beta1 0.9). DCGAN's paper uses 2e-4, 0.5.
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    d_steps: int = 1  # discriminator updates per generator update
+
+
+@dataclass
+class ScheduleConfig:
+    epochs: int = 50  # the notes' 50 epochs
+    steps: int = 0  # > 0: stop after this many generator steps instead of `epochs`
+    batch_size: int = 256
+    eval_every: int = 1  # epochs between evaluations (reports and checkpoints)
+    eval_every_steps: int = 0  # > 0: evaluate every N steps instead (short runs, tests)
+
+
+@dataclass
+class EvalConfig:
+    grid: int = 64  # samples in the fixed-noise grid written at every evaluation
+    metrics: bool = False  # the dataset's metrics (see ganrf.metrics); off for speed tests
+    samples: int = 10_000  # generated samples the metrics use
+    erf_images: int = 64  # real images averaged for the effective-rf map
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    g: GeneratorConfig = field(default_factory=GeneratorConfig)
+    d: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:1 | mps
+    threads: int = 0  # CPU threads for this trial (0: torch's default)
+    cuda_graph: bool = True  # capture the whole step in one CUDA graph on CUDA
+
+    # -- conversion ---------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:
+        """From a flat (``"d.layers"``) or nested (``{"d": {"layers": ...}}``) dict."""
+        flat = _flatten(raw or {})
+        flat.update(_flatten(overrides))
+        cfg = cls()
+        valid = sorted(_all_keys(cfg))
+        for key, value in flat.items():
+            if key not in valid:
+                near = difflib.get_close_matches(key, valid, n=1)
+                hint = (
+                    f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(valid)}"
+                )
+                raise ConfigError(f"unknown config key {key!r}{hint}")
+            _set(cfg, key, value)
+        cfg.validate()
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat dict that :meth:`from_dict` reads back (and that is stored as config.json)."""
+        return _flatten(asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    # -- derived ------------------------------------------------------------------------------
+    def design(self) -> DiscriminatorDesign:
+        d = DiscriminatorDesign.from_spec(
+            self.d.layers,
+            channels=self.d.channels or None,
+            head=self.d.head,
+            norm=self.d.norm,
+            dropout=self.d.dropout,
+            image_size=self.data.image_size,
+            in_channels=self.data.channels,
+        )
+        return d.scaled(self.d.width) if self.d.width != 1.0 else d
+
+    def validate(self) -> None:
+        checks = [
+            (self.data.dataset in DATASETS, "data.dataset", f"one of {', '.join(DATASETS)}"),
+            (self.loss.kind in LOSSES, "loss.kind", f"one of {', '.join(LOSSES)}"),
+            (self.g.kind in GENERATORS, "g.kind", f"one of {', '.join(GENERATORS)}"),
+            (self.data.image_size > 0, "data.image_size", "a positive number of pixels"),
+            (self.data.channels in (1, 3), "data.channels", "1 or 3"),
+            (self.data.subset >= 0, "data.subset", "0 (all) or a positive count"),
+            (self.data.synthetic_size > 0, "data.synthetic_size", "positive"),
+            (self.g.noise_dim > 0, "g.noise_dim", "positive"),
+            (self.g.width > 0, "g.width", "positive"),
+            (self.d.width > 0, "d.width", "positive"),
+            (self.optim.lr_g > 0 and self.optim.lr_d > 0, "optim.lr_g/lr_d", "positive"),
+            (
+                0 <= self.optim.beta1 < 1 and 0 <= self.optim.beta2 < 1,
+                "optim.beta1/beta2",
+                "in [0, 1)",
+            ),
+            (self.optim.d_steps >= 1, "optim.d_steps", "at least 1"),
+            (
+                self.schedule.epochs >= 1 or self.schedule.steps >= 1,
+                "schedule.epochs",
+                "at least 1",
+            ),
+            (self.schedule.steps >= 0, "schedule.steps", "0 (use epochs) or positive"),
+            (self.schedule.batch_size >= 1, "schedule.batch_size", "at least 1"),
+            (self.schedule.eval_every >= 1, "schedule.eval_every", "at least 1 epoch"),
+            (self.schedule.eval_every_steps >= 0, "schedule.eval_every_steps", "0 or positive"),
+            (self.eval.grid >= 1 and self.eval.samples >= 1, "eval.grid/samples", "positive"),
+            (self.threads >= 0, "threads", "0 (default) or a positive count"),
+            (self.loss.gp_weight >= 0, "loss.gp_weight", "non-negative"),
+        ]
+        for ok, key, what in checks:
+            if not ok:
+                raise ConfigError(f"{key} must be {what}")
+        if self.g.kind == "mnist" and self.data.image_size != 28:
+            raise ConfigError(
+                f"g.kind 'mnist' makes 28x28 images but data.image_size is {self.data.image_size}; "
+                "use g.kind 'dcgan' for 64 or 128"
+            )
+        self.design()  # raises DesignError for a design that cannot be built
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _all_keys(obj: Any, prefix: str = "") -> list[str]:
+    keys = []
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            keys += _all_keys(value, f"{prefix}{f.name}.")
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def _set(cfg: Any, key: str, value: Any) -> None:
+    *path, name = key.split(".")
+    target = cfg
+    for part in path:
+        target = getattr(target, part)
+    want = get_type_hints(type(target))[name]
+    setattr(target, name, _coerce(key, value, want))
+
+
+def _coerce(key: str, value: Any, want: type) -> Any:
+    if want is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+    elif want is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif want is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif want is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise ConfigError(f"{key} must be a {want.__name__}, got {value!r}")

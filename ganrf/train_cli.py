@@ -1,0 +1,127 @@
+"""``ganrf train``: one GAN from the command line, with a progress bar.
+
+ganrf train --layers conv5s2,conv5s2 --epochs 5 --out runs/notes13
+ganrf train --dataset synthetic --steps 50 --set d.head=patch --set loss.kind=hinge
+ganrf train --resume runs/notes13/checkpoint --out runs/notes13 --epochs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from ganrf.config import DATASETS, LOSSES, TrainConfig
+
+# CLI flag -> config key
+FLAGS = {
+    "dataset": "data.dataset",
+    "data_root": "data.root",
+    "layers": "d.layers",
+    "head": "d.head",
+    "norm": "d.norm",
+    "loss": "loss.kind",
+    "epochs": "schedule.epochs",
+    "steps": "schedule.steps",
+    "batch_size": "schedule.batch_size",
+    "seed": "seed",
+    "device": "device",
+}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train one GAN and write samples and checkpoints",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--dataset", choices=DATASETS)
+    p.add_argument("--data-root", help="where the dataset is (MNIST downloads there)")
+    p.add_argument("--layers", help='discriminator layers, e.g. "conv5s2,conv5s2"')
+    p.add_argument("--head", choices=("image", "patch"))
+    p.add_argument("--norm", choices=("none", "batch", "instance", "spectral"))
+    p.add_argument("--loss", choices=LOSSES)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--steps", type=int, help="stop after this many steps instead of epochs")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
+    p.add_argument("--config", type=Path, help="a config.json (flat keys) to start from")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any config key, e.g. --set optim.lr_d=2e-4 (repeatable)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/train"),
+        help="trial folder: config.json, samples/, checkpoint/ (default runs/train)",
+    )
+    p.add_argument("--resume", type=Path, help="checkpoint folder to continue from")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=run)
+
+
+def resolve(args: argparse.Namespace) -> TrainConfig:
+    raw: dict = json.loads(args.config.read_text()) if args.config else {}
+    for flag, key in FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            raw[key] = value
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r} must be KEY=VALUE, e.g. --set d.head=patch")
+        raw[key.strip()] = value.strip()
+    return TrainConfig.from_dict(raw)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ganrf.train import train
+
+    cfg = resolve(args)
+    if args.dry_run:
+        print(cfg.to_json())
+        return 0
+    out: Path = args.out
+    bars: list = []  # made at the first step, so set-up errors print alone
+
+    def progress(step: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, initial=step - 1, unit="step", dynamic_ncols=True))
+        bars[0].update(1)
+
+    def report(metrics: dict, checkpoint: str | None) -> None:
+        shown = {
+            k.split("/")[-1]: round(v, 3)
+            for k, v in metrics.items()
+            if k.startswith(("loss/", "metric/fid")) and isinstance(v, float)
+        }
+        if bars:
+            bars[0].set_postfix(shown)
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        if checkpoint is not None:  # keep the latest, replaced whole
+            tmp = out / "checkpoint.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(checkpoint, tmp)
+            shutil.rmtree(out / "checkpoint", ignore_errors=True)
+            tmp.rename(out / "checkpoint")
+
+    try:
+        final = train(cfg, report, resume_from=args.resume, out_dir=out, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    print(
+        f"{final['status']} at step {final['progress/step']}; trial folder {out}", file=sys.stderr
+    )
+    return 0 if final["status"] == "finished" else 1

@@ -1,0 +1,112 @@
+import gzip  # noqa: F401  (kept for readers: torchvision reads the unpacked idx files)
+import struct
+
+import pytest
+import torch
+
+from ganrf.config import DataConfig
+from ganrf.data import (
+    DataError,
+    epoch_permutation,
+    load_mnist,
+    load_training_images,
+    make_synthetic,
+)
+
+
+def _idx(path, data: bytes, dims, magic):
+    path.write_bytes(struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + data)
+
+
+def fake_mnist(root, n=32, size=28, truncate=False):
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    imgs = torch.randint(0, 256, (n, size, size), dtype=torch.uint8).numpy().tobytes()
+    if truncate:
+        imgs = imgs[: len(imgs) // 2]
+    labels = torch.randint(0, 10, (n,), dtype=torch.uint8).numpy().tobytes()
+    for split in ("train", "t10k"):
+        _idx(raw / f"{split}-images-idx3-ubyte", imgs, (n, size, size), 0x803)
+        _idx(raw / f"{split}-labels-idx1-ubyte", labels, (n,), 0x801)
+
+
+def test_mnist_through_torchvision_scaled(tmp_path):
+    fake_mnist(tmp_path)
+    images, labels = load_mnist(str(tmp_path), train=True, download=False)
+    assert images.shape == (32, 1, 28, 28) and images.dtype == torch.uint8 and len(labels) == 32
+    data = load_training_images(DataConfig(root=str(tmp_path), download=False), torch.device("cpu"))
+    batch = next(data.batches(seed=0, epoch=0, start=0, batch_size=8, device=torch.device("cpu")))
+    assert batch.shape == (8, 1, 28, 28) and batch.min() >= -1 and batch.max() <= 1
+
+
+def test_mnist_missing_no_download(tmp_path):
+    with pytest.raises(DataError, match="not in .* and download is off"):
+        load_mnist(str(tmp_path), download=False)
+
+
+def test_mnist_missing_no_network_leaves_nothing(tmp_path):
+    root = tmp_path / "data"
+    with pytest.raises(DataError, match="could not be downloaded"):
+        load_mnist(str(root), download=True)
+    assert not root.exists()
+
+
+def test_mnist_truncated(tmp_path):
+    fake_mnist(tmp_path, truncate=True)
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        load_mnist(str(tmp_path), download=False)
+
+
+def test_mnist_wrong_shape(tmp_path):
+    fake_mnist(tmp_path, size=32)
+    with pytest.raises(DataError, match=r"expected \(N, 28, 28\)"):
+        load_mnist(str(tmp_path), download=False)
+
+
+def test_folder_dataset_corrupt_image_named(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "bad.jpg").write_bytes(b"not a jpeg")
+    cfg = DataConfig(dataset="folder", root=str(tmp_path), image_size=64, channels=3, workers=0)
+    with pytest.raises(DataError, match="bad.jpg"):
+        load_training_images(cfg, torch.device("cpu"))
+
+
+def test_folder_dataset_resized_and_resident(tmp_path):
+    from PIL import Image
+
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.new("L", (90, 70), color=i * 50).save(tmp_path / cls / f"{i}.png")
+    cfg = DataConfig(dataset="imagenet", root=str(tmp_path), image_size=64, channels=3, workers=0)
+    data = load_training_images(cfg, torch.device("cpu"))
+    assert data.resident and data.images.shape == (6, 3, 64, 64)
+    streaming = load_training_images(
+        cfg.__class__(**{**cfg.__dict__, "device_max_gb": 0}), torch.device("cpu")
+    )
+    assert not streaming.resident
+    batch = next(
+        streaming.batches(seed=0, epoch=0, start=0, batch_size=2, device=torch.device("cpu"))
+    )
+    assert batch.shape == (2, 3, 64, 64)
+
+
+def test_celeba_folder_missing(tmp_path):
+    cfg = DataConfig(
+        dataset="celeba", root=str(tmp_path), image_size=64, channels=3, download=False
+    )
+    with pytest.raises(DataError, match="no CelebA images"):
+        load_training_images(cfg, torch.device("cpu"))
+
+
+def test_synthetic_is_deterministic_and_classed():
+    a, la = make_synthetic(50, seed=3)
+    b, lb = make_synthetic(50, seed=3)
+    assert torch.equal(a, b) and torch.equal(la, lb)
+    assert set(la.tolist()) == set(range(10))
+    assert a.float().mean() > 5  # strokes are drawn
+
+
+def test_epoch_order_depends_on_seed_and_epoch_only():
+    assert torch.equal(epoch_permutation(100, 1, 2), epoch_permutation(100, 1, 2))
+    assert not torch.equal(epoch_permutation(100, 1, 2), epoch_permutation(100, 1, 3))
