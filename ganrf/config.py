@@ -82,9 +82,10 @@ class ScheduleConfig:
 @dataclass
 class EvalConfig:
     grid: int = 64  # samples in the fixed-noise grid written at every evaluation
-    metrics: bool = False  # the dataset's metrics (see ganrf.metrics); off for speed tests
+    metrics: bool = True  # the dataset's metrics (see ganrf.metrics); off for speed tests
     samples: int = 10_000  # generated samples the metrics use
     erf_images: int = 64  # real images averaged for the effective-rf map
+    inception_weights: str = ""  # local pt_inception-2015-12-05 weights for RGB FID (offline)
 
 
 @dataclass
