@@ -3,6 +3,7 @@
     python -m ganrf.bench --data-root DATA          # real MNIST (downloads if missing)
     python -m ganrf.bench --dataset synthetic       # no data needed
     python -m ganrf.bench --models 8                # also 8 trials sharing the device
+    python -m ganrf.bench --eval-only --data-root DATA   # time one full evaluation (10k samples)
 
 The plain reference loop is what most GAN code does: a DataLoader over CPU tensors, fp32,
 ``loss.item()`` every step. The project's loop is :func:`ganrf.train.train` itself. Both run the
@@ -118,6 +119,25 @@ def shared(args: argparse.Namespace, steps: int, k: int) -> dict:
     }
 
 
+def eval_s(args: argparse.Namespace, g_width: float) -> float:
+    """One full evaluation (every metric, 10,000 samples generated) of the notes' models."""
+    from ganrf.metrics import Evaluator
+
+    cfg = TrainConfig.from_dict({"data.root": args.data_root, "data.dataset": args.dataset,
+                                 "eval.samples": 10_000, "g.width": g_width, "device": args.device})
+    device = pick_device(cfg.device)
+    g, d = build_models(cfg, device)
+    ev = Evaluator(cfg, device)  # reference features: built once, then cached on disk
+    ev(g=g, d=d, cfg=cfg, device=device, out_dir=None, step=0)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    ev(g=g, d=d, cfg=cfg, device=device, out_dir=None, step=0)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m ganrf.bench",
@@ -135,8 +155,16 @@ def main(argv: list[str] | None = None) -> int:
         help="timed steps (default: a whole epoch on CUDA, 10 on CPU)",
     )
     p.add_argument("--models", type=int, default=1, help="also time K trials sharing the device")
+    p.add_argument("--eval-only", action="store_true",
+                   help="time one full evaluation (10k samples, all metrics) instead")
     args = p.parse_args(argv)
     device = pick_device(args.device)
+    if args.eval_only:
+        result = {"device": str(device), "threads": torch.get_num_threads(),
+                  "eval_s_notes_generator": round(eval_s(args, 1.0), 2),
+                  "eval_s_generator_width_0.25": round(eval_s(args, 0.25), 2)}
+        print(json.dumps(result, indent=2))
+        return 0
     cfg0 = bench_config(args, 1)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
