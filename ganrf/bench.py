@@ -123,8 +123,15 @@ def eval_s(args: argparse.Namespace, g_width: float) -> float:
     """One full evaluation (every metric, 10,000 samples generated) of the notes' models."""
     from ganrf.metrics import Evaluator
 
-    cfg = TrainConfig.from_dict({"data.root": args.data_root, "data.dataset": args.dataset,
-                                 "eval.samples": 10_000, "g.width": g_width, "device": args.device})
+    cfg = TrainConfig.from_dict(
+        {
+            "data.root": args.data_root,
+            "data.dataset": args.dataset,
+            "eval.samples": 10_000,
+            "g.width": g_width,
+            "device": args.device,
+        }
+    )
     device = pick_device(cfg.device)
     g, d = build_models(cfg, device)
     ev = Evaluator(cfg, device)  # reference features: built once, then cached on disk
@@ -155,14 +162,20 @@ def main(argv: list[str] | None = None) -> int:
         help="timed steps (default: a whole epoch on CUDA, 10 on CPU)",
     )
     p.add_argument("--models", type=int, default=1, help="also time K trials sharing the device")
-    p.add_argument("--eval-only", action="store_true",
-                   help="time one full evaluation (10k samples, all metrics) instead")
+    p.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="time one full evaluation (10k samples, all metrics) instead",
+    )
     args = p.parse_args(argv)
     device = pick_device(args.device)
     if args.eval_only:
-        result = {"device": str(device), "threads": torch.get_num_threads(),
-                  "eval_s_notes_generator": round(eval_s(args, 1.0), 2),
-                  "eval_s_generator_width_0.25": round(eval_s(args, 0.25), 2)}
+        result = {
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "eval_s_notes_generator": round(eval_s(args, 1.0), 2),
+            "eval_s_generator_width_0.25": round(eval_s(args, 0.25), 2),
+        }
         print(json.dumps(result, indent=2))
         return 0
     cfg0 = bench_config(args, 1)
