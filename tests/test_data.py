@@ -1,4 +1,3 @@
-import gzip  # noqa: F401  (kept for readers: torchvision reads the unpacked idx files)
 import struct
 
 import pytest
@@ -44,7 +43,13 @@ def test_mnist_missing_no_download(tmp_path):
         load_mnist(str(tmp_path), download=False)
 
 
-def test_mnist_missing_no_network_leaves_nothing(tmp_path):
+def test_mnist_missing_no_network_leaves_nothing(tmp_path, monkeypatch):
+    import torchvision
+
+    def offline(self):  # what torchvision raises when every mirror is unreachable
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
     root = tmp_path / "data"
     with pytest.raises(DataError, match="could not be downloaded"):
         load_mnist(str(root), download=True)
