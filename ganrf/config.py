@@ -221,22 +221,15 @@ def _coerce(key: str, value: Any, want: type) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-    elif want is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-    elif want is float:
+    elif want in (int, float):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            if want is float:
+                return float(value)
+            if isinstance(value, int) or value.is_integer():
+                return int(value)
         if isinstance(value, str):
             try:
-                return float(value)
+                return want(value)
             except ValueError:
                 pass
     elif want is str:

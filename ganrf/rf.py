@@ -386,8 +386,8 @@ def _module_spec(mod: nn.Module, name: str, in_hw: Pair, out_hw: Pair) -> LayerS
     """Spec of one hooked layer, or ``"global"`` for a pool to 1x1."""
     if isinstance(mod, nn.Conv2d):
         k, s, d = _pair(mod.kernel_size), _pair(mod.stride), _pair(mod.dilation)
-        if mod.padding_mode != "zeros":
-            pass  # reflect/replicate/circular pad the same number of pixels: geometry unchanged
+        # padding_mode (reflect, replicate, circular) pads the same number of pixels: the
+        # geometry, and so the rf, is the same as with zeros.
         if isinstance(mod.padding, str):
             if mod.padding == "valid":
                 pb = pe = (0, 0)

@@ -164,7 +164,7 @@ class Evaluator:
                 return torch.load(path, map_location="cpu", weights_only=True)
             except Exception:
                 log.warning("reference cache %s unreadable; recomputing", path)
-        feats, probs = self.net(real)
+        feats, _ = self.net(real)
         crops = scores.random_crops(real, self.patch, min(len(real), PRDC_MAX), seed=1)
         ref = {"features": feats, "patch_features": self.net(crops)[0]}
         if path is not None:
