@@ -15,9 +15,12 @@ the real test split:
 * ``erf/radius50``, ``erf/radius95`` (and ``erf/size50``, ``erf/size95`` = 2 r + 1, beside
   ``rf/conv`` and ``rf/decision``), with the ERF map saved as an image.
 
-**Success** (the notes' yes/no column) is 1 when at least ``SUCCESS_CONFIDENT`` of the samples
-are digits the evaluator names with probability >= 0.9 *and* the FID-like score is at most
-``SUCCESS_FID``. Both bounds are set from measured references (README, "Metrics").
+**Success** (the notes' yes/no column: "did it generate digits?") is 1 when the classifier
+score is at least ``SUCCESS_CLASSIFIER_SCORE`` *and* all ten digit classes appear
+(``class_count`` = 10). Calibrated on real MNIST (README, "Metrics"): real digits 9.7, blurred
+digits 4.4 (recognisable, yes), noise and a one-digit collapse 1.0, a 1x1 discriminator's blobs
+2.6-2.7 (no), a 5x5's first recognisable digits 3.8-4.0 (yes). The FID-like score is not part of
+it: blur alone moves it from 0.5 to 60 while the digits stay readable.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ from ganrf.metrics.erf import ERF, effective_rf
 
 log = logging.getLogger(__name__)
 
-SUCCESS_CONFIDENT = 0.5
-SUCCESS_FID = 20.0
+SUCCESS_CLASSIFIER_SCORE = 3.0
+SUCCESS_CLASSES = 10
 PATCH_FRACTION = 0.5  # Patch-FID crops are half the image side
 PRDC_MAX = 5000  # k-NN scores on at most this many samples each side (O(N^2) distances)
 
@@ -191,8 +194,8 @@ class Evaluator:
         if probs is not None:
             out |= {f"metric/{k}": v for k, v in scores.class_scores(probs).items()}
             out["metric/success"] = int(
-                out["metric/confident_share"] >= SUCCESS_CONFIDENT
-                and out["metric/fid"] <= SUCCESS_FID
+                out["metric/classifier_score"] >= SUCCESS_CLASSIFIER_SCORE
+                and out["metric/class_count"] >= SUCCESS_CLASSES
             )
         return out
 
@@ -243,6 +246,6 @@ __all__ = [
     "effective_rf",
     "inception_feature_net",
     "mnist_feature_net",
-    "SUCCESS_CONFIDENT",
-    "SUCCESS_FID",
+    "SUCCESS_CLASSIFIER_SCORE",
+    "SUCCESS_CLASSES",
 ]
