@@ -336,6 +336,8 @@ def train(
     period = cfg.schedule.eval_every_steps or cfg.schedule.eval_every * spe
 
     g, d = build_models(cfg, device)
+    if out is not None:
+        write_design(out / "design.json", cfg, g)
     stepper = Stepper(g, d, cfg, device)
     step = 0
     if resume_from is not None:
@@ -411,6 +413,36 @@ def train(
             finally:
                 shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
+
+
+def write_design(path: Path, cfg: TrainConfig, g: nn.Module) -> None:
+    """The trial's architectures as data the analysis reads without torch: D's layer table
+    with feature-map sizes and rf, its decision rf, and G's layers."""
+    design = cfg.design()
+    rep = design.report
+    d_info = {
+        "layers": design.spec_string,
+        "channels": list(design.channels),
+        "head": design.head,
+        "norm": design.norm,
+        "dropout": design.dropout,
+        "rf": design.rf,
+        "decision_rf": design.decision_rf,
+        "decision_reason": rep.decision_reason,
+        "output_grid": rep.output_grid[0],
+        "params": param_count(design),
+        "table": rep.table(),
+    }
+    g_info = {
+        "kind": cfg.g.kind,
+        "noise_dim": cfg.g.noise_dim,
+        "width": cfg.g.width,
+        "params": sum(p.numel() for p in g.parameters()),
+        "layers": [
+            f"{name}: {m}" for name, m in g.named_modules() if not list(m.children()) and name
+        ],
+    }
+    path.write_text(json.dumps({"discriminator": d_info, "generator": g_info}, indent=2))
 
 
 @torch.no_grad()
