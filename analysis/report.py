@@ -1,0 +1,664 @@
+"""One self-contained interactive page (and a Markdown twin) comparing rf effects per dataset.
+
+    python -m analysis runs/NAME [runs/OTHER ...] -o report.html
+
+The page opens with the experiment report the notes ask for (network model, hyper-parameters,
+final result per experiment), then, per dataset, plotly charts whose metric is switched with a
+dropdown: metric against rf (one line per depth, mean and spread over seeds), an rf x depth
+heatmap, metric against depth (one line per rf: the rf-equivalent question), image vs patch head,
+theoretical and decision rf against the measured ERF, training curves, time per epoch, and a
+gallery of each trial's latest samples and ERF map filterable by rf and depth. plotly.js is
+embedded once; images are embedded as small JPEG thumbnails, so the file opens offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from analysis.load import final_rows, load_experiment
+
+# (column, label, lower is better)
+METRICS = [
+    ("metric/fid", "FID-like (evaluator features)", True),
+    ("metric/patch_fid", "Patch-FID (half-size crops)", True),
+    ("metric/kid_mean", "KID", True),
+    ("metric/classifier_score", "classifier score", False),
+    ("metric/class_count", "digit classes present", False),
+    ("metric/precision", "precision", False),
+    ("metric/recall", "recall", False),
+    ("metric/density", "density", False),
+    ("metric/coverage", "coverage", False),
+    ("metric/ssim", "mean pairwise SSIM (high = alike)", True),
+    ("metric/success", "success (the notes' yes/no)", False),
+    ("erf/size95", "ERF size holding 95% (px)", False),
+    ("time/epoch_s", "time per epoch (s)", True),
+    ("loss/d", "D loss", False),
+    ("loss/g", "G loss", False),
+]
+SUMMARY_STATUSES = ("finished", "running")  # diverged and errored trials are listed, not averaged
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
+THUMB_PX = 160
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _metrics(frame: pd.DataFrame) -> list[tuple[str, str, bool]]:
+    return [m for m in METRICS if m[0] in frame.columns and frame[m[0]].notna().any()]
+
+
+def _hover(row: pd.Series) -> str:
+    cfg = json.loads(row.get("config") or "{}")
+    parts = [
+        f"trial {row['trial']}",
+        f"D {row.get('layers')} ch {row.get('channels')} head {row.get('head')} norm {row.get('norm')}",
+        f"rf {row.get('rf')}, decision rf {row.get('decision_rf')}, depth {row.get('depth')}, seed {row.get('seed')}",
+        f"loss {cfg.get('loss.kind', 'ns')}, lr D {cfg.get('optim.lr_d', 1e-4)} G {cfg.get('optim.lr_g', 1e-4)}, "
+        f"batch {cfg.get('schedule.batch_size', 256)}",
+        f"status {row.get('trial_status')}",
+    ]
+    return "<br>".join(esc(p) for p in parts)
+
+
+def _color(rf: Any, rfs: list) -> str:
+    return PALETTE[rfs.index(rf) % len(PALETTE)] if rf in rfs else "#333"
+
+
+def _dropdown(buttons: list[dict]) -> list[dict]:
+    # top right, clear of the title on the left
+    return [
+        {
+            "buttons": buttons,
+            "direction": "down",
+            "x": 1,
+            "xanchor": "right",
+            "y": 1.22,
+            "yanchor": "top",
+            "showactive": True,
+        }
+    ]
+
+
+def _summary(final: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
+    ok = final[final["trial_status"].isin(SUMMARY_STATUSES)]
+    g = ok.groupby(by, dropna=False)[metric]
+    return g.agg(["mean", "std", "count"]).reset_index().sort_values(by)
+
+
+def fig_metric_vs(final: pd.DataFrame, x: str, line: str, metrics, title: str) -> go.Figure:
+    """Mean +- std over seeds of each metric against ``x``, one line per ``line`` value."""
+    fig = go.Figure()
+    groups = sorted(final[line].dropna().unique())
+    first = metrics[0][0]
+    for value in groups:
+        s = _summary(final[final[line] == value], [x], first)
+        fig.add_trace(
+            go.Scatter(
+                x=s[x],
+                y=s["mean"],
+                error_y={"type": "data", "array": s["std"].fillna(0)},
+                mode="lines+markers",
+                name=f"{line} {value}",
+                hovertemplate=f"{x} %{{x}}<br>mean %{{y:.4g}}<br>{line} {value}<extra></extra>",
+            )
+        )
+    buttons = []
+    for col, label, _ in metrics:
+        ys, errs = [], []
+        for value in groups:
+            s = _summary(final[final[line] == value], [x], col)
+            ys.append(list(s["mean"]))
+            errs.append({"type": "data", "array": list(s["std"].fillna(0))})
+        buttons.append(
+            {
+                "label": label,
+                "method": "update",
+                "args": [{"y": ys, "error_y": errs}, {"yaxis.title.text": label}],
+            }
+        )
+    fig.update_layout(
+        title=title,
+        xaxis_title=x,
+        yaxis_title=metrics[0][1],
+        updatemenus=_dropdown(buttons),
+        margin={"t": 90},
+    )
+    if x == "rf" and final["rf"].max() / max(final["rf"].min(), 1) >= 8:
+        ticks = sorted(final["rf"].dropna().unique())
+        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks])
+    return fig
+
+
+def fig_heatmap(final: pd.DataFrame, metrics) -> go.Figure:
+    def grid(col):
+        s = _summary(final, ["depth", "rf"], col)
+        return s.pivot(index="depth", columns="rf", values="mean")
+
+    first = grid(metrics[0][0])
+    fig = go.Figure(
+        go.Heatmap(
+            z=first.values,
+            x=[str(c) for c in first.columns],
+            y=[str(i) for i in first.index],
+            colorscale="Viridis",
+            hovertemplate="rf %{x}, depth %{y}<br>%{z:.4g}<extra></extra>",
+        )
+    )
+    buttons = []
+    for col, label, _ in metrics:
+        g = grid(col).reindex(index=first.index, columns=first.columns)
+        buttons.append(
+            {
+                "label": label,
+                "method": "update",
+                "args": [{"z": [g.values.tolist()]}, {"title.text": f"rf x depth: {label}"}],
+            }
+        )
+    fig.update_layout(
+        title=f"rf x depth: {metrics[0][1]}",
+        xaxis_title="rf",
+        yaxis_title="depth",
+        updatemenus=_dropdown(buttons),
+        margin={"t": 90},
+    )
+    return fig
+
+
+def fig_heads(final: pd.DataFrame, metrics) -> go.Figure:
+    fig = go.Figure()
+    heads = sorted(final["head"].dropna().unique())
+    for head in heads:
+        s = _summary(final[final["head"] == head], ["layers"], metrics[0][0])
+        fig.add_trace(
+            go.Bar(
+                x=s["layers"].map(esc),
+                y=s["mean"],
+                error_y={"type": "data", "array": s["std"].fillna(0)},
+                name=f"{head} head",
+            )
+        )
+    buttons = []
+    for col, label, _ in metrics:
+        ys, errs = [], []
+        for head in heads:
+            s = _summary(final[final["head"] == head], ["layers"], col)
+            ys.append(list(s["mean"]))
+            errs.append({"type": "data", "array": list(s["std"].fillna(0))})
+        buttons.append(
+            {
+                "label": label,
+                "method": "update",
+                "args": [{"y": ys, "error_y": errs}, {"yaxis.title.text": label}],
+            }
+        )
+    fig.update_layout(
+        title="image head vs patch head, same conv stacks",
+        barmode="group",
+        xaxis_title="conv stack",
+        yaxis_title=metrics[0][1],
+        updatemenus=_dropdown(buttons),
+        margin={"t": 90},
+    )
+    return fig
+
+
+def fig_erf(final: pd.DataFrame) -> go.Figure:
+    ok = final[final["erf/size95"].notna()] if "erf/size95" in final else final.iloc[0:0]
+    hover = [_hover(r) for _, r in ok.iterrows()]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=ok["rf"],
+            y=ok["erf/size95"],
+            mode="markers",
+            name="ERF size (95% mass)",
+            hovertext=hover,
+            hoverinfo="text",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=ok["rf"],
+            y=ok["erf/size50"],
+            mode="markers",
+            name="ERF size (50% mass)",
+            hovertext=hover,
+            hoverinfo="text",
+            marker={"symbol": "diamond"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=ok["rf"],
+            y=ok["decision_rf"],
+            mode="markers",
+            name="decision rf",
+            hovertext=hover,
+            hoverinfo="text",
+            marker={"symbol": "x", "size": 10},
+        )
+    )
+    top = float(max([1, *ok["rf"].dropna(), *ok["decision_rf"].dropna()]))
+    fig.add_trace(
+        go.Scatter(
+            x=[1, top],
+            y=[1, top],
+            mode="lines",
+            name="= theoretical rf",
+            line={"dash": "dot", "color": "#888"},
+        )
+    )
+    fig.update_layout(
+        title="theoretical rf, decision rf and measured ERF",
+        xaxis_title="theoretical rf (px)",
+        yaxis_title="size (px)",
+    )
+    return fig
+
+
+def fig_curves(frame: pd.DataFrame, metrics) -> go.Figure:
+    """Every trial's metric over training; colours follow rf, the same in every chart."""
+    fig = go.Figure()
+    rfs = sorted(frame["rf"].dropna().unique().tolist())
+    trials = list(frame.groupby("trial", sort=True))
+    first = metrics[0][0]
+    for trial, rows in trials:
+        rows = rows.sort_values("step")
+        r0 = rows.iloc[0]
+        fig.add_trace(
+            go.Scatter(
+                x=rows["epoch"],
+                y=rows[first],
+                mode="lines+markers",
+                name=esc(trial),
+                legendgroup=f"rf {r0['rf']}",
+                line={"color": _color(r0["rf"], rfs)},
+                hovertext=_hover(r0),
+                hoverinfo="text+y",
+                showlegend=False,
+            )
+        )
+    buttons = [
+        {
+            "label": label,
+            "method": "update",
+            "args": [
+                {
+                    "y": [
+                        list(rows.sort_values("step")[col]) if col in rows else []
+                        for _, rows in trials
+                    ]
+                },
+                {"yaxis.title.text": label},
+            ],
+        }
+        for col, label, _ in metrics
+    ]
+    fig.update_layout(
+        title="training curves (colour = rf)",
+        xaxis_title="epoch",
+        yaxis_title=metrics[0][1],
+        updatemenus=_dropdown(buttons),
+        margin={"t": 90},
+    )
+    return fig
+
+
+def fig_time(final: pd.DataFrame) -> go.Figure:
+    ok = final[final["time/epoch_s"].notna()] if "time/epoch_s" in final else final.iloc[0:0]
+    fig = go.Figure(
+        go.Scatter(
+            x=ok["rf"],
+            y=ok["time/epoch_s"],
+            mode="markers",
+            marker={
+                "color": ok["depth"],
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": "depth"},
+            },
+            hovertext=[_hover(r) for _, r in ok.iterrows()],
+            hoverinfo="text+y",
+        )
+    )
+    fig.update_layout(
+        title="time per epoch against rf (the notes' time column)",
+        xaxis_title="rf",
+        yaxis_title="s per epoch",
+    )
+    return fig
+
+
+def _thumb(path: Path, px: int = THUMB_PX) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((px, px))
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=80)
+    except OSError:
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def gallery(final: pd.DataFrame, section: str) -> str:
+    cards = []
+    for _, r in final.sort_values(["rf", "depth", "head", "seed"]).iterrows():
+        trial_dir = Path(r.get("trial_dir", ""))
+        imgs = []
+        for key, label in (("artifact/samples", "samples"), ("artifact/erf", "ERF")):
+            rel = r.get(key)
+            src = _thumb(trial_dir / rel) if isinstance(rel, str) else None
+            imgs.append(
+                f'<img alt="{label}" title="{label}" src="{src}">'
+                if src
+                else f'<div class="noimg">no {label}</div>'
+            )
+        cards.append(
+            f'<figure class="card" data-rf="{esc(r["rf"])}" data-depth="{esc(r["depth"])}">'
+            + "".join(imgs)
+            + f"<figcaption>rf {esc(r['rf'])} · depth {esc(r['depth'])} · {esc(r['layers'])} · "
+            f"{esc(r['head'])} · seed {esc(r['seed'])} · {esc(r['trial_status'])}</figcaption></figure>"
+        )
+    rfs = sorted(final["rf"].dropna().unique())
+    depths = sorted(final["depth"].dropna().unique())
+
+    def select(name, values):
+        opts = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in values)
+        return (
+            f'<label>{name} <select data-filter="{name}" data-section="{esc(section)}">'
+            f'<option value="">all</option>{opts}</select></label>'
+        )
+
+    return (
+        f'<div class="filters">{select("rf", rfs)} {select("depth", depths)}</div>'
+        f'<div class="gallery" id="gallery-{esc(section)}">{"".join(cards)}</div>'
+    )
+
+
+def notes_table(final: pd.DataFrame) -> pd.DataFrame:
+    """The notes' table shape, extended with metrics: one row per trial."""
+    rows = []
+    for _, r in final.sort_values(["rf", "depth", "head", "seed"]).iterrows():
+        cfg = json.loads(r.get("config") or "{}")
+        status = r.get("trial_status")
+        success = r.get("metric/success")
+        result = {"diverged": "diverged", "errored": "errored"}.get(
+            status, "yes" if success == 1 else ("no" if success == 0 else "?")
+        )
+        note = []
+        if status == "diverged" and pd.notna(r.get("diverged_step")):
+            note.append(f"non-finite loss at step {int(r['diverged_step'])}")
+        if pd.notna(r.get("metric/class_count")):
+            note.append(f"{int(r['metric/class_count'])} classes")
+        rows.append(
+            {
+                "rf size": f"{r['rf']}x{r['rf']}",
+                "depth": r.get("depth"),
+                "layers": r.get("layers"),
+                "head": r.get("head"),
+                "epochs": round(float(r["epoch"]), 2) if pd.notna(r.get("epoch")) else None,
+                "noise_dim": cfg.get("g.noise_dim", 100),
+                "time per epoch (s)": round(float(r["time/epoch_s"]), 2)
+                if pd.notna(r.get("time/epoch_s"))
+                else None,
+                "result": result,
+                "notes": ", ".join(note),
+                "fid": _round(r.get("metric/fid")),
+                "patch_fid": _round(r.get("metric/patch_fid")),
+                "classifier score": _round(r.get("metric/classifier_score")),
+                "ERF 95% (px)": r.get("erf/size95"),
+                "decision rf": r.get("decision_rf"),
+                "seed": r.get("seed"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _round(v: Any) -> Any:
+    return round(float(v), 3) if v is not None and pd.notna(v) else None
+
+
+def hyperparameters(final: pd.DataFrame) -> dict[str, Any]:
+    """Config keys shared by every trial of the experiment (what was held fixed)."""
+    cfgs = [json.loads(c) for c in final["config"].dropna()]
+    if not cfgs:
+        return {}
+    shared = {
+        k: v
+        for k, v in cfgs[0].items()
+        if all(c.get(k) == v for c in cfgs) and not k.startswith("meta.")
+    }
+    return dict(sorted(shared.items()))
+
+
+def architectures(final: pd.DataFrame) -> tuple[dict | None, list[dict]]:
+    """G (one per experiment) and each distinct D, from the trials' design.json."""
+    g, ds, seen = None, [], set()
+    for _, r in final.iterrows():
+        path = Path(r.get("trial_dir", "")) / "design.json"
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        g = g or info["generator"]
+        key = (
+            info["discriminator"]["layers"],
+            tuple(info["discriminator"]["channels"]),
+            info["discriminator"]["head"],
+        )
+        if key not in seen:
+            seen.add(key)
+            ds.append(info["discriminator"])
+    return g, ds
+
+
+def _table_html(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, escape=True, na_rep="", classes="tbl", border=0)
+
+
+def build(frame: pd.DataFrame) -> tuple[str, str]:
+    """(html, markdown) of the whole report."""
+    final = final_rows(frame)
+    md = ["# gan_rf report", ""]
+    body = []
+    # -- the experiment report ---------------------------------------------------------------
+    body.append("<h2>Experiment report</h2>")
+    for name, exp in final.groupby("experiment_name"):
+        g, ds = architectures(exp)
+        table = notes_table(exp)
+        counts = exp["trial_status"].value_counts().to_dict()
+        status_line = ", ".join(
+            f"{counts.get(s, 0)} {s}" for s in ("finished", "diverged", "errored", "running")
+        )
+        body.append(
+            f"<h3>{esc(name)} <small>({esc(exp['dataset'].iloc[0])}; {esc(status_line)})</small></h3>"
+        )
+        body.append(_table_html(table))
+        hp = hyperparameters(exp)
+        body.append(
+            "<details><summary>hyper-parameters held fixed</summary>"
+            + _table_html(pd.DataFrame({"key": list(hp), "value": [str(v) for v in hp.values()]}))
+            + "</details>"
+        )
+        arch = []
+        if g:
+            arch.append(
+                f"<h4>generator: {esc(g['kind'])}, noise {esc(g['noise_dim'])}, width {esc(g['width'])}, "
+                f"{esc(g['params'])} parameters</h4><pre>{esc(chr(10).join(g['layers']))}</pre>"
+            )
+        for d in ds:
+            arch.append(
+                f"<h4>discriminator {esc(d['layers'])} ({esc(d['head'])} head, norm {esc(d['norm'])}, "
+                f"{esc(d['params'])} parameters)</h4><pre>{esc(d['table'])}</pre>"
+            )
+        body.append(
+            "<details><summary>architectures (layer tables with rf)</summary>"
+            + "".join(arch)
+            + "</details>"
+        )
+        md += [
+            f"## {name} ({exp['dataset'].iloc[0]}; {status_line})",
+            "",
+            table.to_markdown(index=False),
+            "",
+            "Hyper-parameters held fixed:",
+            "",
+        ]
+        md += [f"- `{k}`: {v}" for k, v in hp.items()]
+        md += ["", "Architectures:", ""]
+        if g:
+            md += [
+                f"Generator {g['kind']} (noise {g['noise_dim']}, width {g['width']}, {g['params']} params):",
+                "",
+                "```",
+                *g["layers"],
+                "```",
+                "",
+            ]
+        for d in ds:
+            md += [
+                f"Discriminator {d['layers']} ({d['head']} head):",
+                "",
+                "```",
+                d["table"],
+                "```",
+                "",
+            ]
+    # -- charts per dataset ------------------------------------------------------------------
+    datasets = sorted(final["dataset"].dropna().unique())
+    figs: list[tuple[str, go.Figure]] = []
+    sections = []
+    for ds_name in datasets:
+        f_final = final[final["dataset"] == ds_name]
+        f_all = frame[frame["dataset"] == ds_name]
+        metrics = _metrics(f_final)
+        parts = [f'<section class="dataset" data-dataset="{esc(ds_name)}"><h2>{esc(ds_name)}</h2>']
+        charts = []
+        if metrics and f_final["rf"].notna().any():
+            charts.append(
+                (
+                    "metric against rf (one line per depth; mean and std over seeds)",
+                    fig_metric_vs(f_final, "rf", "depth", metrics, "metric against rf"),
+                )
+            )
+            charts.append(("rf x depth", fig_heatmap(f_final, metrics)))
+            charts.append(
+                (
+                    "same rf, varying depth (rf-equivalent stacks)",
+                    fig_metric_vs(f_final, "depth", "rf", metrics, "same rf, varying depth"),
+                )
+            )
+            if f_final["head"].nunique() > 1:
+                charts.append(("image head vs patch head", fig_heads(f_final, metrics)))
+        charts.append(("theoretical rf, decision rf, ERF", fig_erf(f_final)))
+        if metrics:
+            charts.append(("training curves", fig_curves(f_all, _metrics(f_all))))
+        charts.append(("time per epoch", fig_time(f_final)))
+        for title, fig in charts:
+            div_id = f"fig{len(figs)}"
+            figs.append((div_id, fig))
+            parts.append(f'<div class="chart" id="{div_id}" data-title="{esc(title)}"></div>')
+        parts.append("<h3>gallery: latest samples and ERF map per trial</h3>")
+        parts.append(gallery(f_final, ds_name))
+        parts.append("</section>")
+        sections.append("".join(parts))
+    select = "".join(f'<option value="{esc(d)}">{esc(d)}</option>' for d in datasets)
+    specs = {div_id: json.loads(fig.to_json()) for div_id, fig in figs}
+    page = PAGE.format(
+        plotly=get_plotlyjs(),
+        body="".join(body),
+        select=select,
+        sections="".join(sections),
+        specs=json.dumps(specs).replace("</", "<\\/"),
+        n_trials=len(final),
+        n_exps=final["experiment_name"].nunique(),
+    )
+    return page, "\n".join(md) + "\n"
+
+
+def write_report(paths: list[str | Path], out: str | Path) -> Path:
+    """Load ``paths`` and write ``out`` (HTML) and its ``.md`` twin; returns the HTML path."""
+    frame = load_experiment(*paths)
+    page, md = build(frame)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((out, page), (out.with_suffix(".md"), md)):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    return out
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>gan_rf report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }}
+.tbl {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }}
+.tbl th, .tbl td {{ border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: left; }}
+pre {{ background: #f6f6f6; padding: 0.5em; font-size: 0.8em; overflow-x: auto; }}
+.chart {{ width: 100%; height: 460px; margin: 1em 0; }}
+.gallery {{ display: flex; flex-wrap: wrap; gap: 8px; }}
+.card {{ margin: 0; border: 1px solid #ddd; padding: 4px; font-size: 0.75em; width: 330px; }}
+.card img, .noimg {{ width: 160px; height: 160px; image-rendering: pixelated; display: inline-block; }}
+.noimg {{ background: #eee; text-align: center; line-height: 160px; color: #999; }}
+</style>
+<script>{plotly}</script>
+</head><body>
+<h1>gan_rf: discriminator receptive field and what the generator learns</h1>
+<p>{n_exps} experiment(s), {n_trials} trial(s). Diverged and errored trials are listed in the tables
+and left out of means.</p>
+{body}
+<p><label>dataset <select id="dataset">{select}</select></label></p>
+{sections}
+<script>
+const SPECS = {specs};
+function showDataset(name) {{
+  document.querySelectorAll("section.dataset").forEach(s => {{
+    const on = s.dataset.dataset === name;
+    s.style.display = on ? "" : "none";
+    if (on) s.querySelectorAll(".chart").forEach(c => Plotly.Plots.resize(c));
+  }});
+}}
+for (const [id, spec] of Object.entries(SPECS)) {{
+  Plotly.newPlot(id, spec.data, spec.layout, {{responsive: true}}).then(() => {{
+    document.getElementById(id).dataset.rendered = "1";
+  }});
+}}
+const sel = document.getElementById("dataset");
+sel.addEventListener("change", () => showDataset(sel.value));
+showDataset(sel.value);
+document.querySelectorAll("select[data-filter]").forEach(s => s.addEventListener("change", () => {{
+  const section = s.dataset.section;
+  const f = {{}};
+  document.querySelectorAll(`select[data-section="${{CSS.escape(section)}}"]`).forEach(x => f[x.dataset.filter] = x.value);
+  document.querySelectorAll(`#gallery-${{CSS.escape(section)}} .card`).forEach(c => {{
+    c.style.display = (!f.rf || c.dataset.rf === f.rf) && (!f.depth || c.dataset.depth === f.depth) ? "" : "none";
+  }});
+}}));
+</script>
+</body></html>
+"""
