@@ -1,0 +1,153 @@
+"""Named experiments from the notes, turned into validated grid points (no Ray here).
+
+Each experiment is a list of discriminator designs built by the designs solver; every design is
+crossed with seeds. A grid point is a flat dict: the config keys it sets (``d.layers``,
+``d.channels``, ``d.head``, ``d.dropout``, ``seed``) and ``meta.*`` keys the analysis reads
+(experiment, target rf, depth). Everything is validated before anything trains.
+
+* ``onelayer``: one conv, k in {1, 3, 5, 7, 9, 11, 13, 28}, image head: the notes'
+  ``onelayer_multi_rfs``.
+* ``twolayers``: two stride-1 layers equivalent to the same rfs: the notes' ``twolayers_multi_rfs``.
+* ``same_depth``: a fixed depth (default 3), rf varies.
+* ``same_rf``: a fixed rf (default 7 and 13), depth 1..4, capacity matched within +-10% per rf,
+  so depth is not confounded with size: the "rf-equivalent" question.
+* ``heads``: the same stacks with an image head and a patch head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ganrf.designs import FAMILIES, HEADS, DesignError, DiscriminatorDesign, match_capacity, solve
+
+EXPERIMENTS = ("onelayer", "twolayers", "same_depth", "same_rf", "heads")
+
+# Per experiment: default rfs, depths (None: fixed by the experiment), heads.
+DEFAULTS: dict[str, dict[str, tuple]] = {
+    "onelayer": {"rfs": (1, 3, 5, 7, 9, 11, 13, 28), "depths": (1,), "heads": ("image",)},
+    "twolayers": {"rfs": (3, 5, 7, 9, 11, 13), "depths": (2,), "heads": ("image",)},
+    "same_depth": {"rfs": (4, 5, 7, 9, 13), "depths": (3,), "heads": ("image",)},
+    "same_rf": {"rfs": (7, 13), "depths": (1, 2, 3, 4), "heads": ("image",)},
+    "heads": {"rfs": (5, 13), "depths": (1, 2), "heads": ("image", "patch")},
+}
+FIXED_DEPTH = {"onelayer": 1, "twolayers": 2}
+
+
+class SpaceError(ValueError):
+    """A search space that is invalid or empty; raised before Ray starts."""
+
+
+@dataclass(frozen=True)
+class Space:
+    """What to sweep. ``None`` fields take each experiment's defaults."""
+
+    experiments: tuple[str, ...] = ("onelayer",)
+    rfs: tuple[int, ...] | None = None
+    depths: tuple[int, ...] | None = None
+    heads: tuple[str, ...] | None = None
+    seeds: int = 1
+    family: str = "stride1"
+    image_size: int = 28
+    in_channels: int = 1
+    # The notes' onelayer_multi_rfs discriminators have no dropout; keep every rf experiment
+    # alike so dropout does not differ between compared designs.
+    dropout: float = 0.0
+    norm: str = "none"
+    capacity_tolerance: float = 0.10
+    defaults: dict[str, dict[str, tuple]] = field(default_factory=lambda: DEFAULTS)
+
+
+def _designs(space: Space, exp: str) -> list[tuple[DiscriminatorDesign, int]]:
+    """(design, target rf) pairs of one experiment."""
+    d = space.defaults[exp]
+    rfs = space.rfs or d["rfs"]
+    heads = space.heads or d["heads"]
+    if exp in FIXED_DEPTH:
+        depths = (FIXED_DEPTH[exp],)
+        if space.depths and FIXED_DEPTH[exp] not in space.depths:
+            raise SpaceError(
+                f"experiment {exp!r} has depth {FIXED_DEPTH[exp]}, but --depths is "
+                f"{','.join(map(str, space.depths))}; drop --depths or choose same_depth / same_rf"
+            )
+    else:
+        depths = space.depths or d["depths"]
+    kw = dict(
+        family=space.family,
+        image_size=space.image_size,
+        in_channels=space.in_channels,
+        norm=space.norm,
+        dropout=space.dropout,
+    )
+    out: list[tuple[DiscriminatorDesign, int]] = []
+    for head in heads:
+        for rf in rfs:
+            group = []
+            for depth in depths:
+                try:
+                    design = solve(rf, depth, head=head, **kw)[0]
+                except DesignError as e:
+                    raise SpaceError(f"experiment {exp!r}, rf {rf}, depth {depth}: {e}") from None
+                group.append(design)
+            if exp == "same_rf" and len(group) > 1:
+                try:
+                    group = match_capacity(group, space.capacity_tolerance)
+                except DesignError as e:
+                    raise SpaceError(f"experiment 'same_rf', rf {rf}: {e}") from None
+            out += [(g, rf) for g in group]
+    return out
+
+
+def build_grid(space: Space) -> list[dict[str, Any]]:
+    """Grid points for ``space``: designs x seeds, deduplicated across experiments.
+
+    Raises:
+        SpaceError: unknown names, infeasible designs, or an empty grid, in one sentence.
+    """
+    unknown = [e for e in space.experiments if e not in EXPERIMENTS]
+    if unknown:
+        raise SpaceError(f"unknown experiment {unknown[0]!r}; choose from {', '.join(EXPERIMENTS)}")
+    if not space.experiments:
+        raise SpaceError(f"no experiments chosen; choose from {', '.join(EXPERIMENTS)}")
+    if space.family not in FAMILIES:
+        raise SpaceError(f"unknown family {space.family!r}; choose from {', '.join(FAMILIES)}")
+    for h in space.heads or ():
+        if h not in HEADS:
+            raise SpaceError(f"unknown head {h!r}; choose from {', '.join(HEADS)}")
+    if space.seeds < 1:
+        raise SpaceError(f"--seeds must be at least 1, got {space.seeds}")
+    for name, values in (("--rfs", space.rfs), ("--depths", space.depths)):
+        if values is not None and (not values or min(values) < 1):
+            raise SpaceError(f"{name} must be positive whole numbers, got {values}")
+    points: dict[tuple, dict[str, Any]] = {}
+    for exp in space.experiments:
+        for design, _target_rf in _designs(space, exp):
+            for seed in range(space.seeds):
+                key = (design.spec_string, design.channels, design.head, design.norm, seed)
+                if key in points:
+                    points[key]["meta.experiment"] += f",{exp}"
+                    continue
+                points[key] = {
+                    "d.layers": design.spec_string,
+                    "d.channels": ",".join(map(str, design.channels)),
+                    "d.head": design.head,
+                    "d.norm": design.norm,
+                    "d.dropout": design.dropout,
+                    "seed": seed,
+                    "meta.experiment": exp,
+                    "meta.rf": design.rf,
+                    "meta.depth": design.depth,
+                    "meta.decision_rf": design.decision_rf,
+                    "meta.params_d": design.to_dict()["params"],
+                }
+    if not points:
+        raise SpaceError("the chosen experiments, rfs, depths and heads leave an empty grid")
+    return list(points.values())
+
+
+def trial_name(point: dict[str, Any]) -> str:
+    """Readable trial folder name: rf, depth, layers, head, seed."""
+    layers = point["d.layers"].replace(",", "_")
+    return (
+        f"rf{point['meta.rf']}-d{point['meta.depth']}-{layers}-{point['d.head']}-s{point['seed']}"
+    )

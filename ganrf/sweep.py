@@ -1,0 +1,282 @@
+"""The command line every sweep script shares: presets, the search space, validation, and the
+hand-off to Ray Tune (``ganrf.tune``, imported only once the space is valid).
+
+A sweep script defines ``PRESETS`` (base training config and default search space per preset)
+and calls :func:`main`. Everything is validated before Ray starts: unknown names, infeasible
+designs, empty grids, bad sizes, an unwritable storage path, an existing experiment without
+``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ganrf.config import LOSSES, ConfigError, TrainConfig
+from ganrf.designs import DesignError
+from ganrf.experiments import EXPERIMENTS, Space, SpaceError, build_grid
+
+
+@dataclass(frozen=True)
+class Preset:
+    base: dict[str, Any]  # TrainConfig keys shared by every trial
+    space: Space
+    about: str  # one line for --help
+    max_concurrent: int | None = None
+
+
+class SweepError(ValueError):
+    """Bad input to a sweep: one sentence, exit status 2, nothing on disk touched."""
+
+
+def _ints(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise SweepError(f"{flag} takes comma-separated whole numbers, got {text!r}") from None
+    if not values:
+        raise SweepError(f"{flag} is empty")
+    return values
+
+
+def build_parser(
+    prog: str, doc: str, presets: dict[str, Preset], default: str
+) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--preset",
+        choices=sorted(presets),
+        default=None,  # None: the script's default (so --resume can tell it was given)
+        help=f"default {default}; " + "; ".join(f"{k}: {v.about}" for k, v in presets.items()),
+    )
+    p.add_argument("--smoke-test", action="store_true", help="same as --preset smoke")
+    p.add_argument("--experiments", help=f"comma-separated, from {', '.join(EXPERIMENTS)}")
+    p.add_argument("--rfs", help="target rfs, e.g. 1,3,5,7")
+    p.add_argument("--depths", help="depths, e.g. 1,2,3,4")
+    p.add_argument("--heads", help="image, patch or image,patch")
+    p.add_argument("--seeds", type=int, help="seeds per grid point")
+    p.add_argument("--loss", choices=LOSSES, help="GAN loss for every trial")
+    p.add_argument("--epochs", type=int, help="override the preset's epochs")
+    p.add_argument("--data-root", default="data", help="dataset folder (MNIST downloads here)")
+    p.add_argument(
+        "--storage-path", default="runs", help="where experiments are kept (default runs/)"
+    )
+    p.add_argument("--name", help="experiment name (default: <dataset>_rf-<preset>-<time>)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the interrupted experiment --name"
+    )
+    p.add_argument(
+        "--address", help="join an existing Ray cluster (e.g. auto) instead of starting one"
+    )
+    p.add_argument("--max-concurrent", type=int, help="trials running at once")
+    p.add_argument("--cpus-per-trial", type=int, default=1)
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        help="GPU share per trial (default: sized to the model, at least 1/8)",
+    )
+    p.add_argument("--max-failures", type=int, default=2, help="retries of a trial that raises")
+    p.add_argument("--dashboard", action="store_true", help="start Ray's dashboard on 127.0.0.1")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any training config key for every trial, e.g. --set optim.lr_d=2e-4",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the grid and exit before Ray starts"
+    )
+    return p
+
+
+def resolve(
+    args: argparse.Namespace, presets: dict[str, Preset], dataset: str
+) -> tuple[dict, list[dict], Preset]:
+    """Base config and validated grid points; raises SweepError/SpaceError/ConfigError."""
+    preset = presets["smoke" if args.smoke_test else args.preset]
+    base = dict(preset.base)
+    if preset.base.get("data.dataset", dataset) != "synthetic":
+        base["data.root"] = os.path.abspath(args.data_root)
+    if args.loss:
+        base["loss.kind"] = args.loss
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise SweepError(f"--epochs must be at least 1, got {args.epochs}")
+        base["schedule.epochs"], base["schedule.steps"] = args.epochs, 0
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SweepError(f"--set {item!r} must be KEY=VALUE")
+        base[key.strip()] = value.strip()
+    space = preset.space
+    if args.experiments:
+        space = replace(
+            space, experiments=tuple(e.strip() for e in args.experiments.split(",") if e.strip())
+        )
+    if args.rfs:
+        space = replace(space, rfs=_ints(args.rfs, "--rfs"))
+    if args.depths:
+        space = replace(space, depths=_ints(args.depths, "--depths"))
+    if args.heads:
+        space = replace(space, heads=tuple(h.strip() for h in args.heads.split(",") if h.strip()))
+    if args.seeds is not None:
+        space = replace(space, seeds=args.seeds)
+    for flag in ("max_concurrent", "cpus_per_trial", "max_failures"):
+        value = getattr(args, flag)
+        if value is not None and value < (0 if flag == "max_failures" else 1):
+            raise SweepError(f"--{flag.replace('_', '-')} must be positive, got {value}")
+    if args.gpus_per_trial is not None and not 0 <= args.gpus_per_trial <= 8:
+        raise SweepError(f"--gpus-per-trial must be between 0 and 8, got {args.gpus_per_trial}")
+    points = build_grid(space)
+    for point in points:  # every trial's config is checked before Ray starts
+        TrainConfig.from_dict(
+            {**base, **{k: v for k, v in point.items() if not k.startswith("meta.")}}
+        )
+    return base, points, preset
+
+
+def _check_storage(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".ganrf-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise SweepError(
+            f"cannot write to storage path {path} ({e.strerror}); choose another --storage-path"
+        ) from None
+
+
+def _check_data(base: dict[str, Any]) -> None:
+    """Fail now, not inside every trial, when the dataset cannot be had."""
+    if base.get("data.dataset", "mnist") == "mnist":
+        from ganrf.data import load_mnist
+
+        cfg = TrainConfig.from_dict(base)
+        load_mnist(cfg.data.root, train=True, download=cfg.data.download)
+        if cfg.eval.metrics:
+            load_mnist(cfg.data.root, train=False, download=cfg.data.download)
+
+
+def main(
+    argv: list[str] | None,
+    *,
+    prog: str,
+    doc: str,
+    dataset: str,
+    presets: dict[str, Preset],
+    default: str = "laptop",
+) -> int:
+    args = build_parser(prog, doc, presets, default).parse_args(argv)
+    if args.resume:
+        return _resume(args, prog)
+    args.preset = args.preset or default
+    try:
+        base, points, preset = resolve(args, presets, dataset)
+        storage = Path(args.storage_path).resolve()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = args.name or f"{dataset}_rf-{'smoke' if args.smoke_test else args.preset}-{stamp}"
+        if args.dry_run:
+            for p in points:
+                print(" ".join(f"{k}={v}" for k, v in p.items()))
+            print(f"{len(points)} trials; base config: {base}", file=sys.stderr)
+            return 0
+        _check_storage(storage)
+        _check_data(base)
+    except (SweepError, SpaceError, ConfigError, DesignError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:  # DataError and friends
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+
+    from ganrf import tune as gtune  # Ray starts only now, with a valid space
+
+    exp_path = str(storage / name)
+    if os.path.exists(exp_path) and gtune.experiment_exists(exp_path):
+        print(
+            f"{prog}: error: experiment {name!r} already exists in {storage}; continue it with "
+            f"--resume --name {name}, or choose another --name",
+            file=sys.stderr,
+        )
+        return 2
+    gtune.init_ray(args.address, args.dashboard)
+    print(f"{len(points)} trials -> {exp_path}", file=sys.stderr)
+    gtune.run_sweep(
+        base=base,
+        points=points,
+        storage_path=str(storage),
+        name=name,
+        max_concurrent=args.max_concurrent or preset.max_concurrent,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        max_failures=args.max_failures,
+    )
+    return finish(exp_path)
+
+
+# Flags that define an experiment: a resumed sweep keeps the ones it was started with.
+DEFINING = (
+    "preset",
+    "smoke_test",
+    "experiments",
+    "rfs",
+    "depths",
+    "heads",
+    "seeds",
+    "loss",
+    "epochs",
+    "set",
+    "max_concurrent",
+    "gpus_per_trial",
+    "dry_run",
+)
+
+
+def _resume(args: argparse.Namespace, prog: str) -> int:
+    """Continue an interrupted sweep exactly as it was started (``Tuner.restore``)."""
+    if not args.name:
+        print(f"{prog}: error: --resume needs --name, the experiment to continue", file=sys.stderr)
+        return 2
+    given = [
+        f"--{f.replace('_', '-')}" for f in DEFINING if getattr(args, f) not in (None, False, [])
+    ]
+    if given:
+        print(
+            f"{prog}: error: --resume continues the experiment as it was started; drop "
+            f"{', '.join(given)}",
+            file=sys.stderr,
+        )
+        return 2
+    storage = Path(args.storage_path).resolve()
+    exp_path = storage / args.name
+
+    from ganrf import tune as gtune
+
+    if not (exp_path.exists() and gtune.experiment_exists(str(exp_path))):
+        print(f"{prog}: error: no experiment {args.name!r} to resume in {storage}", file=sys.stderr)
+        return 2
+    gtune.init_ray(args.address, args.dashboard)
+    print(f"resuming {exp_path}", file=sys.stderr)
+    gtune.resume_sweep(str(exp_path))
+    return finish(str(exp_path))
+
+
+def finish(exp_path: str) -> int:
+    """Write results.csv and the analysis page into the experiment folder; print their paths."""
+    from analysis.load import load_experiment, write_results_csv
+    from analysis.report import write_report
+
+    frame = load_experiment(exp_path)
+    csv = write_results_csv(frame, Path(exp_path) / "results.csv")
+    page = write_report([exp_path], Path(exp_path) / "report.html")
+    print(f"results: {csv}\nreport:  {page}")
+    return 0

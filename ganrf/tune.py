@@ -1,0 +1,210 @@
+"""The Ray Tune adapter: the only module that imports Ray.
+
+:func:`trainable` turns Tune's config (a base training config plus one grid point) into the
+typed :class:`~ganrf.config.TrainConfig`, calls :func:`ganrf.train.train`, and reports its
+namespaced metrics with a checkpoint every evaluation period; a restarted or restored trial
+resumes from ``tune.get_checkpoint()``. Artifacts (``config.json``, sample grids, ERF maps) go to
+the trial folder. :func:`run_sweep` builds the ``Tuner`` (or restores one) and runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from ganrf.config import TrainConfig
+from ganrf.experiments import trial_name
+
+log = logging.getLogger(__name__)
+
+META = "meta."
+SWEEP_FILE = "sweep.json"  # in the experiment folder: what the sweep started with
+TRAINABLE_NAME = "ganrf_trial"
+
+
+def split_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Tune's config -> (training keys, meta keys). Grid points arrive under ``grid``."""
+    flat = {k: v for k, v in config.items() if k not in ("grid", "resources")}
+    flat |= config.get("grid", {})
+    meta = {k: v for k, v in flat.items() if k.startswith(META)}
+    train_keys = {k: v for k, v in flat.items() if not k.startswith(META)}
+    return train_keys, meta
+
+
+def trainable(config: dict[str, Any]) -> None:
+    """One trial: typed config, resources, resume, train, report."""
+    from ganrf.train import train
+
+    train_keys, meta = split_config(config)
+    res = tune.get_context().get_trial_resources().required_resources
+    cpus, gpu = int(res.get("CPU", 1)), float(res.get("GPU", 0))
+    train_keys.setdefault("threads", max(1, cpus))
+    if gpu > 0:
+        import torch
+
+        if torch.cuda.is_available() and gpu < 1:
+            # Several trials share the GPU: keep this one within its share of memory.
+            torch.cuda.set_per_process_memory_fraction(gpu)
+        train_keys.setdefault("device", "cuda")
+    elif "device" not in train_keys:
+        train_keys["device"] = "cpu"  # a CPU-only trial never grabs a GPU it was not given
+    cfg = TrainConfig.from_dict(train_keys)
+    out_dir = Path(tune.get_context().get_trial_dir())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+    def report(metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
+        ckpt = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        tune.report(metrics, checkpoint=ckpt)
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        train(cfg, report, out_dir=out_dir)
+        return
+    with checkpoint.as_directory() as resume_from:
+        log.info("resuming %s from %s", out_dir.name, resume_from)
+        train(cfg, report, out_dir=out_dir, resume_from=resume_from)
+
+
+def gpu_fraction(base: dict[str, Any], point: dict[str, Any], gpu_memory_bytes: float) -> float:
+    """A GPU share sized to the model: a rough upper bound of its memory over the card's,
+    rounded up to 1/16 and at least 1/8 (so at most eight trials share one GPU)."""
+    cfg = TrainConfig.from_dict(split_config({**base, "grid": point})[0])
+    design = cfg.design()
+    batch = cfg.schedule.batch_size
+    # D activations: every conv map, kept for backward, for real and fake passes, fp32 bound.
+    d_acts = sum(
+        la.channels * design.report.layers[i].out_size[0] ** 2 for i, la in enumerate(design.layers)
+    )
+    g_acts = 256 * 7 * 7 * 4 * cfg.g.width * 4  # the notes' generator, roughly, per image
+    act_bytes = 4 * batch * 3 * (2 * d_acts + g_acts)
+    param_bytes = 16 * (design.to_dict()["params"] + 2.5e6 * cfg.g.width)  # weights+Adam+grads
+    data_bytes = 60_000 * design.in_channels * design.image_size**2
+    need = (act_bytes + param_bytes + data_bytes) * 1.5 + 500e6  # + CUDA context
+    return min(1.0, max(1 / 8, math.ceil(16 * need / gpu_memory_bytes) / 16))
+
+
+def resources_for(
+    base: dict[str, Any],
+    points: list[dict[str, Any]],
+    *,
+    cpus_per_trial: int,
+    gpus_per_trial: float | None,
+) -> dict[str, float]:
+    """Per-trial resources: CPU trials share the cores; GPU trials take a sized GPU fraction."""
+    n_gpus = ray.cluster_resources().get("GPU", 0)
+    if n_gpus == 0 or gpus_per_trial == 0:
+        return {"cpu": cpus_per_trial}
+    if gpus_per_trial is None:
+        import torch
+
+        mem = (
+            torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else 80e9
+        )
+        gpus_per_trial = max(gpu_fraction(base, p, mem) for p in points)
+    return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+
+
+def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) -> None:
+    """Join ``address`` or start an embedded Ray whose dashboard, if on, is bound to loopback."""
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, logging_level="ERROR")
+        return
+    ray.init(
+        num_cpus=num_cpus,
+        include_dashboard=dashboard,
+        dashboard_host="127.0.0.1",
+        logging_level="ERROR",
+    )
+
+
+def experiment_exists(path: str) -> bool:
+    return tune.Tuner.can_restore(path)
+
+
+def run_sweep(
+    *,
+    base: dict[str, Any],
+    points: list[dict[str, Any]],
+    storage_path: str,
+    name: str,
+    max_concurrent: int | None,
+    cpus_per_trial: int,
+    gpus_per_trial: float | None,
+    max_failures: int,
+    verbose: int = 1,
+) -> tune.ResultGrid:
+    """Run the sweep: one trial per grid point."""
+    # Tune's newer console output ignores progress reporters and prints the grid point as one
+    # truncated dict; the classic reporter shows rf, depth, layers and head as columns.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    path = os.path.join(storage_path, name)
+    resources = resources_for(
+        base, points, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial
+    )
+    fn = tune.with_resources(trainable, resources)
+    # What --resume needs to restore the trials on the same resources.
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, SWEEP_FILE), "w") as f:
+        json.dump({"resources": resources, "trials": len(points), "base": base}, f, indent=2)
+    reporter = tune.CLIReporter(
+        metric_columns={
+            "progress/epoch": "epoch",
+            "loss/d": "loss D",
+            "loss/g": "loss G",
+            "metric/fid": "fid",
+            "metric/success": "ok",
+            "time/epoch_s": "s/epoch",
+            "status": "status",
+        },
+        parameter_columns={
+            "grid/meta.rf": "rf",
+            "grid/meta.depth": "depth",
+            "grid/d.layers": "layers",
+            "grid/d.head": "head",
+            "grid/seed": "seed",
+        },
+        max_report_frequency=30,
+        max_column_length=24,
+    )
+    tuner = tune.Tuner(
+        fn,
+        param_space={**base, "grid": tune.grid_search(points)},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=max_concurrent,
+            trial_dirname_creator=lambda t: f"{trial_name(t.config['grid'])}-{t.trial_id}",
+            # Reuse worker processes between trials: threads and the GPU share are set by each
+            # trial, and small MNIST trials would otherwise pay a process start each.
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage_path,
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            sync_config=tune.SyncConfig(sync_artifacts=True),
+            progress_reporter=reporter,
+            verbose=verbose,
+        ),
+    )
+    return tuner.fit()
+
+
+def resume_sweep(path: str) -> tune.ResultGrid:
+    """Continue an interrupted sweep: finished trials stay finished, unfinished and errored ones
+    continue from their last checkpoint, on the resources the sweep started with."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    with open(os.path.join(path, SWEEP_FILE)) as f:
+        resources = json.load(f)["resources"]
+    fn = tune.with_resources(trainable, resources)
+    tuner = tune.Tuner.restore(path, trainable=fn, resume_unfinished=True, resume_errored=True)
+    return tuner.fit()

@@ -1,0 +1,83 @@
+"""Named experiments -> validated grid points, before Ray."""
+
+import pytest
+
+from ganrf.designs import DiscriminatorDesign, param_count
+from ganrf.experiments import Space, SpaceError, build_grid, trial_name
+
+
+def test_onelayer_is_the_notes_grid():
+    points = build_grid(Space(experiments=("onelayer",)))
+    assert [p["meta.rf"] for p in points] == [1, 3, 5, 7, 9, 11, 13, 28]
+    assert [p["d.layers"] for p in points][:3] == ["conv1", "conv3", "conv5"]
+    assert all(p["d.head"] == "image" and p["meta.decision_rf"] == 28 for p in points)
+    assert all(p["d.dropout"] == 0.0 for p in points)  # the notes' onelayer has no dropout
+
+
+def test_twolayers_equivalent_stacks():
+    points = build_grid(Space(experiments=("twolayers",), rfs=(5, 7)))
+    assert [p["d.layers"] for p in points] == ["conv3,conv3", "conv4,conv4"]
+    assert all(p["meta.depth"] == 2 for p in points)
+
+
+def test_same_rf_capacity_matched_within_ten_percent():
+    points = build_grid(Space(experiments=("same_rf",), rfs=(7,)))
+    assert [p["meta.depth"] for p in points] == [1, 2, 3, 4]
+    counts = [
+        param_count(
+            DiscriminatorDesign.from_spec(p["d.layers"], channels=p["d.channels"], dropout=0.0)
+        )
+        for p in points
+    ]
+    median = sorted(counts)[len(counts) // 2]
+    assert all(abs(c - median) / median <= 0.10 for c in counts)
+    assert all(p["meta.rf"] == 7 for p in points)
+
+
+def test_heads_pairs_image_and_patch():
+    points = build_grid(Space(experiments=("heads",), rfs=(5,), depths=(2,)))
+    assert {(p["d.layers"], p["d.head"]) for p in points} == {
+        ("conv3,conv3", "image"),
+        ("conv3,conv3", "patch"),
+    }
+    patch = next(p for p in points if p["d.head"] == "patch")
+    assert patch["meta.decision_rf"] == 5
+
+
+def test_seeds_multiply_and_duplicates_merge():
+    points = build_grid(Space(experiments=("onelayer", "same_rf"), rfs=(7,), seeds=2))
+    # onelayer conv7 and same_rf depth 1 (capacity-matched, other channels) differ; seeds double
+    assert len(points) == 2 * (1 + 4)
+    merged = build_grid(Space(experiments=("onelayer", "twolayers"), rfs=(5,)))
+    assert len(merged) == 2
+    dup = build_grid(
+        Space(experiments=("onelayer", "heads"), rfs=(5,), depths=(1,), heads=("image",))
+    )
+    assert len(dup) == 1 and dup[0]["meta.experiment"] == "onelayer,heads"
+
+
+@pytest.mark.parametrize(
+    "space, match",
+    [
+        (Space(experiments=("threelayers",)), "unknown experiment 'threelayers'"),
+        (Space(experiments=()), "no experiments chosen"),
+        (Space(heads=("global",)), "unknown head 'global'"),
+        (Space(family="stride3"), "unknown family"),
+        (Space(seeds=0), "--seeds must be at least 1"),
+        (Space(rfs=(0,)), "--rfs must be positive"),
+        (Space(experiments=("onelayer",), depths=(2,)), "has depth 1, but --depths is 2"),
+        (
+            Space(experiments=("same_depth",), rfs=(3,), depths=(3,)),
+            "rf 3, depth 3: no stride1 design",
+        ),
+        (Space(experiments=("onelayer",), rfs=(29,)), "larger than the 28px input"),
+    ],
+)
+def test_invalid_space_one_clear_error(space, match):
+    with pytest.raises(SpaceError, match=match):
+        build_grid(space)
+
+
+def test_trial_name_is_readable():
+    (p,) = build_grid(Space(experiments=("twolayers",), rfs=(7,)))
+    assert trial_name(p) == "rf7-d2-conv4_conv4-image-s0"

@@ -1,0 +1,244 @@
+"""Sweeps through real Ray Tune (smoke preset, synthetic digits), and bad input before Ray."""
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "sweeps" / "mnist_rf.py"
+
+
+def sweep(*args, timeout=240, **kw):
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        **kw,
+    )
+
+
+def trial_dirs(exp: Path) -> list[Path]:
+    return sorted(p for p in exp.iterdir() if (p / "params.json").exists())
+
+
+def results(trial: Path) -> list[dict]:
+    f = trial / "result.json"
+    return [json.loads(x) for x in f.read_text().splitlines() if x.strip()] if f.exists() else []
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    store = tmp_path_factory.mktemp("runs")
+    run = sweep("--smoke-test", "--storage-path", str(store), "--name", "smoke")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return store, run
+
+
+def test_smoke_sweep_end_to_end(smoke):
+    store, run = smoke
+    exp = store / "smoke"
+    table = pd.read_csv(exp / "results.csv")
+    assert sorted(table["rf"]) == [1, 5]  # the smoke grid: onelayer at rf 1 and 5, one seed
+    assert set(table["trial_status"]) == {"finished"}
+    assert set(table["decision_rf"]) == {28}
+    assert table["metric/fid"].notna().all() and table["time/epoch_s"].notna().all()
+    for trial in trial_dirs(exp):
+        assert json.loads((trial / "config.json").read_text())["data.dataset"] == "synthetic"
+        assert json.loads((trial / "design.json").read_text())["discriminator"]["rf"] in (1, 5)
+        assert list((trial / "samples").glob("*.png")) and list((trial / "erf").glob("*.png"))
+        rows = results(trial)
+        assert [r["progress/step"] for r in rows] == [2, 4]
+        assert {"loss/d", "metric/fid", "rf/decision", "time/epoch_s", "status"} <= set(rows[-1])
+        assert list(trial.glob("checkpoint_*"))
+    assert (exp / "report.html").exists() and (exp / "report.md").exists()
+    assert f"results: {exp / 'results.csv'}" in run.stdout
+
+
+def test_same_name_without_resume_is_refused(smoke):
+    store, _ = smoke
+    state = sorted((store / "smoke").glob("experiment_state-*.json"))
+    before = [p.stat().st_mtime_ns for p in state]
+    run = sweep("--smoke-test", "--storage-path", str(store), "--name", "smoke")
+    assert run.returncode == 2
+    assert "already exists" in run.stderr and "--resume --name smoke" in run.stderr
+    assert [p.stat().st_mtime_ns for p in state] == before  # nothing overwritten
+
+
+def test_resume_after_the_driver_is_killed(tmp_path):
+    """SIGKILL the driver mid-sweep; --resume finishes it without redoing finished trials, and
+    the running trial continues from its checkpoint, not from step 0."""
+    args = [
+        "--smoke-test",
+        "--storage-path",
+        str(tmp_path),
+        "--name",
+        "killed",
+        "--max-concurrent",
+        "1",
+        "--set",
+        "schedule.steps=40",
+        "--set",
+        "schedule.eval_every_steps=8",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    exp = tmp_path / "killed"
+    deadline = time.time() + 180
+    try:
+        while time.time() < deadline:  # kill once one trial finished and the other checkpointed
+            trials = trial_dirs(exp) if exp.exists() else []
+            done = [t for t in trials if any(r.get("status") == "finished" for r in results(t))]
+            mid = [
+                t
+                for t in trials
+                if t not in done and list(t.glob("checkpoint_*")) and len(results(t)) >= 1
+            ]
+            if done and mid:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the sweep never reached the point to kill it")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finished_rows = len(results(done[0]))
+    steps_before = [r["progress/step"] for r in results(mid[0])]
+    assert steps_before[-1] < 40
+
+    run = sweep("--resume", "--name", "killed", "--storage-path", str(tmp_path))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(results(done[0])) == finished_rows  # the finished trial was not rerun
+    steps = [r["progress/step"] for r in results(mid[0])]
+    assert steps[-1] == 40 and results(mid[0])[-1]["status"] == "finished"
+    # continued from its checkpoint: the steps already reported are not reported again
+    assert steps == sorted(set(steps)) and steps[: len(steps_before)] == steps_before
+    table = pd.read_csv(exp / "results.csv")
+    assert len(table) == 2 and set(table["trial_status"]) == {"finished"}
+
+
+# -- bad input: one sentence, exit 2, before Ray starts --------------------------------------
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("mnist_rf_script", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class _NoRay(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("__"):  # import machinery inspects every module's dunders
+            raise AttributeError(name)
+        raise AssertionError(
+            f"Ray was reached (ganrf.tune.{name}) for input that should fail first"
+        )
+
+
+BAD_INPUT = [
+    (["--experiments", "threelayers"], "unknown experiment 'threelayers'"),
+    (["--heads", "global"], "unknown head 'global'"),
+    (["--rfs", "29"], "larger than the 28px input"),
+    (["--rfs", "three"], "--rfs takes comma-separated whole numbers"),
+    (["--rfs", ","], "--rfs is empty"),
+    (
+        ["--experiments", "same_depth", "--rfs", "3", "--depths", "3"],
+        "rf 3, depth 3: no stride1 design",
+    ),
+    (["--experiments", "onelayer", "--depths", "2"], "has depth 1, but --depths is 2"),
+    (["--seeds", "0"], "--seeds must be at least 1"),
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--max-concurrent", "0"], "--max-concurrent must be positive"),
+    (["--set", "schedule.batch_size=0"], "schedule.batch_size must be at least 1"),
+    (["--set", "optim.lr=1"], "unknown config key 'optim.lr'"),
+    (["--set", "loss.kind"], "must be KEY=VALUE"),
+    (["--resume"], "--resume needs --name"),
+    (["--resume", "--name", "x", "--rfs", "3"], "drop --smoke-test, --rfs"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUT)
+def test_bad_input_fails_before_ray(args, message, tmp_path, monkeypatch, capsys):
+    mod = _load_script()
+    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    code = mod.main(
+        ["--smoke-test", "--storage-path", str(tmp_path / "runs"), *args],
+        prog="mnist_rf.py",
+        doc="",
+        dataset="mnist",
+        presets=mod.PRESETS,
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and message in err
+    assert len(err.strip().splitlines()) == 1  # one sentence, no traceback
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_missing_data_without_network_fails_before_ray(tmp_path, monkeypatch, capsys):
+    mod = _load_script()
+    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    code = mod.main(
+        [
+            "--data-root",
+            str(tmp_path / "nodata"),
+            "--set",
+            "data.download=false",
+            "--storage-path",
+            str(tmp_path / "runs"),
+        ],
+        prog="mnist_rf.py",
+        doc="",
+        dataset="mnist",
+        presets=mod.PRESETS,
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "MNIST training files are not in" in err
+
+
+def test_unwritable_storage_path(tmp_path, monkeypatch, capsys):
+    mod = _load_script()
+    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = mod.main(
+        ["--smoke-test", "--storage-path", str(blocker / "runs")],
+        prog="mnist_rf.py",
+        doc="",
+        dataset="mnist",
+        presets=mod.PRESETS,
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write to storage path" in err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_dry_run_prints_grid_without_ray(monkeypatch, capsys):
+    mod = _load_script()
+    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    code = mod.main(
+        ["--preset", "full", "--dry-run"],
+        prog="mnist_rf.py",
+        doc="",
+        dataset="mnist",
+        presets=mod.PRESETS,
+    )
+    out = capsys.readouterr()
+    assert code == 0 and "trials" in out.err
+    lines = out.out.strip().splitlines()
+    assert len(lines) % 3 == 0 and all("seed=" in x for x in lines)  # three seeds per point
