@@ -1,0 +1,145 @@
+"""Page size and time to interactive for a large experiment.
+
+    python -m analysis.bench                 # 200 trials x 50 evaluations, with images
+    python -m analysis.bench --trials 20 --evals 10
+
+Writes a synthetic experiment folder (Tune's layout, a 242 px sample grid and a 28 px ERF map
+per trial), builds the page, and, when Chromium is installed, opens it headless and times until
+every chart is drawn. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from analysis.report import write_report
+
+
+def make_experiment(root: Path, trials: int, evals: int, seed: int = 0) -> Path:
+    from PIL import Image
+
+    rng = random.Random(seed)
+    exp = root / "mnist_rf-bench"
+    rfs, depths = (1, 3, 5, 7, 9, 11, 13, 28), (1, 2, 3, 4)
+    for i in range(trials):
+        rf, depth, seed_i = rfs[i % len(rfs)], depths[(i // len(rfs)) % len(depths)], i // 32
+        head = "patch" if i % 2 else "image"
+        d = exp / f"rf{rf}-d{depth}-{head}-s{seed_i}-{i:05d}"
+        (d / "samples").mkdir(parents=True)
+        (d / "erf").mkdir()
+        grid = {
+            "d.layers": ",".join([f"conv{rf}"] * depth),
+            "d.channels": "64",
+            "d.head": head,
+            "d.norm": "none",
+            "d.dropout": 0.0,
+            "seed": seed_i,
+            "meta.experiment": "onelayer",
+            "meta.rf": rf,
+            "meta.depth": depth,
+            "meta.decision_rf": 28,
+            "meta.params_d": 50_000,
+        }
+        (d / "params.json").write_text(json.dumps({"data.dataset": "mnist", "grid": grid}))
+        lines = []
+        for e in range(1, evals + 1):
+            fid = 20 + 80 * math.exp(-e / 10) + 30 / rf + rng.random()
+            lines.append(
+                json.dumps(
+                    {
+                        "progress/step": 100 * e,
+                        "progress/epoch": float(e),
+                        "loss/d": 1 + rng.random(),
+                        "loss/g": 1 + rng.random(),
+                        "metric/fid": fid,
+                        "metric/patch_fid": fid / 5,
+                        "metric/kid_mean": fid / 50,
+                        "metric/classifier_score": 9 - fid / 20,
+                        "metric/class_count": 10,
+                        "metric/precision": rng.random(),
+                        "metric/recall": rng.random(),
+                        "metric/success": int(fid < 40),
+                        "erf/size95": float(min(28, rf + 4)),
+                        "erf/size50": float(rf),
+                        "time/epoch_s": 5 + rf / 3,
+                        "status": "running" if e < evals else "finished",
+                        "artifact/samples": "samples/last.png",
+                        "artifact/erf": "erf/last.png",
+                    }
+                )
+            )
+        (d / "result.json").write_text("\n".join(lines) + "\n")
+        noise = bytes(rng.getrandbits(8) for _ in range(242 * 242))
+        Image.frombytes("L", (242, 242), noise).save(d / "samples" / "last.png")
+        Image.frombytes("L", (28, 28), noise[: 28 * 28]).save(d / "erf" / "last.png")
+    return exp
+
+
+def time_to_interactive(page: Path) -> float | None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        return None
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        tab = browser.new_page(viewport={"width": 1280, "height": 900})
+        t0 = time.perf_counter()
+        tab.goto(page.as_uri())
+        tab.wait_for_function(
+            "document.querySelectorAll('.chart').length > 0 && document.querySelectorAll('.chart').length"
+            " === document.querySelectorAll('.chart[data-rendered=\"1\"]').length",
+            timeout=120_000,
+        )
+        elapsed = time.perf_counter() - t0
+        browser.close()
+    return elapsed
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m analysis.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--trials", type=int, default=200)
+    p.add_argument("--evals", type=int, default=50)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        exp = make_experiment(Path(tmp), args.trials, args.evals)
+        t0 = time.perf_counter()
+        page = write_report([exp], Path(tmp) / "report.html")
+        build_s = time.perf_counter() - t0
+        result = {
+            "trials": args.trials,
+            "evaluations": args.evals,
+            "page_mb": round(page.stat().st_size / 2**20, 2),
+            "build_s": round(build_s, 2),
+            "interactive_s": None,
+        }
+        tti = time_to_interactive(page)
+        if tti is not None:
+            result["interactive_s"] = round(tti, 2)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
