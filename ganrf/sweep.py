@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ganrf.config import LOSSES, ConfigError, TrainConfig
-from ganrf.designs import DesignError
+from ganrf.designs import NORMS, DesignError
 from ganrf.experiments import EXPERIMENTS, Space, SpaceError, build_grid
 
 
@@ -28,6 +28,22 @@ class Preset:
     space: Space
     about: str  # one line for --help
     max_concurrent: int | None = None
+
+
+# Keys every grid point sets itself, and the flag that controls each.
+GRID_KEYS = {
+    "d.layers": "--experiments/--rfs/--depths",
+    "d.channels": "--experiments (same_rf matches capacity)",
+    "d.head": "--heads",
+    "d.norm": "--norm",
+    "d.dropout": "--dropout",
+    "seed": "--seeds",
+}
+
+
+def train_keys(config: dict[str, Any]) -> dict[str, Any]:
+    """The training-config keys of a sweep config (``meta.*`` keys are for the sweep itself)."""
+    return {k: v for k, v in config.items() if not k.startswith("meta.")}
 
 
 class SweepError(ValueError):
@@ -61,6 +77,8 @@ def build_parser(
     p.add_argument("--rfs", help="target rfs, e.g. 1,3,5,7")
     p.add_argument("--depths", help="depths, e.g. 1,2,3,4")
     p.add_argument("--heads", help="image, patch or image,patch")
+    p.add_argument("--norm", choices=NORMS, help="discriminator normalisation for every design")
+    p.add_argument("--dropout", type=float, help="discriminator dropout (default 0, as the notes)")
     p.add_argument("--seeds", type=int, help="seeds per grid point")
     p.add_argument("--loss", choices=LOSSES, help="GAN loss for every trial")
     p.add_argument("--epochs", type=int, help="override the preset's epochs")
@@ -83,6 +101,11 @@ def build_parser(
         help="GPU share per trial (default: sized to the model, at least 1/8)",
     )
     p.add_argument("--max-failures", type=int, default=2, help="retries of a trial that raises")
+    p.add_argument(
+        "--trial-timeout-s",
+        type=float,
+        help="wall-time budget per trial attempt; a trial over it ends as timed_out",
+    )
     p.add_argument("--dashboard", action="store_true", help="start Ray's dashboard on 127.0.0.1")
     p.add_argument(
         "--set",
@@ -115,7 +138,12 @@ def resolve(
         key, sep, value = item.partition("=")
         if not sep:
             raise SweepError(f"--set {item!r} must be KEY=VALUE")
-        base[key.strip()] = value.strip()
+        key = key.strip()
+        if key in GRID_KEYS:
+            raise SweepError(
+                f"--set {key} would be overwritten by every grid point; use {GRID_KEYS[key]}"
+            )
+        base[key] = value.strip()
     space = preset.space
     if args.experiments:
         space = replace(
@@ -129,6 +157,14 @@ def resolve(
         space = replace(space, heads=tuple(h.strip() for h in args.heads.split(",") if h.strip()))
     if args.seeds is not None:
         space = replace(space, seeds=args.seeds)
+    if args.norm:
+        space = replace(space, norm=args.norm)
+    if args.dropout is not None:
+        space = replace(space, dropout=args.dropout)
+    if args.trial_timeout_s is not None:
+        if args.trial_timeout_s <= 0:
+            raise SweepError(f"--trial-timeout-s must be positive, got {args.trial_timeout_s}")
+        base["meta.trial_timeout_s"] = args.trial_timeout_s
     for flag in ("max_concurrent", "cpus_per_trial", "max_failures"):
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "max_failures" else 1):
@@ -137,9 +173,7 @@ def resolve(
         raise SweepError(f"--gpus-per-trial must be between 0 and 8, got {args.gpus_per_trial}")
     points = build_grid(space)
     for point in points:  # every trial's config is checked before Ray starts
-        TrainConfig.from_dict(
-            {**base, **{k: v for k, v in point.items() if not k.startswith("meta.")}}
-        )
+        TrainConfig.from_dict(train_keys({**base, **point}))
     return base, points, preset
 
 
@@ -160,7 +194,7 @@ def _check_data(base: dict[str, Any]) -> None:
     if base.get("data.dataset", "mnist") == "mnist":
         from ganrf.data import load_mnist
 
-        cfg = TrainConfig.from_dict(base)
+        cfg = TrainConfig.from_dict(train_keys(base))
         load_mnist(cfg.data.root, train=True, download=cfg.data.download)
         if cfg.eval.metrics:
             load_mnist(cfg.data.root, train=False, download=cfg.data.download)
@@ -266,7 +300,11 @@ def _resume(args: argparse.Namespace, prog: str) -> int:
         return 2
     gtune.init_ray(args.address, args.dashboard)
     print(f"resuming {exp_path}", file=sys.stderr)
-    gtune.resume_sweep(str(exp_path))
+    try:
+        gtune.resume_sweep(str(exp_path))
+    except gtune.ResumeError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
     return finish(str(exp_path))
 
 
