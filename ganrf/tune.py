@@ -13,11 +13,19 @@ import json
 import logging
 import math
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
-import ray
-from ray import tune
+# Ray 2.60's core gRPC servers (GCS, raylet, workers) listen on every interface whatever the node
+# IP, so token authentication is on unless the user chose otherwise: they refuse any client
+# without the cluster's token (a local ray.init makes one, in ~/.ray/auth_token). Ray reads the
+# mode when it is imported, hence here.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+import ray  # noqa: E402
+from ray import tune  # noqa: E402
 
 from ganrf.config import TrainConfig
 from ganrf.experiments import trial_name
@@ -25,7 +33,11 @@ from ganrf.experiments import trial_name
 log = logging.getLogger(__name__)
 
 META = "meta."
-SWEEP_FILE = "sweep.json"  # in the experiment folder: what the sweep started with
+SWEEP_FILE = "sweep.json"
+TIMEOUT_FILE = "timed_out.json"  # in a trial folder: it ran out of its time budget
+TIMEOUT_EXIT = 75
+FAULT_ENV = "GANRF_FAULT"
+FAULT_COUNTER = ".fault-attempts"  # in the experiment folder: what the sweep started with
 TRAINABLE_NAME = "ganrf_trial"
 
 
@@ -60,17 +72,92 @@ def trainable(config: dict[str, Any]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
 
+    marker = _read_trial_file(TIMEOUT_FILE)
+    if marker is not None:  # an earlier attempt ran out of its time budget: end, do not rerun
+        tune.report({"status": "timed_out", **json.loads(marker)})
+        return
+    fault = _injected_fault(meta)
+    reports = 0
+
     def report(metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
+        nonlocal reports
         ckpt = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         tune.report(metrics, checkpoint=ckpt)
+        reports += 1
+        if fault and reports == fault.get("after_reports", 1):
+            _fail(fault)
 
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        train(cfg, report, out_dir=out_dir)
-        return
-    with checkpoint.as_directory() as resume_from:
-        log.info("resuming %s from %s", out_dir.name, resume_from)
-        train(cfg, report, out_dir=out_dir, resume_from=resume_from)
+    budget = meta.get("meta.trial_timeout_s")
+    watchdog = _watchdog(float(budget)) if budget else None
+    try:
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is None:
+            train(cfg, report, out_dir=out_dir)
+            return
+        with checkpoint.as_directory() as resume_from:
+            log.info("resuming %s from %s", out_dir.name, resume_from)
+            train(cfg, report, out_dir=out_dir, resume_from=resume_from)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+
+
+def _watchdog(seconds: float) -> threading.Timer:
+    """Ends a trial that overruns its budget, hung or not: Tune's stoppers only run when a trial
+    reports, so a hung one would otherwise hold its resources forever. The marker, written to
+    the trial's folder in storage (the local trial dir is per attempt), makes a retry end at once
+    as ``timed_out`` instead of hanging again."""
+
+    def expire() -> None:
+        _write_trial_file(TIMEOUT_FILE, json.dumps({"timed_out_after_s": seconds}))
+        log.error("trial exceeded its %.0f s budget; ending it", seconds)
+        os._exit(TIMEOUT_EXIT)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _read_trial_file(name: str) -> str | None:
+    """A file in this trial's folder in storage (local or object store), or None."""
+    storage = tune.get_context().get_storage()
+    try:
+        with storage.storage_filesystem.open_input_stream(f"{storage.trial_fs_path}/{name}") as f:
+            return f.read().decode()
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def _write_trial_file(name: str, text: str) -> None:
+    storage = tune.get_context().get_storage()
+    storage.storage_filesystem.create_dir(storage.trial_fs_path, recursive=True)
+    with storage.storage_filesystem.open_output_stream(f"{storage.trial_fs_path}/{name}") as f:
+        f.write(text.encode())
+
+
+def _injected_fault(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """Fault injection for the reliability tests (tests/test_reliability.py), off unless the
+    ``GANRF_FAULT`` environment variable holds JSON such as
+    ``{"kind": "raise", "rf": 5, "after_reports": 1, "attempts": 1}``: trials of that rf raise
+    (or, with ``"kind": "hang"``, hang) after that many reports, on their first ``attempts``
+    attempts (counted in the trial's storage folder)."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return None
+    fault = json.loads(spec)
+    if "rf" in fault and meta.get("meta.rf") != fault["rf"]:
+        return None
+    attempt = int(_read_trial_file(FAULT_COUNTER) or 0)
+    _write_trial_file(FAULT_COUNTER, str(attempt + 1))
+    return fault if attempt < fault.get("attempts", 1_000_000) else None
+
+
+def _fail(fault: dict[str, Any]) -> None:
+    if fault["kind"] == "hang":
+        while True:
+            time.sleep(1)
+    raise RuntimeError(f"injected fault ({FAULT_ENV}={json.dumps(fault)})")
 
 
 def gpu_fraction(base: dict[str, Any], point: dict[str, Any], gpu_memory_bytes: float) -> float:
@@ -112,6 +199,11 @@ def resources_for(
     return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
 
 
+def _trial_dirname(trial) -> str:
+    grid = trial.config.get("grid")
+    return f"{trial_name(grid)}-{trial.trial_id}" if grid else f"trial-{trial.trial_id}"
+
+
 def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) -> None:
     """Join ``address`` or start an embedded Ray whose dashboard, if on, is bound to loopback."""
     if ray.is_initialized():
@@ -119,12 +211,22 @@ def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) 
     if address:
         ray.init(address=address, logging_level="ERROR")
         return
-    ray.init(
-        num_cpus=num_cpus,
-        include_dashboard=dashboard,
-        dashboard_host="127.0.0.1",
-        logging_level="ERROR",
-    )
+    # The dashboard, when on at all, is bound to loopback; the core services need the token
+    # (RAY_AUTH_MODE above).
+    try:
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=dashboard,
+            dashboard_host="127.0.0.1",
+            logging_level="ERROR",
+        )
+    except Exception as e:
+        if dashboard and "missing packages" in str(e):
+            raise RuntimeError(
+                "--dashboard needs Ray's dashboard packages: pip install 'gan-rf[cluster]' "
+                "(or 'ray[default]')"
+            ) from None
+        raise
 
 
 def experiment_exists(path: str) -> bool:
@@ -181,7 +283,7 @@ def run_sweep(
         param_space={**base, "grid": tune.grid_search(points)},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent,
-            trial_dirname_creator=lambda t: f"{trial_name(t.config['grid'])}-{t.trial_id}",
+            trial_dirname_creator=_trial_dirname,
             # Reuse worker processes between trials: threads and the GPU share are set by each
             # trial, and small MNIST trials would otherwise pay a process start each.
             reuse_actors=True,
@@ -203,8 +305,40 @@ def resume_sweep(path: str) -> tune.ResultGrid:
     """Continue an interrupted sweep: finished trials stay finished, unfinished and errored ones
     continue from their last checkpoint, on the resources the sweep started with."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    with open(os.path.join(path, SWEEP_FILE)) as f:
-        resources = json.load(f)["resources"]
+    try:
+        with open(os.path.join(path, SWEEP_FILE)) as f:
+            resources = json.load(f)["resources"]
+    except (OSError, ValueError, KeyError):
+        raise ResumeError(
+            f"{os.path.join(path, SWEEP_FILE)} is missing or corrupt; it records the resources "
+            "the sweep started with: restore it, or start a new experiment under another --name"
+        ) from None
+    _check_state(path)
     fn = tune.with_resources(trainable, resources)
-    tuner = tune.Tuner.restore(path, trainable=fn, resume_unfinished=True, resume_errored=True)
+    try:
+        tuner = tune.Tuner.restore(path, trainable=fn, resume_unfinished=True, resume_errored=True)
+    except Exception as e:  # a truncated tuner.pkl or experiment_state-*.json
+        raise ResumeError(
+            f"the experiment state in {path} is truncated or corrupt ({type(e).__name__}); "
+            "restore it from a backup, or start a new experiment under another --name"
+        ) from None
     return tuner.fit()
+
+
+def _check_state(path: str) -> None:
+    """Tune restores from a truncated experiment_state file by silently starting over; refuse."""
+    states = sorted(Path(path).glob("experiment_state-*.json"))
+    tuner_pkl = Path(path) / "tuner.pkl"
+    try:
+        if not states or not tuner_pkl.stat().st_size:
+            raise ValueError("missing")
+        json.loads(states[-1].read_text())
+    except (OSError, ValueError):
+        raise ResumeError(
+            f"the experiment state in {path} is truncated or corrupt ({(states or [tuner_pkl])[-1].name}); "
+            "restore it from a backup, or start a new experiment under another --name"
+        ) from None
+
+
+class ResumeError(RuntimeError):
+    """An experiment that cannot be resumed; the message says why and what to do."""
