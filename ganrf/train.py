@@ -189,6 +189,10 @@ class Stepper:
         v = int(self.first_bad)  # the sync
         return None if v < 0 else v
 
+    def weights_finite(self) -> bool:
+        params = [p for m in (self.g, self.d) for p in m.parameters()]
+        return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
+
     def take_means(self) -> tuple[float, float]:
         n = max(self.count, 1)
         d, g = float(self.sum_d) / n, float(self.sum_g) / n
@@ -386,6 +390,10 @@ def train(
                 break
         bad = stepper.bad_step()  # syncs the device: the period's time is now honest
         train_s = time.perf_counter() - t0
+        if bad is None and not stepper.weights_finite():
+            # Losses can still be finite one step after an overflow; the weights are not. Never
+            # evaluate or checkpoint such a state (LAPACK aborts the process on NaN matrices).
+            bad = step - 1
         loss_d, loss_g = stepper.take_means()
         metrics = {
             "loss/d": loss_d,

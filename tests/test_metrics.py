@@ -66,6 +66,14 @@ def test_class_scores_known_values():
     assert s["confident_share"] == 1.0
 
 
+def test_non_finite_features_give_nan_not_a_lapack_abort():
+    real, bad = torch.randn(50, 4), torch.full((50, 4), float("nan"))
+    assert torch.isnan(torch.tensor(scores.frechet_distance(real, bad)))
+    assert all(
+        torch.isnan(torch.tensor(v)) for v in scores.kid(real, bad, subsets=2, subset_size=10)
+    )
+
+
 def test_prdc_identical_sets():
     x = torch.randn(200, 4)
     s = scores.prdc(x, x.clone(), k=5)

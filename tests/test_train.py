@@ -111,6 +111,16 @@ def test_divergence_stops_without_checkpointing_poison():
     assert reports == [("diverged", None)]
 
 
+def test_non_finite_weights_at_evaluation_count_as_divergence(monkeypatch):
+    from ganrf import train as train_mod
+
+    monkeypatch.setattr(train_mod.Stepper, "weights_finite", lambda self: False)
+    reports = []
+    out = train(TINY, lambda m, c: reports.append((m["status"], c)))
+    assert out["status"] == "diverged" and out["diverged_step"] == 2
+    assert reports == [("diverged", None)]
+
+
 def test_same_seed_same_first_losses_other_seed_differs():
     one = TINY | {"schedule.steps": 1}
     a, b = train(one), train(one)

@@ -29,8 +29,17 @@ class PassThrough(nn.Module):
         return x
 
 
+def _finite(*features: Tensor) -> bool:
+    return all(bool(torch.isfinite(f).all()) for f in features)
+
+
 def frechet_distance(real: Tensor, fake: Tensor) -> float:
-    """FID formula on feature sets, through torchmetrics (matrix square root included)."""
+    """FID formula on feature sets, through torchmetrics (matrix square root included).
+
+    NaN for non-finite features: LAPACK's eigen-solver aborts the whole process on them.
+    """
+    if not _finite(real, fake):
+        return math.nan
     fid = FrechetInceptionDistance(feature=PassThrough(real.shape[1]), normalize=True)
     fid.update(real.double(), real=True)
     fid.update(fake.double(), real=False)
@@ -41,6 +50,8 @@ def kid(
     real: Tensor, fake: Tensor, subsets: int = 20, subset_size: int = 1000
 ) -> tuple[float, float]:
     """Unbiased KID (Binkowski et al. 2018), mean and std over random subsets."""
+    if not _finite(real, fake):
+        return math.nan, math.nan
     size = min(subset_size, len(real), len(fake))
     with warnings.catch_warnings():  # it keeps every feature: expected, 10k x 128 is 5 MB
         warnings.filterwarnings("ignore", message=".*will save all extracted features")
