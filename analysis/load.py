@@ -36,7 +36,37 @@ ID_COLUMNS = [
     "step",
     "epoch",
 ]
-TRIAL_STATUSES = ("finished", "diverged", "running", "errored")
+# Columns every frame has even when no trial reported them (an experiment whose trials all
+# diverged before their first evaluation still draws its page).
+METRIC_COLUMNS = [
+    "loss/d",
+    "loss/g",
+    "metric/fid",
+    "metric/patch_fid",
+    "metric/kid_mean",
+    "metric/kid_std",
+    "metric/precision",
+    "metric/recall",
+    "metric/density",
+    "metric/coverage",
+    "metric/ssim",
+    "metric/classifier_score",
+    "metric/class_count",
+    "metric/class_kl",
+    "metric/confident_share",
+    "metric/success",
+    "erf/size50",
+    "erf/size95",
+    "erf/radius50",
+    "erf/radius95",
+    "time/epoch_s",
+    "artifact/samples",
+    "artifact/erf",
+    "diverged_step",
+    "time_total_s",
+]
+TRIAL_STATUSES = ("finished", "diverged", "running", "errored", "timed_out")
+TIMEOUT_FILE = "timed_out.json"  # written by ganrf.tune when a trial overruns its time budget
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -61,11 +91,14 @@ def _flat_config(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _trial_status(results: list[dict[str, Any]], trial_dir: Path) -> str:
+    """The trial's own last word wins: Ray keeps error.txt after a retry that then finished."""
+    last = results[-1].get("status") if results else None
+    if last in ("finished", "diverged", "timed_out"):
+        return last
+    if (trial_dir / TIMEOUT_FILE).exists():
+        return "timed_out"
     if (trial_dir / "error.txt").exists() or (trial_dir / "error.pkl").exists():
         return "errored"
-    last = results[-1].get("status") if results else None
-    if last in ("finished", "diverged"):
-        return last
     return "running"  # still running, or interrupted: --resume continues it
 
 
@@ -108,8 +141,8 @@ def load_trial(trial_dir: Path, experiment_name: str) -> list[dict[str, Any]]:
         row["epoch"] = r.get("progress/epoch")
         row["time_total_s"] = r.get("time_total_s")
         rows.append(row)
-    if status == "errored":
-        rows[-1]["status"] = "errored"
+    if status in ("errored", "timed_out"):
+        rows[-1]["status"] = status
     return rows
 
 
@@ -138,6 +171,9 @@ def load_experiment(*paths: str | Path) -> pd.DataFrame:
             for trial in sorted(p for p in exp.iterdir() if (p / "params.json").exists()):
                 rows += load_trial(trial, exp.name)
     frame = pd.DataFrame(rows)
+    for col in ID_COLUMNS + METRIC_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = pd.NA if col.startswith("artifact/") else float("nan")
     cols = [c for c in ID_COLUMNS if c in frame.columns]
     rest = sorted(c for c in frame.columns if c not in cols)
     return frame[cols + rest]

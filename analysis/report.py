@@ -24,7 +24,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from analysis.load import final_rows, load_experiment
+from analysis.load import TRIAL_STATUSES, final_rows, load_experiment
 
 # (column, label, lower is better)
 METRICS = [
@@ -406,7 +406,7 @@ def notes_table(final: pd.DataFrame) -> pd.DataFrame:
         cfg = json.loads(r.get("config") or "{}")
         status = r.get("trial_status")
         success = r.get("metric/success")
-        result = {"diverged": "diverged", "errored": "errored"}.get(
+        result = {"diverged": "diverged", "errored": "errored", "timed_out": "timed out"}.get(
             status, "yes" if success == 1 else ("no" if success == 0 else "?")
         )
         note = []
@@ -491,9 +491,7 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
         g, ds = architectures(exp)
         table = notes_table(exp)
         counts = exp["trial_status"].value_counts().to_dict()
-        status_line = ", ".join(
-            f"{counts.get(s, 0)} {s}" for s in ("finished", "diverged", "errored", "running")
-        )
+        status_line = ", ".join(f"{counts.get(s, 0)} {s}" for s in TRIAL_STATUSES)
         body.append(
             f"<h3>{esc(name)} <small>({esc(exp['dataset'].iloc[0])}; {esc(status_line)})</small></h3>"
         )

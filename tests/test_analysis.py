@@ -101,25 +101,38 @@ def exp(tmp_path):
     )
     trial(e, "rf7-errored", rf=7, depth=1, seed=0, error=True)
     trial(e, "rf9-interrupted", rf=9, depth=1, seed=0, results=[ok(50, "running")])
+    # raised once, was retried from its checkpoint and finished: Ray leaves error.txt behind
+    trial(
+        e, "rf11-retried", rf=11, depth=1, seed=0, results=[ok(45, "running"), ok(44)], error=True
+    )
     return e
 
 
 def test_load_keeps_every_trial_with_its_status(exp):
     frame = load_experiment(exp)
-    assert len(frame) == 2 + 2 + 2 + 1 + 1 + 2 + 1 + 1  # trials x evaluations; errored gets one row
+    assert len(frame) == 2 + 2 + 2 + 1 + 1 + 2 + 1 + 1 + 2  # trials x evaluations; errored: one row
     final = final_rows(frame).set_index("trial")
     assert final.loc["rf1-s0", "trial_status"] == "finished"
     assert final.loc["rf3-diverged", "trial_status"] == "diverged"
     assert final.loc["rf3-diverged", "diverged_step"] == 137
     assert final.loc["rf7-errored", "trial_status"] == "errored"
     assert final.loc["rf9-interrupted", "trial_status"] == "running"
+    assert final.loc["rf11-retried", "trial_status"] == "finished"
     assert final.loc["rf5-s0", "metric/fid"] == 30 and final.loc["rf5-s0", "rf"] == 5
+
+
+def test_page_builds_when_no_trial_ever_evaluated(tmp_path):
+    exp = tmp_path / "all-diverged"
+    trial(exp, "rf1", rf=1, depth=1, seed=0, results=[{"status": "diverged", "diverged_step": 1}])
+    trial(exp, "rf5", rf=5, depth=1, seed=0, error=True)
+    page, md = build(load_experiment(exp))
+    assert "1 diverged" in page and "1 errored" in page
 
 
 def test_results_csv_one_row_per_trial(exp, tmp_path):
     path = write_results_csv(load_experiment(exp), tmp_path / "results.csv")
     df = pd.read_csv(path)
-    assert len(df) == 8
+    assert len(df) == 9
     for col in (
         "layers",
         "rf",
@@ -148,12 +161,12 @@ def test_metric_vs_rf_means_and_spread_skip_diverged(exp):
     final = final_rows(load_experiment(exp))
     fig = fig_metric_vs(final, "rf", "depth", METRICS, "t")
     depth1 = next(t for t in fig.data if t.name == "depth 1")
-    assert list(depth1.x) == [1, 5, 9]  # rf 3 diverged, rf 7 errored: not averaged
-    assert list(depth1.y) == [90, 30, 50]  # rf 1: mean of 80 and 100
+    assert list(depth1.x) == [1, 5, 9, 11]  # rf 3 diverged, rf 7 errored: not averaged
+    assert list(depth1.y) == [90, 30, 50, 44]  # rf 1: mean of 80 and 100
     assert depth1.error_y.array[0] == pytest.approx(14.142, abs=1e-3)  # std of 80, 100
     # the dropdown switches the metric: success means per rf
     success = fig.layout.updatemenus[0].buttons[1]
-    assert success.label == "success" and list(success.args[0]["y"][0]) == [0, 1, 0]
+    assert success.label == "success" and list(success.args[0]["y"][0]) == [0, 1, 0, 1]
 
 
 def test_heatmap_rf_by_depth(exp):
@@ -176,7 +189,7 @@ def test_erf_chart_and_curves(exp):
     erf = fig_erf(final)
     assert {t.name for t in erf.data} >= {"ERF size (95% mass)", "decision rf", "= theoretical rf"}
     curves = fig_curves(frame, METRICS)
-    assert len(curves.data) == 8  # one trace per trial
+    assert len(curves.data) == 9  # one trace per trial
     rf1 = [t for t in curves.data if t.name == "rf1-s0"][0]
     assert list(rf1.y) == [90, 80]
     assert (
