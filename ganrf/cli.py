@@ -33,6 +33,24 @@ def _cmd_designs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cluster_check(args: argparse.Namespace) -> int:
+    from ganrf.tune import check_cluster_config  # imports Ray
+
+    config = check_cluster_config(args.config)
+    types = ", ".join(
+        f"{name} ({t['node_config'].get('InstanceType', '?')}, {t.get('min_workers', 0)}-{t.get('max_workers', config['max_workers'])})"
+        for name, t in config["available_node_types"].items()
+    )
+    print(f"{args.config}: valid for Ray {_ray_version()}; node types: {types}")
+    return 0
+
+
+def _ray_version() -> str:
+    import ray
+
+    return ray.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganrf", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -64,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="every kernel split, not only the most balanced"
     )
     ds.set_defaults(func=_cmd_designs)
+
+    cc = sub.add_parser(
+        "cluster-check", help="validate a Ray cluster YAML offline, as `ray up` would"
+    )
+    cc.add_argument("config", help="e.g. cluster/gpu.yaml")
+    cc.set_defaults(func=_cmd_cluster_check)
 
     from ganrf import train_cli  # the training command lives beside the loop it drives
 

@@ -61,10 +61,15 @@ def trainable(config: dict[str, Any]) -> None:
     if gpu > 0:
         import torch
 
-        if torch.cuda.is_available() and gpu < 1:
-            # Several trials share the GPU: keep this one within its share of memory.
-            torch.cuda.set_per_process_memory_fraction(gpu)
-        train_keys.setdefault("device", "cuda")
+        if not torch.cuda.is_available():
+            # e.g. the fake GPUs of a simulated cluster; a real GPU node lacking CUDA says so here
+            log.warning("trial was given %.3g GPU but this node has no CUDA; training on CPU", gpu)
+            train_keys.setdefault("device", "cpu")
+        else:
+            if gpu < 1:
+                # Several trials share the GPU: keep this one within its share of memory.
+                torch.cuda.set_per_process_memory_fraction(gpu)
+            train_keys.setdefault("device", "cuda")
     elif "device" not in train_keys:
         train_keys["device"] = "cpu"  # a CPU-only trial never grabs a GPU it was not given
     cfg = TrainConfig.from_dict(train_keys)
@@ -78,11 +83,12 @@ def trainable(config: dict[str, Any]) -> None:
         return
     fault = _injected_fault(meta)
     reports = 0
+    node_id = ray.get_runtime_context().get_node_id()  # which machine ran each report
 
     def report(metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
         nonlocal reports
         ckpt = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        tune.report(metrics, checkpoint=ckpt)
+        tune.report({**metrics, "node/id": node_id}, checkpoint=ckpt)
         reports += 1
         if fault and reports == fault.get("after_reports", 1):
             _fail(fault)
@@ -342,3 +348,103 @@ def _check_state(path: str) -> None:
 
 class ResumeError(RuntimeError):
     """An experiment that cannot be resumed; the message says why and what to do."""
+
+
+# --------------------------------------------------------------------------------------------
+# Cluster launcher configs (cluster/gpu.yaml)
+# --------------------------------------------------------------------------------------------
+
+RAY_PORTS = {6379: "GCS", 8265: "dashboard", 10001: "Ray client"}
+
+
+class ClusterConfigError(ValueError):
+    """A cluster YAML that Ray's launcher would reject, or that breaks a security promise."""
+
+
+def check_cluster_config(path: str | Path) -> dict[str, Any]:
+    """Validate a cluster launcher YAML offline, as ``ray up`` would, plus our own promises.
+
+    Runs Ray's own ``prepare_config`` (defaults merged) and ``validate_config`` (Ray's JSON
+    schema), then checks each node type's min_workers <= max_workers and
+    :func:`security_problems`.
+
+    Returns:
+        The prepared config.
+
+    Raises:
+        ClusterConfigError: one sentence naming the file and what is wrong.
+    """
+    import copy
+
+    import jsonschema
+    import yaml
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ClusterConfigError(f"cannot read {path} ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ClusterConfigError(f"{path} is not valid YAML{line}; fix its syntax") from None
+    if not isinstance(raw, dict):
+        raise ClusterConfigError(f"{path} must be a YAML mapping of cluster settings")
+    try:
+        config = prepare_config(copy.deepcopy(raw))
+        validate_config(config)
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "the top level"
+        raise ClusterConfigError(f"{path}: {e.message} (at {where})") from None
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise ClusterConfigError(f"{path}: {e}") from None
+    for name, node_type in config.get("available_node_types", {}).items():
+        lo, hi = (
+            node_type.get("min_workers", 0),
+            node_type.get("max_workers", config["max_workers"]),
+        )
+        if lo > hi:
+            raise ClusterConfigError(
+                f"{path}: node type {name!r} has min_workers {lo} above its max_workers {hi}"
+            )
+    problems = security_problems(raw)
+    if problems:
+        raise ClusterConfigError(f"{path}: {problems[0]}")
+    return config
+
+
+def security_problems(raw: dict[str, Any]) -> list[str]:
+    """What in a cluster YAML breaks the promises: SSH the only way in, Ray's ports closed to the
+    world, the dashboard on loopback, token authentication on every node."""
+    problems = []
+    group = raw.get("provider", {}).get("security_group", {})
+    perms = group.get("IpPermissions")
+    if not perms:
+        problems.append(
+            "provider.security_group.IpPermissions must allow SSH (22) and nothing else"
+        )
+    for perm in perms or []:
+        lo, hi = perm.get("FromPort"), perm.get("ToPort")
+        if (lo, hi) != (22, 22):
+            exposed = [
+                f"{p} ({n})" for p, n in RAY_PORTS.items() if lo is None or lo <= p <= (hi or lo)
+            ]
+            what = f"; it exposes {', '.join(exposed)}" if exposed else ""
+            problems.append(
+                f"security group opens ports {lo}-{hi}; only SSH (22) may come in{what}"
+            )
+    starts = raw.get("head_start_ray_commands", []) + raw.get("worker_start_ray_commands", [])
+    ray_starts = [c for c in starts if "ray start" in c]
+    if not ray_starts:
+        problems.append("no 'ray start' command found in head/worker_start_ray_commands")
+    for cmd in ray_starts:
+        if "RAY_AUTH_MODE=token" not in cmd:
+            problems.append(f"'{cmd.strip()[:60]}...' starts Ray without RAY_AUTH_MODE=token")
+        if (
+            "--head" in cmd
+            and "--dashboard-host=127.0.0.1" not in cmd
+            and "--include-dashboard=false" not in cmd
+        ):
+            problems.append("the head must start the dashboard with --dashboard-host=127.0.0.1")
+    return problems

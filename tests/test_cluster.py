@@ -1,0 +1,226 @@
+"""cluster/gpu.yaml against Ray's own launcher schema (offline), its security promises, and a
+sweep on a simulated two-node cluster that loses a node mid-run."""
+
+import copy
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from ganrf.tune import ClusterConfigError, check_cluster_config, security_problems
+
+ROOT = Path(__file__).resolve().parents[1]
+YAML = ROOT / "cluster" / "gpu.yaml"
+
+
+def raw():
+    return yaml.safe_load(YAML.read_text())
+
+
+def write(tmp_path, config) -> Path:
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_gpu_yaml_is_valid_for_rays_launcher():
+    config = check_cluster_config(YAML)  # Ray's prepare_config + validate_config, offline
+    assert config["head_node_type"] == "head"
+    assert set(config["available_node_types"]) == {"head", "gpu_worker"}
+    assert config["available_node_types"]["gpu_worker"]["max_workers"] == 4
+    assert config["docker"]["image"] == "rayproject/ray:2.60.0-py311-gpu"
+
+
+def test_pinned_versions_match_pyproject():
+    text = YAML.read_text()
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    ray_spec = next(d for d in deps if d.startswith("ray["))
+    assert "ray:2.60.0-py311" in text and ">=2.40" in ray_spec and "<3" in ray_spec
+    assert '"torch==2.14.1"' in text and any(d.startswith("torch>=2.6,<2.15") for d in deps)
+
+
+def _broken(change):
+    config = raw()
+    change(config)
+    return config
+
+
+BROKEN = [
+    ("typo'd key", lambda c: c.update({"max_worker": c.pop("max_workers")}), "max_worker"),
+    (
+        "min above max",
+        lambda c: c["available_node_types"]["gpu_worker"].update(min_workers=3, max_workers=2),
+        "min_workers 3 above its max_workers 2",
+    ),
+    (
+        "unknown head type",
+        lambda c: c.update(head_node_type="gpu_head"),
+        "head_node_type` must be one of `available_node_types",
+    ),
+    ("wrong type", lambda c: c.update(idle_timeout_minutes="soon"), "is not of type"),
+]
+
+
+@pytest.mark.parametrize("what, change, match", BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_copies_are_caught(tmp_path, what, change, match):
+    with pytest.raises(ClusterConfigError, match=match):
+        check_cluster_config(write(tmp_path, _broken(change)))
+
+
+def test_malformed_yaml_one_sentence(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("cluster_name: x\n  max_workers: [1, 2\n")
+    with pytest.raises(ClusterConfigError, match=r"not valid YAML at line \d+"):
+        check_cluster_config(path)
+
+
+def test_cluster_check_cli(tmp_path, capsys):
+    from ganrf.cli import main
+
+    assert main(["cluster-check", str(YAML)]) == 0
+    assert "valid for Ray" in capsys.readouterr().out
+    assert (
+        main(
+            ["cluster-check", str(write(tmp_path, _broken(lambda c: c.update(head_node_type="x"))))]
+        )
+        == 2
+    )
+
+
+def test_security_promises_hold():
+    assert security_problems(raw()) == []
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (
+            lambda c: c["provider"]["security_group"]["IpPermissions"].append(
+                {
+                    "FromPort": 6379,
+                    "ToPort": 6379,
+                    "IpProtocol": "tcp",
+                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                }
+            ),
+            "exposes 6379 \\(GCS\\)",
+        ),
+        (
+            lambda c: c["provider"]["security_group"]["IpPermissions"].append(
+                {
+                    "FromPort": 0,
+                    "ToPort": 65535,
+                    "IpProtocol": "tcp",
+                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                }
+            ),
+            "8265 \\(dashboard\\)",
+        ),
+        (
+            lambda c: c.update(
+                head_start_ray_commands=[
+                    x.replace("127.0.0.1", "0.0.0.0") for x in c["head_start_ray_commands"]
+                ]
+            ),
+            "--dashboard-host=127.0.0.1",
+        ),
+        (
+            lambda c: c.update(
+                worker_start_ray_commands=[
+                    x.replace("RAY_AUTH_MODE=token ", "") for x in c["worker_start_ray_commands"]
+                ]
+            ),
+            "without RAY_AUTH_MODE=token",
+        ),
+        (lambda c: c["provider"].pop("security_group"), "must allow SSH \\(22\\) and nothing else"),
+    ],
+)
+def test_security_lint_catches_each_broken_promise(tmp_path, change, match):
+    config = copy.deepcopy(raw())
+    change(config)
+    assert any(__import__("re").search(match, p) for p in security_problems(config)), (
+        security_problems(config)
+    )
+    with pytest.raises(ClusterConfigError):
+        check_cluster_config(write(tmp_path, config))
+
+
+# -- a simulated two-node cluster on one machine ---------------------------------------------
+
+
+def _rows(trial: Path) -> list[dict]:
+    f = trial / "result.json"
+    return [json.loads(x) for x in f.read_text().splitlines() if x.strip()] if f.exists() else []
+
+
+def test_sweep_on_two_nodes_survives_losing_one(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    nodes = [cluster.add_node(num_cpus=1, num_gpus=1) for _ in range(2)]  # fake GPUs
+    cluster.wait_for_nodes()
+    exp = tmp_path / "two-nodes"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "sweeps" / "mnist_rf.py"),
+            "--smoke-test",
+            "--address",
+            cluster.address,
+            "--gpus-per-trial",
+            "1",
+            "--max-failures",
+            "3",
+            "--storage-path",
+            str(tmp_path),
+            "--name",
+            "two-nodes",
+            "--set",
+            "schedule.steps=80",
+            "--set",
+            "schedule.eval_every_steps=8",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        victim = survivor = None
+        deadline = time.time() + 180
+        while victim is None and time.time() < deadline:  # a node whose trial is mid-run
+            for trial in exp.glob("rf*") if exp.exists() else []:
+                rows = _rows(trial)
+                if rows and rows[-1]["status"] == "running" and list(trial.glob("checkpoint_*")):
+                    node_id = rows[-1]["node/id"]
+                    victim = next(n for n in nodes if n.node_id == node_id)
+                    survivor = next(n for n in nodes if n is not victim)
+                    killed_trial, steps_before = trial, [r["progress/step"] for r in rows]
+                    break
+            time.sleep(0.1)
+        assert victim is not None, "no trial was caught mid-run"
+        cluster.remove_node(victim)
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        cluster.shutdown()
+
+    trials = sorted(exp.glob("rf*"))
+    first_nodes = {_rows(t)[0]["node/id"] for t in trials}
+    assert first_nodes == {n.node_id for n in nodes}  # the two trials started on both nodes
+    rows = _rows(killed_trial)
+    steps = [r["progress/step"] for r in rows]
+    assert steps[-1] == 80 and rows[-1]["status"] == "finished"
+    assert steps == sorted(set(steps)) and steps[: len(steps_before)] == steps_before  # resumed
+    assert rows[-1]["node/id"] == survivor.node_id  # finished on the node that was left
+    table = pd.read_csv(exp / "results.csv")
+    assert len(table) == 2 and set(table["trial_status"]) == {"finished"}
