@@ -242,3 +242,32 @@ def test_dry_run_prints_grid_without_ray(monkeypatch, capsys):
     assert code == 0 and "trials" in out.err
     lines = out.out.strip().splitlines()
     assert len(lines) % 3 == 0 and all("seed=" in x for x in lines)  # three seeds per point
+
+
+@pytest.mark.parametrize("script, size", [("celeba_rf.py", 64), ("imagenet_rf.py", 128)])
+def test_rgb_sweeps_smoke_on_cpu(tmp_path, script, size):
+    from PIL import Image
+
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "sweeps" / script),
+            "--smoke-test",
+            "--storage-path",
+            str(tmp_path),
+            "--name",
+            "rgb",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "rgb" / "results.csv")
+    assert sorted(table["rf"]) == [1, 5] and set(table["trial_status"]) == {"finished"}
+    for trial in trial_dirs(tmp_path / "rgb"):
+        assert json.loads((trial / "config.json").read_text())["data.image_size"] == size
+        (grid,) = sorted((trial / "samples").glob("*.png"))[-1:]
+        with Image.open(grid) as im:
+            assert im.mode == "RGB" and im.width > size  # a grid of RGB size x size samples
