@@ -14,11 +14,11 @@ import argparse
 import json
 import math
 import random
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from analysis.browser import ALL_CHARTS_DRAWN, ARGS, find_chromium
 from analysis.report import write_report
 
 
@@ -83,31 +83,17 @@ def make_experiment(root: Path, trials: int, evals: int, seed: int = 0) -> Path:
 
 
 def time_to_interactive(page: Path) -> float | None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if not chromium:
         return None
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
         tab = browser.new_page(viewport={"width": 1280, "height": 900})
         t0 = time.perf_counter()
         tab.goto(page.as_uri())
-        tab.wait_for_function(
-            "document.querySelectorAll('.chart').length > 0 && document.querySelectorAll('.chart').length"
-            " === document.querySelectorAll('.chart[data-rendered=\"1\"]').length",
-            timeout=120_000,
-        )
+        tab.wait_for_function(ALL_CHARTS_DRAWN, timeout=120_000)
         elapsed = time.perf_counter() - t0
         browser.close()
     return elapsed

@@ -106,37 +106,47 @@ def _summary(final: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
     return g.agg(["mean", "std", "count"]).reset_index().sort_values(by)
 
 
-def fig_metric_vs(final: pd.DataFrame, x: str, line: str, metrics, title: str) -> go.Figure:
-    """Mean +- std over seeds of each metric against ``x``, one line per ``line`` value."""
-    fig = go.Figure()
-    groups = sorted(final[line].dropna().unique())
-    first = metrics[0][0]
-    for value in groups:
-        s = _summary(final[final[line] == value], [x], first)
-        fig.add_trace(
-            go.Scatter(
-                x=s[x],
-                y=s["mean"],
-                error_y={"type": "data", "array": s["std"].fillna(0)},
-                mode="lines+markers",
-                name=f"{line} {value}",
-                hovertemplate=f"{x} %{{x}}<br>mean %{{y:.4g}}<br>{line} {value}<extra></extra>",
-            )
-        )
-    buttons = []
+def _err(summary: pd.DataFrame) -> dict:
+    return {"type": "data", "array": list(summary["std"].fillna(0))}
+
+
+def _grouped(final: pd.DataFrame, group: str, x: str, metrics) -> tuple[list, list, list[dict]]:
+    """Per value of ``group``: the mean/std summary of the first metric against ``x`` (the
+    traces drawn first), and the dropdown buttons that switch every trace to another metric."""
+    values = sorted(final[group].dropna().unique())
+    first, buttons = None, []
     for col, label, _ in metrics:
-        ys, errs = [], []
-        for value in groups:
-            s = _summary(final[final[line] == value], [x], col)
-            ys.append(list(s["mean"]))
-            errs.append({"type": "data", "array": list(s["std"].fillna(0))})
+        sums = [_summary(final[final[group] == v], [x], col) for v in values]
+        first = sums if first is None else first
         buttons.append(
             {
                 "label": label,
                 "method": "update",
-                "args": [{"y": ys, "error_y": errs}, {"yaxis.title.text": label}],
+                "args": [
+                    {"y": [list(s["mean"]) for s in sums], "error_y": [_err(s) for s in sums]},
+                    {"yaxis.title.text": label},
+                ],
             }
         )
+    return values, first, buttons
+
+
+def fig_metric_vs(final: pd.DataFrame, x: str, line: str, metrics, title: str) -> go.Figure:
+    """Mean +- std over seeds of each metric against ``x``, one line per ``line`` value."""
+    values, first, buttons = _grouped(final, line, x, metrics)
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=s[x],
+                y=s["mean"],
+                error_y=_err(s),
+                mode="lines+markers",
+                name=f"{line} {v}",
+                hovertemplate=f"{x} %{{x}}<br>mean %{{y:.4g}}<br>{line} {v}<extra></extra>",
+            )
+            for v, s in zip(values, first)
+        ]
+    )
     fig.update_layout(
         title=title,
         xaxis_title=x,
@@ -186,32 +196,13 @@ def fig_heatmap(final: pd.DataFrame, metrics) -> go.Figure:
 
 
 def fig_heads(final: pd.DataFrame, metrics) -> go.Figure:
-    fig = go.Figure()
-    heads = sorted(final["head"].dropna().unique())
-    for head in heads:
-        s = _summary(final[final["head"] == head], ["layers"], metrics[0][0])
-        fig.add_trace(
-            go.Bar(
-                x=s["layers"].map(esc),
-                y=s["mean"],
-                error_y={"type": "data", "array": s["std"].fillna(0)},
-                name=f"{head} head",
-            )
-        )
-    buttons = []
-    for col, label, _ in metrics:
-        ys, errs = [], []
-        for head in heads:
-            s = _summary(final[final["head"] == head], ["layers"], col)
-            ys.append(list(s["mean"]))
-            errs.append({"type": "data", "array": list(s["std"].fillna(0))})
-        buttons.append(
-            {
-                "label": label,
-                "method": "update",
-                "args": [{"y": ys, "error_y": errs}, {"yaxis.title.text": label}],
-            }
-        )
+    heads, first, buttons = _grouped(final, "head", "layers", metrics)
+    fig = go.Figure(
+        [
+            go.Bar(x=s["layers"].map(esc), y=s["mean"], error_y=_err(s), name=f"{h} head")
+            for h, s in zip(heads, first)
+        ]
+    )
     fig.update_layout(
         title="image head vs patch head, same conv stacks",
         barmode="group",
@@ -224,7 +215,7 @@ def fig_heads(final: pd.DataFrame, metrics) -> go.Figure:
 
 
 def fig_erf(final: pd.DataFrame) -> go.Figure:
-    ok = final[final["erf/size95"].notna()] if "erf/size95" in final else final.iloc[0:0]
+    ok = final[final["erf/size95"].notna()]
     hover = [_hover(r) for _, r in ok.iterrows()]
     fig = go.Figure()
     fig.add_trace(
@@ -326,7 +317,7 @@ def fig_curves(frame: pd.DataFrame, metrics) -> go.Figure:
 
 
 def fig_time(final: pd.DataFrame) -> go.Figure:
-    ok = final[final["time/epoch_s"].notna()] if "time/epoch_s" in final else final.iloc[0:0]
+    ok = final[final["time/epoch_s"].notna()]
     fig = go.Figure(
         go.Scatter(
             x=ok["rf"],

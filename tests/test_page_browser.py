@@ -2,26 +2,15 @@
 .ci/run) must draw every chart with no console error, including diverged and errored trials."""
 
 import os
-import shutil
 
 import pytest
 from PIL import Image
 
+from analysis.browser import ALL_CHARTS_DRAWN, ARGS, find_chromium
 from analysis.report import write_report
 from tests.test_analysis import ok, trial
 
-CHROMIUM = (
-    os.environ.get("GANRF_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-)
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
+CHROMIUM = find_chromium()
 
 
 @pytest.fixture
@@ -88,11 +77,7 @@ def test_page_renders_every_chart_without_console_errors(browser, tmp_path):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(out.as_uri())
-    page.wait_for_function(
-        "document.querySelectorAll('.chart').length > 0 && document.querySelectorAll('.chart').length"
-        " === document.querySelectorAll('.chart[data-rendered=\"1\"]').length",
-        timeout=30_000,
-    )
+    page.wait_for_function(ALL_CHARTS_DRAWN, timeout=30_000)
     n_charts = page.locator(".chart").count()
     assert n_charts >= 10  # two datasets' charts
     assert page.locator(".chart .main-svg").count() >= n_charts  # plotly drew into every one
