@@ -164,9 +164,16 @@ def experiment_dirs(path: str | Path) -> list[Path]:
 
 
 def load_experiment(*paths: str | Path) -> pd.DataFrame:
-    """One tidy frame over every trial x evaluation of the experiments at ``paths``."""
+    """One tidy frame over every trial x evaluation of the experiments at ``paths`` (local
+    folders, or object-store URIs, fetched to a temporary folder first)."""
+    import tempfile
+
     rows: list[dict[str, Any]] = []
+    tmp = None
     for path in paths:
+        if is_uri(path):
+            tmp = tmp or tempfile.mkdtemp(prefix="ganrf-fetch-")
+            path = fetch_experiment(str(path), tmp)
         for exp in experiment_dirs(path):
             for trial in sorted(p for p in exp.iterdir() if (p / "params.json").exists()):
                 rows += load_trial(trial, exp.name)
@@ -200,3 +207,71 @@ def write_results_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     final.to_csv(tmp, index=False)
     tmp.replace(path)
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# Object stores: s3://, gs://, file:// (anything pyarrow.fs reads)
+# --------------------------------------------------------------------------------------------
+
+# What the analysis reads from a trial folder; checkpoints and event files stay where they are.
+FETCHED = {
+    "params.json",
+    "result.json",
+    "error.txt",
+    TIMEOUT_FILE,
+    "design.json",
+    "meta.json",
+    "config.json",
+    "sweep.json",
+}
+
+
+def is_uri(path: str | Path) -> bool:
+    return "://" in str(path)
+
+
+def filesystem(path: str | Path):
+    """(pyarrow filesystem, path inside it) for a local folder or a URI."""
+    import pyarrow.fs as pafs
+
+    if is_uri(path):
+        return pafs.FileSystem.from_uri(str(path))
+    local = str(Path(path).resolve())
+    return pafs.LocalFileSystem(), local
+
+
+def fetch_experiment(uri: str, dest: str | Path) -> Path:
+    """Copy what the analysis reads of an experiment at ``uri`` into ``dest`` (checkpoints
+    excluded: a sweep's can be gigabytes); returns the local experiment folder."""
+    import pyarrow.fs as pafs
+
+    fs, root = filesystem(uri)
+    root = root.rstrip("/")
+    out = Path(dest) / root.split("/")[-1]
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    if not infos:
+        raise FileNotFoundError(f"nothing at {uri}; is it an experiment folder?")
+    for info in infos:
+        if info.type != pafs.FileType.File:
+            continue
+        rel = info.path[len(root) + 1 :]
+        parts = rel.split("/")
+        keep = (
+            parts[-1] in FETCHED
+            or parts[0].startswith("experiment_state")
+            or (len(parts) == 3 and parts[1] in ("samples", "erf") and parts[-1].endswith(".png"))
+        )
+        if not keep or any(p.startswith("checkpoint_") for p in parts):
+            continue
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with fs.open_input_stream(info.path) as src:
+            target.write_bytes(src.read())
+    return out
+
+
+def upload(local: Path, uri: str) -> None:
+    """Copy one local file to ``uri`` (a folder URI; the file keeps its name)."""
+    fs, root = filesystem(uri)
+    with fs.open_output_stream(f"{root.rstrip('/')}/{local.name}") as dst:
+        dst.write(local.read_bytes())

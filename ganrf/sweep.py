@@ -177,15 +177,28 @@ def resolve(
     return base, points, preset
 
 
-def _check_storage(path: Path) -> None:
+def storage_root(path: str) -> str:
+    """The storage path as Tune should get it: a URI as given, a local folder made absolute."""
+    from analysis.load import is_uri
+
+    return path.rstrip("/") if is_uri(path) else str(Path(path).resolve())
+
+
+def _check_storage(root: str) -> None:
+    """Fail now, not after the first trial, when the storage path cannot be written."""
+    from analysis.load import filesystem
+
+    probe = f".ganrf-write-test-{os.getpid()}"
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".ganrf-write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
+        fs, inner = filesystem(root)
+        fs.create_dir(inner, recursive=True)
+        with fs.open_output_stream(f"{inner}/{probe}") as f:
+            f.write(b"")
+        fs.delete_file(f"{inner}/{probe}")
+    except Exception as e:  # OSError, pyarrow's ArrowInvalid / ArrowException, credentials
+        reason = getattr(e, "strerror", None) or str(e).splitlines()[0][:120]
         raise SweepError(
-            f"cannot write to storage path {path} ({e.strerror}); choose another --storage-path"
+            f"cannot write to storage path {root} ({reason}); choose another --storage-path"
         ) from None
 
 
@@ -215,7 +228,7 @@ def main(
     args.preset = args.preset or default
     try:
         base, points, preset = resolve(args, presets, dataset)
-        storage = Path(args.storage_path).resolve()
+        storage = storage_root(args.storage_path)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = args.name or f"{dataset}_rf-{'smoke' if args.smoke_test else args.preset}-{stamp}"
         if args.dry_run:
@@ -234,8 +247,8 @@ def main(
 
     from ganrf import tune as gtune  # Ray starts only now, with a valid space
 
-    exp_path = str(storage / name)
-    if os.path.exists(exp_path) and gtune.experiment_exists(exp_path):
+    exp_path = f"{storage}/{name}"
+    if gtune.experiment_exists(exp_path):
         print(
             f"{prog}: error: experiment {name!r} already exists in {storage}; continue it with "
             f"--resume --name {name}, or choose another --name",
@@ -247,7 +260,7 @@ def main(
     gtune.run_sweep(
         base=base,
         points=points,
-        storage_path=str(storage),
+        storage_path=storage,
         name=name,
         max_concurrent=args.max_concurrent or preset.max_concurrent,
         cpus_per_trial=args.cpus_per_trial,
@@ -290,31 +303,43 @@ def _resume(args: argparse.Namespace, prog: str) -> int:
             file=sys.stderr,
         )
         return 2
-    storage = Path(args.storage_path).resolve()
-    exp_path = storage / args.name
+    storage = storage_root(args.storage_path)
+    exp_path = f"{storage}/{args.name}"
 
     from ganrf import tune as gtune
 
-    if not (exp_path.exists() and gtune.experiment_exists(str(exp_path))):
+    if not gtune.experiment_exists(exp_path):
         print(f"{prog}: error: no experiment {args.name!r} to resume in {storage}", file=sys.stderr)
         return 2
     gtune.init_ray(args.address, args.dashboard)
     print(f"resuming {exp_path}", file=sys.stderr)
     try:
-        gtune.resume_sweep(str(exp_path))
+        gtune.resume_sweep(exp_path)
     except gtune.ResumeError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    return finish(str(exp_path))
+    return finish(exp_path)
 
 
 def finish(exp_path: str) -> int:
-    """Write results.csv and the analysis page into the experiment folder; print their paths."""
-    from analysis.load import load_experiment, write_results_csv
+    """Write results.csv and the analysis page into the experiment folder; print their paths.
+
+    For an object store, the small files are fetched to a temporary folder, analysed there and
+    the three results uploaded beside the trials."""
+    import tempfile
+
+    from analysis.load import fetch_experiment, is_uri, load_experiment, upload, write_results_csv
     from analysis.report import write_report
 
-    frame = load_experiment(exp_path)
-    csv = write_results_csv(frame, Path(exp_path) / "results.csv")
-    page = write_report([exp_path], Path(exp_path) / "report.html")
+    local = Path(exp_path)
+    if is_uri(exp_path):
+        local = fetch_experiment(exp_path, tempfile.mkdtemp(prefix="ganrf-results-"))
+    frame = load_experiment(local)
+    csv = write_results_csv(frame, local / "results.csv")
+    page = write_report([local], local / "report.html")
+    if is_uri(exp_path):
+        for f in (csv, page, page.with_suffix(".md")):
+            upload(f, exp_path)
+        csv, page = f"{exp_path}/results.csv", f"{exp_path}/report.html"
     print(f"results: {csv}\nreport:  {page}")
     return 0

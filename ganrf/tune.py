@@ -4,7 +4,9 @@
 typed :class:`~ganrf.config.TrainConfig`, calls :func:`ganrf.train.train`, and reports its
 namespaced metrics with a checkpoint every evaluation period; a restarted or restored trial
 resumes from ``tune.get_checkpoint()``. Artifacts (``config.json``, sample grids, ERF maps) go to
-the trial folder. :func:`run_sweep` builds the ``Tuner`` (or restores one) and runs it.
+the trial folder. :func:`run_sweep` builds the ``Tuner`` and runs it; :func:`resume_sweep`
+restores an interrupted one. Storage paths may be local folders or URIs (``s3://``, ``gs://``,
+``file://``): everything here reads and writes them through pyarrow filesystems, as Tune does.
 """
 
 from __future__ import annotations
@@ -27,18 +29,18 @@ os.environ.setdefault("RAY_AUTH_MODE", "token")
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
 
+from analysis.load import filesystem
 from ganrf.config import TrainConfig
 from ganrf.experiments import trial_name
 
 log = logging.getLogger(__name__)
 
 META = "meta."
-SWEEP_FILE = "sweep.json"
+SWEEP_FILE = "sweep.json"  # in the experiment folder: what the sweep started with
 TIMEOUT_FILE = "timed_out.json"  # in a trial folder: it ran out of its time budget
 TIMEOUT_EXIT = 75
 FAULT_ENV = "GANRF_FAULT"
-FAULT_COUNTER = ".fault-attempts"  # in the experiment folder: what the sweep started with
-TRAINABLE_NAME = "ganrf_trial"
+FAULT_COUNTER = ".fault-attempts"  # in a trial folder: attempts under an injected fault
 
 
 def split_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -255,15 +257,14 @@ def run_sweep(
     # Tune's newer console output ignores progress reporters and prints the grid point as one
     # truncated dict; the classic reporter shows rf, depth, layers and head as columns.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    path = os.path.join(storage_path, name)
+    path = f"{storage_path.rstrip('/')}/{name}"
     resources = resources_for(
         base, points, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial
     )
     fn = tune.with_resources(trainable, resources)
     # What --resume needs to restore the trials on the same resources.
-    os.makedirs(path, exist_ok=True)
-    with open(os.path.join(path, SWEEP_FILE), "w") as f:
-        json.dump({"resources": resources, "trials": len(points), "base": base}, f, indent=2)
+    sweep = {"resources": resources, "trials": len(points), "base": base}
+    _write_file(f"{path}/{SWEEP_FILE}", json.dumps(sweep, indent=2))
     reporter = tune.CLIReporter(
         metric_columns={
             "progress/epoch": "epoch",
@@ -312,11 +313,10 @@ def resume_sweep(path: str) -> tune.ResultGrid:
     continue from their last checkpoint, on the resources the sweep started with."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     try:
-        with open(os.path.join(path, SWEEP_FILE)) as f:
-            resources = json.load(f)["resources"]
-    except (OSError, ValueError, KeyError):
+        resources = json.loads(_read_file(f"{path}/{SWEEP_FILE}"))["resources"]
+    except (OSError, ValueError, KeyError, TypeError):
         raise ResumeError(
-            f"{os.path.join(path, SWEEP_FILE)} is missing or corrupt; it records the resources "
+            f"{path}/{SWEEP_FILE} is missing or corrupt; it records the resources "
             "the sweep started with: restore it, or start a new experiment under another --name"
         ) from None
     _check_state(path)
@@ -333,17 +333,35 @@ def resume_sweep(path: str) -> tune.ResultGrid:
 
 def _check_state(path: str) -> None:
     """Tune restores from a truncated experiment_state file by silently starting over; refuse."""
-    states = sorted(Path(path).glob("experiment_state-*.json"))
-    tuner_pkl = Path(path) / "tuner.pkl"
+    import pyarrow.fs as pafs
+
+    fs, inner = filesystem(path)
+    names = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(inner)))
+    states = [n for n in names if n.startswith("experiment_state-") and n.endswith(".json")]
     try:
-        if not states or not tuner_pkl.stat().st_size:
+        if not states or not _read_file(f"{path}/tuner.pkl", binary=True):
             raise ValueError("missing")
-        json.loads(states[-1].read_text())
-    except (OSError, ValueError):
+        json.loads(_read_file(f"{path}/{states[-1]}"))
+    except (OSError, ValueError, TypeError):
+        bad = states[-1] if states else "tuner.pkl"
         raise ResumeError(
-            f"the experiment state in {path} is truncated or corrupt ({(states or [tuner_pkl])[-1].name}); "
+            f"the experiment state in {path} is truncated or corrupt ({bad}); "
             "restore it from a backup, or start a new experiment under another --name"
         ) from None
+
+
+def _read_file(uri: str, binary: bool = False):
+    fs, inner = filesystem(uri)
+    with fs.open_input_stream(inner) as f:
+        data = f.read()
+    return data if binary else data.decode()
+
+
+def _write_file(uri: str, text: str) -> None:
+    fs, inner = filesystem(uri)
+    fs.create_dir(inner.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(inner) as f:
+        f.write(text.encode())
 
 
 class ResumeError(RuntimeError):
