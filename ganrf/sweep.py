@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ganrf.config import LOSSES, ConfigError, TrainConfig
-from ganrf.designs import NORMS, DesignError
+from ganrf.designs import FAMILIES, NORMS, DesignError
 from ganrf.experiments import EXPERIMENTS, Space, SpaceError, build_grid
 
 
@@ -78,6 +78,12 @@ def build_parser(
     p.add_argument("--depths", help="depths, e.g. 1,2,3,4")
     p.add_argument("--heads", help="image, patch or image,patch")
     p.add_argument("--norm", choices=NORMS, help="discriminator normalisation for every design")
+    p.add_argument(
+        "--family",
+        choices=FAMILIES,
+        help="how designs reach an rf: stride1 stacks (default), stride2 (the notes' "
+        "downsampling) or dilated",
+    )
     p.add_argument("--dropout", type=float, help="discriminator dropout (default 0, as the notes)")
     p.add_argument("--seeds", type=int, help="seeds per grid point")
     p.add_argument("--loss", choices=LOSSES, help="GAN loss for every trial")
@@ -159,6 +165,8 @@ def resolve(
         space = replace(space, seeds=args.seeds)
     if args.norm:
         space = replace(space, norm=args.norm)
+    if args.family:
+        space = replace(space, family=args.family)
     if args.dropout is not None:
         space = replace(space, dropout=args.dropout)
     if args.trial_timeout_s is not None:
@@ -272,6 +280,7 @@ def main(
 
 # Flags that define an experiment: a resumed sweep keeps the ones it was started with.
 DEFINING = (
+    "family",
     "preset",
     "smoke_test",
     "experiments",

@@ -168,6 +168,15 @@ BAD_INPUT = [
     (["--set", "schedule.batch_size=0"], "schedule.batch_size must be at least 1"),
     (["--set", "optim.lr=1"], "unknown config key 'optim.lr'"),
     (["--set", "loss.kind"], "must be KEY=VALUE"),
+    (["--set", "data.dataset=cifar"], "data.dataset must be one of mnist"),
+    (["--set", "loss.kind=lsgan"], "loss.kind must be one of ns, wgan-gp, hinge"),
+    (["--set", "data.image_size=0"], "data.image_size must be a positive number of pixels"),
+    (["--set", "schedule.steps=-5"], "schedule.steps must be 0 (use epochs) or positive"),
+    (["--trial-timeout-s", "-1"], "--trial-timeout-s must be positive"),
+    (
+        ["--family", "stride2", "--experiments", "same_depth", "--depths", "6", "--rfs", "13"],
+        "the deepest is 5",
+    ),
     (["--resume"], "--resume needs --name"),
     (["--resume", "--name", "x", "--rfs", "3"], "drop --smoke-test, --rfs"),
 ]
@@ -188,6 +197,22 @@ def test_bad_input_fails_before_ray(args, message, tmp_path, monkeypatch, capsys
     assert code == 2 and message in err
     assert len(err.strip().splitlines()) == 1  # one sentence, no traceback
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--loss", "lsgan"], "invalid choice: 'lsgan'"),
+        (["--norm", "layer"], "invalid choice: 'layer'"),
+        (["--family", "stride3"], "invalid choice: 'stride3'"),
+        (["--preset", "huge"], "invalid choice: 'huge'"),
+    ],
+)
+def test_unknown_names_refused_by_the_parser(args, message, capsys):
+    mod = _load_script()
+    with pytest.raises(SystemExit) as exit_:
+        mod.main(args, prog="mnist_rf.py", doc="", dataset="mnist", presets=mod.PRESETS)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_missing_data_without_network_fails_before_ray(tmp_path, monkeypatch, capsys):
