@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from analysis.load import load_experiment, write_results_csv
-from analysis.report import write_report
+from analysis.report import write_page
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--csv", help="also write one row per trial to this CSV")
     args = p.parse_args(argv)
     try:
-        out = write_report(args.experiments, args.output)
+        frame = load_experiment(*args.experiments)  # once: an s3:// experiment is fetched once
+        out = write_page(frame, args.output)
         if args.csv:
-            write_results_csv(load_experiment(*args.experiments), args.csv)
+            write_results_csv(frame, args.csv)
     except (FileNotFoundError, NotADirectoryError) as e:
         print(f"python -m analysis: error: {e}", file=sys.stderr)
         return 2

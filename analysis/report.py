@@ -591,7 +591,11 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
 
 def write_report(paths: list[str | Path], out: str | Path) -> Path:
     """Load ``paths`` and write ``out`` (HTML) and its ``.md`` twin; returns the HTML path."""
-    frame = load_experiment(*paths)
+    return write_page(load_experiment(*paths), out)
+
+
+def write_page(frame: pd.DataFrame, out: str | Path) -> Path:
+    """Write the page for an already loaded ``frame`` (and its ``.md`` twin)."""
     page, md = build(frame)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -338,14 +338,14 @@ def finish(exp_path: str) -> int:
     import tempfile
 
     from analysis.load import fetch_experiment, is_uri, load_experiment, upload, write_results_csv
-    from analysis.report import write_report
+    from analysis.report import write_page
 
     local = Path(exp_path)
     if is_uri(exp_path):
         local = fetch_experiment(exp_path, tempfile.mkdtemp(prefix="ganrf-results-"))
     frame = load_experiment(local)
     csv = write_results_csv(frame, local / "results.csv")
-    page = write_report([local], local / "report.html")
+    page = write_page(frame, local / "report.html")  # the frame read once serves both
     if is_uri(exp_path):
         for f in (csv, page, page.with_suffix(".md")):
             upload(f, exp_path)
