@@ -20,6 +20,8 @@ from pathlib import Path
 
 from analysis.browser import ALL_CHARTS_DRAWN, ARGS, find_chromium
 from analysis.report import write_report
+from ganrf import runs
+from ganrf.config import TrainConfig
 
 
 def make_experiment(root: Path, trials: int, evals: int, seed: int = 0) -> Path:
@@ -34,20 +36,27 @@ def make_experiment(root: Path, trials: int, evals: int, seed: int = 0) -> Path:
         d = exp / f"rf{rf}-d{depth}-{head}-s{seed_i}-{i:05d}"
         (d / "samples").mkdir(parents=True)
         (d / "erf").mkdir()
-        grid = {
-            "d.layers": ",".join([f"conv{rf}"] * depth),
-            "d.channels": "64",
-            "d.head": head,
-            "d.norm": "none",
-            "d.dropout": 0.0,
-            "seed": seed_i,
-            "meta.experiment": "onelayer",
-            "meta.rf": rf,
-            "meta.depth": depth,
-            "meta.decision_rf": 28,
-            "meta.params_d": 50_000,
+        layers = ",".join([f"conv{rf}"] * depth)
+        config = TrainConfig().to_dict() | {"d.layers": layers, "d.head": head, "seed": seed_i}
+        design = {
+            "layers": layers,
+            "channels": ",".join(["64"] * depth),
+            "head": head,
+            "norm": "none",
+            "dropout": 0.0,
+            "depth": depth,
+            "rf": depth * (rf - 1) + 1,
+            "decision_rf": 28,
+            "params": 50_000,
+            "table": layers,
         }
-        (d / "params.json").write_text(json.dumps({"data.dataset": "mnist", "grid": grid}))
+        g = {"kind": "mnist", "noise_dim": 100, "width": 1.0, "params": 2_300_000, "layers": []}
+        runs.write_trial_files(
+            d,
+            config=config,
+            design={"discriminator": design, "generator": g},
+            meta={"meta.experiment": "onelayer"},
+        )
         lines = []
         for e in range(1, evals + 1):
             fid = 20 + 80 * math.exp(-e / 10) + 30 / rf + rng.random()

@@ -130,16 +130,32 @@ class TrainConfig:
 
     # -- derived ------------------------------------------------------------------------------
     def design(self) -> DiscriminatorDesign:
-        d = DiscriminatorDesign.from_spec(
+        """The discriminator design the ``d.*`` and ``data.*`` keys describe, built once and
+        rebuilt only if one of those keys changes."""
+        key = (
             self.d.layers,
-            channels=self.d.channels or None,
-            head=self.d.head,
-            norm=self.d.norm,
-            dropout=self.d.dropout,
-            image_size=self.data.image_size,
-            in_channels=self.data.channels,
+            self.d.channels,
+            self.d.head,
+            self.d.norm,
+            self.d.dropout,
+            self.d.width,
+            self.data.image_size,
+            self.data.channels,
         )
-        return d.scaled(self.d.width) if self.d.width != 1.0 else d
+        cached = self.__dict__.get("_design")
+        if cached is None or cached[0] != key:
+            d = DiscriminatorDesign.from_spec(
+                self.d.layers,
+                channels=self.d.channels or None,
+                head=self.d.head,
+                norm=self.d.norm,
+                dropout=self.d.dropout,
+                image_size=self.data.image_size,
+                in_channels=self.data.channels,
+            )
+            cached = (key, d.scaled(self.d.width) if self.d.width != 1.0 else d)
+            self.__dict__["_design"] = cached  # not a field: to_dict and equality ignore it
+        return cached[1]
 
     def validate(self) -> None:
         checks = [

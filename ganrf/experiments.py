@@ -1,9 +1,8 @@
 """Named experiments from the notes, turned into validated grid points (no Ray here).
 
 Each experiment is a list of discriminator designs built by the designs solver; every design is
-crossed with seeds. A grid point is a flat dict: the config keys it sets (``d.layers``,
-``d.channels``, ``d.head``, ``d.dropout``, ``seed``) and ``meta.*`` keys the analysis reads
-(experiment, target rf, depth). Everything is validated before anything trains.
+crossed with seeds into a :class:`GridPoint` (a design, a seed, the experiments it serves), which
+:class:`ganrf.trial.Trial` turns into one trial. Everything is validated before anything trains.
 
 * ``onelayer``: one conv, k in {1, 3, 5, 7, 9, 11, 13, 28}, image head: the notes'
   ``onelayer_multi_rfs``.
@@ -16,7 +15,7 @@ crossed with seeds. A grid point is a flat dict: the config keys it sets (``d.la
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ganrf.designs import FAMILIES, HEADS, DesignError, DiscriminatorDesign, match_capacity, solve
@@ -58,8 +57,8 @@ class Space:
     defaults: dict[str, dict[str, tuple]] = field(default_factory=lambda: DEFAULTS)
 
 
-def _designs(space: Space, exp: str) -> list[tuple[DiscriminatorDesign, int]]:
-    """(design, target rf) pairs of one experiment."""
+def _designs(space: Space, exp: str) -> list[DiscriminatorDesign]:
+    """The designs of one experiment."""
     d = space.defaults[exp]
     rfs = space.rfs or d["rfs"]
     heads = space.heads or d["heads"]
@@ -79,7 +78,7 @@ def _designs(space: Space, exp: str) -> list[tuple[DiscriminatorDesign, int]]:
         norm=space.norm,
         dropout=space.dropout,
     )
-    out: list[tuple[DiscriminatorDesign, int]] = []
+    out: list[DiscriminatorDesign] = []
     for head in heads:
         for rf in rfs:
             group = []
@@ -94,12 +93,46 @@ def _designs(space: Space, exp: str) -> list[tuple[DiscriminatorDesign, int]]:
                     group = match_capacity(group, space.capacity_tolerance)
                 except DesignError as e:
                     raise SpaceError(f"experiment 'same_rf', rf {rf}: {e}") from None
-            out += [(g, rf) for g in group]
+            out += group
     return out
 
 
-def build_grid(space: Space) -> list[dict[str, Any]]:
-    """Grid points for ``space``: designs x seeds, deduplicated across experiments.
+@dataclass(frozen=True)
+class GridPoint:
+    """One discriminator design x seed of a sweep, and the experiments it serves."""
+
+    design: DiscriminatorDesign
+    seed: int
+    experiments: tuple[str, ...]
+
+    def overrides(self) -> dict[str, Any]:
+        """The training-config keys this point sets (the keys of :data:`GRID_KEYS`)."""
+        d = self.design
+        return {
+            "d.layers": d.spec_string,
+            "d.channels": ",".join(map(str, d.channels)),
+            "d.head": d.head,
+            "d.norm": d.norm,
+            "d.dropout": d.dropout,
+            "seed": self.seed,
+        }
+
+
+# Config keys every grid point sets, and the sweep flag that controls each: a --set of one of
+# them would be silently overwritten, so the sweep refuses it and names the flag.
+GRID_KEYS = {
+    "d.layers": "--experiments/--rfs/--depths",
+    "d.channels": "--experiments (same_rf matches capacity)",
+    "d.head": "--heads",
+    "d.norm": "--norm",
+    "d.dropout": "--dropout",
+    "seed": "--seeds",
+}
+
+
+def build_grid(space: Space) -> list[GridPoint]:
+    """Grid points for ``space``: designs x seeds, deduplicated across experiments (a design
+    two experiments share is trained once and counted in both).
 
     Raises:
         SpaceError: unknown names, infeasible designs, or an empty grid, in one sentence.
@@ -119,35 +152,16 @@ def build_grid(space: Space) -> list[dict[str, Any]]:
     for name, values in (("--rfs", space.rfs), ("--depths", space.depths)):
         if values is not None and (not values or min(values) < 1):
             raise SpaceError(f"{name} must be positive whole numbers, got {values}")
-    points: dict[tuple, dict[str, Any]] = {}
+    points: dict[tuple, GridPoint] = {}
     for exp in space.experiments:
-        for design, _target_rf in _designs(space, exp):
+        for design in _designs(space, exp):
             for seed in range(space.seeds):
-                key = (design.spec_string, design.channels, design.head, design.norm, seed)
+                key = (design, seed)
                 if key in points:
-                    points[key]["meta.experiment"] += f",{exp}"
-                    continue
-                points[key] = {
-                    "d.layers": design.spec_string,
-                    "d.channels": ",".join(map(str, design.channels)),
-                    "d.head": design.head,
-                    "d.norm": design.norm,
-                    "d.dropout": design.dropout,
-                    "seed": seed,
-                    "meta.experiment": exp,
-                    "meta.rf": design.rf,
-                    "meta.depth": design.depth,
-                    "meta.decision_rf": design.decision_rf,
-                    "meta.params_d": design.to_dict()["params"],
-                }
+                    old = points[key]
+                    points[key] = replace(old, experiments=(*old.experiments, exp))
+                else:
+                    points[key] = GridPoint(design, seed, (exp,))
     if not points:
         raise SpaceError("the chosen experiments, rfs, depths and heads leave an empty grid")
     return list(points.values())
-
-
-def trial_name(point: dict[str, Any]) -> str:
-    """Readable trial folder name: rf, depth, layers, head, seed."""
-    layers = point["d.layers"].replace(",", "_")
-    return (
-        f"rf{point['meta.rf']}-d{point['meta.depth']}-{layers}-{point['d.head']}-s{point['seed']}"
-    )

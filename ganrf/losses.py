@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganrf.config import LOSSES
+
 
 def ns_d(real: Tensor, fake: Tensor) -> Tensor:
     """The notes' (DCGAN) cross-entropy: -log D(x) - log(1 - D(G(z)))."""
@@ -52,16 +54,18 @@ def gradient_penalty(d: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) 
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-LOSSES: dict[str, tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]] = {
+# One (d_loss, g_loss) pair per name in ganrf.config.LOSSES, the list the config validates.
+_PAIRS: dict[str, tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]] = {
     "ns": (ns_d, ns_g),
     "wgan-gp": (wgan_d, wgan_g),
     "hinge": (hinge_d, hinge_g),
 }
+assert tuple(_PAIRS) == LOSSES, "ganrf.config.LOSSES and the loss functions disagree"
 
 
 def get(kind: str) -> tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]:
     """(d_loss, g_loss) for ``kind``."""
     try:
-        return LOSSES[kind]
+        return _PAIRS[kind]
     except KeyError:
         raise ValueError(f"unknown loss {kind!r}; choose one of {', '.join(LOSSES)}") from None

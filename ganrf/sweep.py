@@ -17,9 +17,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ganrf import runs
 from ganrf.config import LOSSES, ConfigError, TrainConfig
 from ganrf.designs import FAMILIES, NORMS, DesignError
-from ganrf.experiments import EXPERIMENTS, Space, SpaceError, build_grid
+from ganrf.experiments import EXPERIMENTS, GRID_KEYS, Space, SpaceError, build_grid
+from ganrf.trial import Trial
 
 
 @dataclass(frozen=True)
@@ -28,22 +30,6 @@ class Preset:
     space: Space
     about: str  # one line for --help
     max_concurrent: int | None = None
-
-
-# Keys every grid point sets itself, and the flag that controls each.
-GRID_KEYS = {
-    "d.layers": "--experiments/--rfs/--depths",
-    "d.channels": "--experiments (same_rf matches capacity)",
-    "d.head": "--heads",
-    "d.norm": "--norm",
-    "d.dropout": "--dropout",
-    "seed": "--seeds",
-}
-
-
-def train_keys(config: dict[str, Any]) -> dict[str, Any]:
-    """The training-config keys of a sweep config (``meta.*`` keys are for the sweep itself)."""
-    return {k: v for k, v in config.items() if not k.startswith("meta.")}
 
 
 class SweepError(ValueError):
@@ -128,8 +114,9 @@ def build_parser(
 
 def resolve(
     args: argparse.Namespace, presets: dict[str, Preset], dataset: str
-) -> tuple[dict, list[dict], Preset]:
-    """Base config and validated grid points; raises SweepError/SpaceError/ConfigError."""
+) -> tuple[list[Trial], Preset]:
+    """The sweep's trials, each made and validated once; raises SweepError/SpaceError/
+    ConfigError/DesignError."""
     preset = presets["smoke" if args.smoke_test else args.preset]
     base = dict(preset.base)
     if preset.base.get("data.dataset", dataset) != "synthetic":
@@ -169,36 +156,41 @@ def resolve(
         space = replace(space, family=args.family)
     if args.dropout is not None:
         space = replace(space, dropout=args.dropout)
-    if args.trial_timeout_s is not None:
-        if args.trial_timeout_s <= 0:
-            raise SweepError(f"--trial-timeout-s must be positive, got {args.trial_timeout_s}")
-        base["meta.trial_timeout_s"] = args.trial_timeout_s
+    if args.trial_timeout_s is not None and args.trial_timeout_s <= 0:
+        raise SweepError(f"--trial-timeout-s must be positive, got {args.trial_timeout_s}")
     for flag in ("max_concurrent", "cpus_per_trial", "max_failures"):
         value = getattr(args, flag)
         if value is not None and value < (0 if flag == "max_failures" else 1):
             raise SweepError(f"--{flag.replace('_', '-')} must be positive, got {value}")
     if args.gpus_per_trial is not None and not 0 <= args.gpus_per_trial <= 8:
         raise SweepError(f"--gpus-per-trial must be between 0 and 8, got {args.gpus_per_trial}")
-    points = build_grid(space)
-    for point in points:  # every trial's config is checked before Ray starts
-        TrainConfig.from_dict(train_keys({**base, **point}))
-    return base, points, preset
+    # Every trial's config is made and checked here, before Ray starts, and never again.
+    trials = [Trial.make(base, p, timeout_s=args.trial_timeout_s) for p in build_grid(space)]
+    return trials, preset
 
 
-def storage_root(path: str) -> str:
-    """The storage path as Tune should get it: a URI as given, a local folder made absolute."""
-    from analysis.load import is_uri
-
-    return path.rstrip("/") if is_uri(path) else str(Path(path).resolve())
+def print_trials(trials: list[Trial]) -> None:
+    """``--dry-run``: one line per trial (what it is and the keys that vary), then the config
+    every trial shares, on stderr."""
+    flats = [t.config.to_dict() for t in trials]
+    shared = {k: v for k, v in flats[0].items() if all(f[k] == v for f in flats)}
+    for t, flat in zip(trials, flats):
+        d = t.design
+        varying = " ".join(f"{k}={v}" for k, v in flat.items() if k not in shared)
+        print(
+            f"{t.name}  experiment={','.join(t.experiments)} rf={d.rf} "
+            f"decision_rf={d.decision_rf} params_d={d.to_dict()['params']}  {varying}"
+        )
+    print(f"{len(trials)} trials; every trial shares:", file=sys.stderr)
+    for k, v in shared.items():
+        print(f"  {k}={v}", file=sys.stderr)
 
 
 def _check_storage(root: str) -> None:
     """Fail now, not after the first trial, when the storage path cannot be written."""
-    from analysis.load import filesystem
-
     probe = f".ganrf-write-test-{os.getpid()}"
     try:
-        fs, inner = filesystem(root)
+        fs, inner = runs.filesystem(root)
         fs.create_dir(inner, recursive=True)
         with fs.open_output_stream(f"{inner}/{probe}") as f:
             f.write(b"")
@@ -210,12 +202,11 @@ def _check_storage(root: str) -> None:
         ) from None
 
 
-def _check_data(base: dict[str, Any]) -> None:
+def _check_data(cfg: TrainConfig) -> None:
     """Fail now, not inside every trial, when the dataset cannot be had."""
-    if base.get("data.dataset", "mnist") == "mnist":
+    if cfg.data.dataset == "mnist":
         from ganrf.data import load_mnist
 
-        cfg = TrainConfig.from_dict(train_keys(base))
         load_mnist(cfg.data.root, train=True, download=cfg.data.download)
         if cfg.eval.metrics:
             load_mnist(cfg.data.root, train=False, download=cfg.data.download)
@@ -235,17 +226,15 @@ def main(
         return _resume(args, prog)
     args.preset = args.preset or default
     try:
-        base, points, preset = resolve(args, presets, dataset)
-        storage = storage_root(args.storage_path)
+        trials, preset = resolve(args, presets, dataset)
+        storage = runs.storage_root(args.storage_path)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = args.name or f"{dataset}_rf-{'smoke' if args.smoke_test else args.preset}-{stamp}"
         if args.dry_run:
-            for p in points:
-                print(" ".join(f"{k}={v}" for k, v in p.items()))
-            print(f"{len(points)} trials; base config: {base}", file=sys.stderr)
+            print_trials(trials)
             return 0
         _check_storage(storage)
-        _check_data(base)
+        _check_data(trials[0].config)
     except (SweepError, SpaceError, ConfigError, DesignError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
@@ -264,10 +253,9 @@ def main(
         )
         return 2
     gtune.init_ray(args.address, args.dashboard)
-    print(f"{len(points)} trials -> {exp_path}", file=sys.stderr)
+    print(f"{len(trials)} trials -> {exp_path}", file=sys.stderr)
     gtune.run_sweep(
-        base=base,
-        points=points,
+        trials=trials,
         storage_path=storage,
         name=name,
         max_concurrent=args.max_concurrent or preset.max_concurrent,
@@ -312,7 +300,7 @@ def _resume(args: argparse.Namespace, prog: str) -> int:
             file=sys.stderr,
         )
         return 2
-    storage = storage_root(args.storage_path)
+    storage = runs.storage_root(args.storage_path)
     exp_path = f"{storage}/{args.name}"
 
     from ganrf import tune as gtune

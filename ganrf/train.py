@@ -12,7 +12,6 @@ several times slower there), ``threads`` CPU threads, and divergence is checked 
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -26,32 +25,16 @@ import torch
 from torch import Tensor, nn
 
 from ganrf import losses
+from ganrf.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from ganrf.config import TrainConfig
 from ganrf.data import load_training_images, steps_per_epoch
-from ganrf.designs import param_count
-from ganrf.models import build_discriminator, build_generator
+from ganrf.designs import DiscriminatorDesign
+from ganrf.models import build_discriminator, build_generator, sample
+from ganrf.runs import write_trial_files
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[dict[str, Any], "str | None"], None]
-Evaluator = Callable[..., dict[str, Any]]
-CHECKPOINT_FILE = "state.pt"
-# Keys that may change between a run and its resume; everything else defines the run.
-RESUMABLE_KEYS = (
-    "schedule.",
-    "eval.",
-    "device",
-    "threads",
-    "cuda_graph",
-    "data.root",
-    "data.workers",
-    "data.download",
-    "data.device_max_gb",
-)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be resumed from."""
 
 
 def pick_device(name: str) -> torch.device:
@@ -203,61 +186,6 @@ class Stepper:
 
 
 # --------------------------------------------------------------------------------------------
-# Checkpoints
-# --------------------------------------------------------------------------------------------
-
-
-def save_checkpoint(path: Path, *, cfg: TrainConfig, step: int, stepper: Stepper) -> None:
-    state = {
-        "format": 1,
-        "step": step,
-        "config": cfg.to_json(),
-        "g": stepper.g.state_dict(),
-        "d": stepper.d.state_dict(),
-        "opt_g": stepper.opt_g.state_dict(),
-        "opt_d": stepper.opt_d.state_dict(),
-        "rng_cpu": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state_all() if stepper.cuda else [],
-    }
-    path.mkdir(parents=True, exist_ok=True)
-    tmp = path / (CHECKPOINT_FILE + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path / CHECKPOINT_FILE)  # never a half-written checkpoint under the real name
-    (path / "config.json").write_text(cfg.to_json())
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint directory's state with ``weights_only=True`` (no pickled code runs)."""
-    file = Path(path) / CHECKPOINT_FILE
-    if not file.exists():
-        raise CheckpointError(f"no {CHECKPOINT_FILE} in {path}; pass a checkpoint directory")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(
-            f"{file} is corrupt, truncated or not a plain-tensor checkpoint ({type(e).__name__}); "
-            "resume from an earlier checkpoint"
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != 1:
-        raise CheckpointError(f"{file} is not a gan_rf checkpoint")
-    return state
-
-
-def _check_compatible(cfg: TrainConfig, saved_json: str) -> None:
-    saved, now = json.loads(saved_json), cfg.to_dict()
-    changed = sorted(
-        k
-        for k in set(saved) | set(now)
-        if not k.startswith(RESUMABLE_KEYS) and saved.get(k) != now.get(k)
-    )
-    if changed:
-        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed[:4])
-        raise CheckpointError(
-            f"the checkpoint was made by a different run ({diffs}); resume with its own config"
-        )
-
-
-# --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
 
@@ -273,8 +201,11 @@ def _step_batches(data, cfg: TrainConfig, spe: int, step: int, device) -> Iterat
         epoch, pos = epoch + 1, 0
 
 
-def build_models(cfg: TrainConfig, device: torch.device) -> tuple[nn.Module, nn.Module]:
-    """G and D for ``cfg``, initialised from ``cfg.seed``."""
+def build_models(
+    cfg: TrainConfig, device: torch.device, design: DiscriminatorDesign | None = None
+) -> tuple[nn.Module, nn.Module]:
+    """G and D for ``cfg`` (D from ``design``, by default ``cfg.design()``), initialised from
+    ``cfg.seed``."""
     torch.manual_seed(cfg.seed)
     g = build_generator(
         cfg.g.kind,
@@ -283,7 +214,7 @@ def build_models(cfg: TrainConfig, device: torch.device) -> tuple[nn.Module, nn.
         channels=cfg.data.channels,
         width=cfg.g.width,
     )
-    d = build_discriminator(cfg.design())
+    d = build_discriminator(design or cfg.design())
     g, d = g.to(device), d.to(device)
     if device.type == "cuda":
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
@@ -302,51 +233,48 @@ def train(
     *,
     resume_from: str | Path | None = None,
     out_dir: str | Path | None = None,
-    evaluator: Evaluator | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train one GAN.
 
     Args:
-        config: a :class:`TrainConfig` or a flat/nested dict of its fields.
+        config: a :class:`TrainConfig` (validated when it was made) or a flat/nested dict of its
+            fields.
         report: called every evaluation period with namespaced metrics (``loss/d``,
-            ``metric/...``, ``rf/decision``, ``time/epoch_s``, ``status``) and a checkpoint
-            directory that exists only for the call (copy what you keep). ``None`` after a
-            divergence: a poisoned state is never checkpointed.
+            ``metric/...`` as registered in :mod:`ganrf.metrics.spec`, ``time/epoch_s``,
+            ``status``) and a checkpoint directory that exists only for the call (copy what you
+            keep). ``None`` after a divergence: a poisoned state is never checkpointed.
         resume_from: a checkpoint directory written by an earlier call; the run continues
             exactly (same batches, same RNG).
-        out_dir: the trial folder for artifacts (resolved config.json, sample grids, ERF maps).
-        evaluator: ``evaluator(g=, d=, cfg=, device=, out_dir=, step=)`` returns extra metrics;
-            by default the dataset's metrics from :mod:`ganrf.metrics` when ``eval.metrics``.
+        out_dir: the trial folder for artifacts (resolved config.json, design.json, sample
+            grids, ERF maps).
         progress: ``progress(step, total_steps)`` after every step (a progress bar).
 
     Returns:
         The last metrics, with ``status`` ``"finished"`` or ``"diverged"``.
     """
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
-    cfg.validate()
+    design = cfg.design()
     device = pick_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(cfg.to_json())
+        write_trial_files(out, config=cfg.to_dict())
 
-    design = cfg.design()
     data = load_training_images(cfg.data, device, seed=cfg.seed)
     spe = steps_per_epoch(data.num_images, cfg.schedule.batch_size, cfg.optim.d_steps)
     total = cfg.schedule.steps or cfg.schedule.epochs * spe
     period = cfg.schedule.eval_every_steps or cfg.schedule.eval_every * spe
 
-    g, d = build_models(cfg, device)
+    g, d = build_models(cfg, device, design)
     if out is not None:
-        write_design(out / "design.json", cfg, g)
+        write_trial_files(out, design=describe_models(cfg, design, g))
     stepper = Stepper(g, d, cfg, device)
     step = 0
     if resume_from is not None:
         state = load_checkpoint(resume_from)
-        _check_compatible(cfg, state["config"])
+        check_compatible(cfg, state["config"])
         g.load_state_dict(state["g"])
         d.load_state_dict(state["d"])
         stepper.opt_g.load_state_dict(state["opt_g"])
@@ -359,19 +287,12 @@ def train(
     else:
         torch.manual_seed(cfg.seed + 1)  # training noise and dropout, after init
 
-    if evaluator is None and cfg.eval.metrics:
-        from ganrf.metrics import default_evaluator
+    evaluator = None
+    if cfg.eval.metrics:
+        from ganrf.metrics.evaluate import Evaluator
 
-        evaluator = default_evaluator(cfg, device)
-    static = {
-        "rf/conv": design.rf,
-        "rf/decision": design.decision_rf,
-        "rf/output_grid": design.report.output_grid[0],
-        "rf/depth": design.depth,
-        "params/d": param_count(design),
-        "params/g": sum(p.numel() for p in g.parameters()),
-        "progress/steps_per_epoch": spe,
-    }
+        evaluator = Evaluator(cfg, device, design=design)
+    static = {"progress/steps_per_epoch": spe}
     noise = fixed_noise(cfg, cfg.eval.grid, device)
     batches = _step_batches(data, cfg, spe, step, device)
     check_every = 1 if device.type == "cpu" else period
@@ -410,7 +331,7 @@ def train(
                 report(metrics, None)
             return metrics
         t1 = time.perf_counter()
-        metrics |= _evaluate(g, d, cfg, device, noise, out, step, spe, evaluator)
+        metrics |= _evaluate(g, d, cfg, device, noise, out, step, evaluator)
         metrics["time/eval_s"] = time.perf_counter() - t1
         metrics["status"] = "finished" if step >= total else "running"
         if report is not None:
@@ -423,24 +344,10 @@ def train(
     return metrics
 
 
-def write_design(path: Path, cfg: TrainConfig, g: nn.Module) -> None:
-    """The trial's architectures as data the analysis reads without torch: D's layer table
-    with feature-map sizes and rf, its decision rf, and G's layers."""
-    design = cfg.design()
-    rep = design.report
-    d_info = {
-        "layers": design.spec_string,
-        "channels": list(design.channels),
-        "head": design.head,
-        "norm": design.norm,
-        "dropout": design.dropout,
-        "rf": design.rf,
-        "decision_rf": design.decision_rf,
-        "decision_reason": rep.decision_reason,
-        "output_grid": rep.output_grid[0],
-        "params": param_count(design),
-        "table": rep.table(),
-    }
+def describe_models(cfg: TrainConfig, design: DiscriminatorDesign, g: nn.Module) -> dict[str, Any]:
+    """The trial's architectures as data the analysis reads without torch (``design.json``):
+    the discriminator design (layer table, rf, decision rf; :meth:`DiscriminatorDesign.to_dict`)
+    and G's layers."""
     g_info = {
         "kind": cfg.g.kind,
         "noise_dim": cfg.g.noise_dim,
@@ -450,21 +357,10 @@ def write_design(path: Path, cfg: TrainConfig, g: nn.Module) -> None:
             f"{name}: {m}" for name, m in g.named_modules() if not list(m.children()) and name
         ],
     }
-    path.write_text(json.dumps({"discriminator": d_info, "generator": g_info}, indent=2))
+    return {"discriminator": design.to_dict(), "generator": g_info}
 
 
-@torch.no_grad()
-def sample(g: nn.Module, noise: Tensor, batch: int = 1000) -> Tensor:
-    """Generator output for ``noise`` in eval mode (BatchNorm running statistics), fp32."""
-    was = g.training
-    g.eval()
-    try:
-        return torch.cat([g(z).float() for z in noise.split(batch)])
-    finally:
-        g.train(was)
-
-
-def _evaluate(g, d, cfg, device, noise, out, step, spe, evaluator) -> dict[str, Any]:
+def _evaluate(g, d, cfg, device, noise, out, step, evaluator) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if out is not None:
         from torchvision.utils import save_image

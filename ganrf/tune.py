@@ -1,12 +1,11 @@
 """The Ray Tune adapter: the only module that imports Ray.
 
-:func:`trainable` turns Tune's config (a base training config plus one grid point) into the
-typed :class:`~ganrf.config.TrainConfig`, calls :func:`ganrf.train.train`, and reports its
-namespaced metrics with a checkpoint every evaluation period; a restarted or restored trial
-resumes from ``tune.get_checkpoint()``. Artifacts (``config.json``, sample grids, ERF maps) go to
-the trial folder. :func:`run_sweep` builds the ``Tuner`` and runs it; :func:`resume_sweep`
-restores an interrupted one. Storage paths may be local folders or URIs (``s3://``, ``gs://``,
-``file://``): everything here reads and writes them through pyarrow filesystems, as Tune does.
+:func:`trainable` rebuilds the :class:`~ganrf.trial.Trial` that Tune carries as a flat dict,
+calls :func:`ganrf.train.train`, and reports its metrics with a checkpoint every evaluation
+period; a restarted or restored trial resumes from ``tune.get_checkpoint()``. The trial folder
+gets ``config.json``, ``design.json`` and ``meta.json`` (:mod:`ganrf.runs`), sample grids and ERF
+maps. :func:`run_sweep` builds the ``Tuner`` and runs it; :func:`resume_sweep` restores an
+interrupted one. Storage paths may be local folders or URIs (``s3://``, ``gs://``, ``file://``).
 """
 
 from __future__ import annotations
@@ -29,61 +28,49 @@ os.environ.setdefault("RAY_AUTH_MODE", "token")
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
 
-from analysis.load import filesystem
-from ganrf.config import TrainConfig
-from ganrf.experiments import trial_name
+from ganrf import runs  # noqa: E402
+from ganrf.metrics.spec import progress_columns  # noqa: E402
+from ganrf.trial import Trial  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-META = "meta."
-SWEEP_FILE = "sweep.json"  # in the experiment folder: what the sweep started with
-TIMEOUT_FILE = "timed_out.json"  # in a trial folder: it ran out of its time budget
 TIMEOUT_EXIT = 75
 FAULT_ENV = "GANRF_FAULT"
 FAULT_COUNTER = ".fault-attempts"  # in a trial folder: attempts under an injected fault
 
 
-def split_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Tune's config -> (training keys, meta keys). Grid points arrive under ``grid``."""
-    flat = {k: v for k, v in config.items() if k not in ("grid", "resources")}
-    flat |= config.get("grid", {})
-    meta = {k: v for k, v in flat.items() if k.startswith(META)}
-    train_keys = {k: v for k, v in flat.items() if not k.startswith(META)}
-    return train_keys, meta
-
-
 def trainable(config: dict[str, Any]) -> None:
-    """One trial: typed config, resources, resume, train, report."""
+    """One trial: rebuild the Trial, give it its resources, resume, train, report."""
     from ganrf.train import train
 
-    train_keys, meta = split_config(config)
+    trial = Trial.from_flat(config[runs.TRIAL_KEY])
+    cfg = trial.config
     res = tune.get_context().get_trial_resources().required_resources
     cpus, gpu = int(res.get("CPU", 1)), float(res.get("GPU", 0))
-    train_keys.setdefault("threads", max(1, cpus))
+    if cfg.threads == 0:
+        cfg.threads = max(1, cpus)
     if gpu > 0:
         import torch
 
         if not torch.cuda.is_available():
             # e.g. the fake GPUs of a simulated cluster; a real GPU node lacking CUDA says so here
             log.warning("trial was given %.3g GPU but this node has no CUDA; training on CPU", gpu)
-            train_keys.setdefault("device", "cpu")
+            cfg.device = "cpu" if cfg.device == "auto" else cfg.device
         else:
             if gpu < 1:
                 # Several trials share the GPU: keep this one within its share of memory.
                 torch.cuda.set_per_process_memory_fraction(gpu)
-            train_keys.setdefault("device", "cuda")
-    elif "device" not in train_keys:
-        train_keys["device"] = "cpu"  # a CPU-only trial never grabs a GPU it was not given
-    cfg = TrainConfig.from_dict(train_keys)
+            cfg.device = "cuda" if cfg.device == "auto" else cfg.device
+    elif cfg.device == "auto":
+        cfg.device = "cpu"  # a CPU-only trial never grabs a GPU it was not given
     out_dir = Path(tune.get_context().get_trial_dir())
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    runs.write_trial_files(out_dir, meta=trial.meta)
 
-    marker = _read_trial_file(TIMEOUT_FILE)
+    marker = _read_trial_file(runs.TIMEOUT_FILE)
     if marker is not None:  # an earlier attempt ran out of its time budget: end, do not rerun
         tune.report({"status": "timed_out", **json.loads(marker)})
         return
-    fault = _injected_fault(meta)
+    fault = _injected_fault(trial)
     reports = 0
     node_id = ray.get_runtime_context().get_node_id()  # which machine ran each report
 
@@ -95,8 +82,7 @@ def trainable(config: dict[str, Any]) -> None:
         if fault and reports == fault.get("after_reports", 1):
             _fail(fault)
 
-    budget = meta.get("meta.trial_timeout_s")
-    watchdog = _watchdog(float(budget)) if budget else None
+    watchdog = _watchdog(trial.timeout_s) if trial.timeout_s else None
     try:
         checkpoint = tune.get_checkpoint()
         if checkpoint is None:
@@ -117,7 +103,7 @@ def _watchdog(seconds: float) -> threading.Timer:
     as ``timed_out`` instead of hanging again."""
 
     def expire() -> None:
-        _write_trial_file(TIMEOUT_FILE, json.dumps({"timed_out_after_s": seconds}))
+        _write_trial_file(runs.TIMEOUT_FILE, json.dumps({"timed_out_after_s": seconds}))
         log.error("trial exceeded its %.0f s budget; ending it", seconds)
         os._exit(TIMEOUT_EXIT)
 
@@ -144,7 +130,7 @@ def _write_trial_file(name: str, text: str) -> None:
         f.write(text.encode())
 
 
-def _injected_fault(meta: dict[str, Any]) -> dict[str, Any] | None:
+def _injected_fault(trial: Trial) -> dict[str, Any] | None:
     """Fault injection for the reliability tests (tests/test_reliability.py), off unless the
     ``GANRF_FAULT`` environment variable holds JSON such as
     ``{"kind": "raise", "rf": 5, "after_reports": 1, "attempts": 1}``: trials of that rf raise
@@ -154,7 +140,7 @@ def _injected_fault(meta: dict[str, Any]) -> dict[str, Any] | None:
     if not spec:
         return None
     fault = json.loads(spec)
-    if "rf" in fault and meta.get("meta.rf") != fault["rf"]:
+    if "rf" in fault and trial.design.rf != fault["rf"]:
         return None
     attempt = int(_read_trial_file(FAULT_COUNTER) or 0)
     _write_trial_file(FAULT_COUNTER, str(attempt + 1))
@@ -168,30 +154,70 @@ def _fail(fault: dict[str, Any]) -> None:
     raise RuntimeError(f"injected fault ({FAULT_ENV}={json.dumps(fault)})")
 
 
-def gpu_fraction(base: dict[str, Any], point: dict[str, Any], gpu_memory_bytes: float) -> float:
-    """A GPU share sized to the model: a rough upper bound of its memory over the card's,
-    rounded up to 1/16 and at least 1/8 (so at most eight trials share one GPU)."""
-    cfg = TrainConfig.from_dict(split_config({**base, "grid": point})[0])
-    design = cfg.design()
-    batch = cfg.schedule.batch_size
-    # D activations: every conv map, kept for backward, for real and fake passes, fp32 bound.
-    d_acts = sum(
-        la.channels * design.report.layers[i].out_size[0] ** 2 for i, la in enumerate(design.layers)
-    )
-    g_acts = 256 * 7 * 7 * 4 * cfg.g.width * 4  # the notes' generator, roughly, per image
-    act_bytes = 4 * batch * 3 * (2 * d_acts + g_acts)
-    param_bytes = 16 * (design.to_dict()["params"] + 2.5e6 * cfg.g.width)  # weights+Adam+grads
-    data_bytes = 60_000 * design.in_channels * design.image_size**2
+# Training images per dataset when the config does not say (data.subset = 0): the dataset is
+# held on the GPU as uint8 up to data.device_max_gb.
+TRAIN_IMAGES = {"mnist": 60_000}
+
+
+def model_footprint(trial: Trial) -> tuple[int, int]:
+    """(parameters of G and D, activations per image of one G and two D forwards), counted on
+    torch's meta device from the models the trial builds: right for any generator and size."""
+    import torch
+
+    from ganrf.models import build_discriminator, build_generator
+
+    cfg = trial.config
+    with torch.device("meta"):
+        g = build_generator(
+            cfg.g.kind,
+            noise_dim=cfg.g.noise_dim,
+            image_size=cfg.data.image_size,
+            channels=cfg.data.channels,
+            width=cfg.g.width,
+        )
+        d = build_discriminator(trial.design)
+    acts = {"g": 0, "d": 0}
+
+    def counter(key: str):
+        def hook(_mod, _inp, out) -> None:
+            if isinstance(out, torch.Tensor):
+                acts[key] += out[0].numel()
+
+        return hook
+
+    leaves = [
+        (k, m) for k, net in (("g", g), ("d", d)) for m in net.modules() if not list(m.children())
+    ]
+    handles = [m.register_forward_hook(counter(k)) for k, m in leaves]
+    try:
+        with torch.no_grad():
+            d(g(torch.empty(2, cfg.g.noise_dim, device="meta")))
+    finally:
+        for h in handles:
+            h.remove()
+    params = sum(p.numel() for net in (g, d) for p in net.parameters())
+    return params, acts["g"] + 2 * acts["d"]  # D sees a real and a fake batch
+
+
+def gpu_fraction(trial: Trial, gpu_memory_bytes: float) -> float:
+    """A GPU share sized to the trial: a rough upper bound of its memory over the card's, rounded
+    up to 1/16 and at least 1/8 (so at most eight trials share one GPU)."""
+    cfg = trial.config
+    params, acts = model_footprint(trial)
+    act_bytes = 4 * cfg.schedule.batch_size * acts * 2  # fp32 bound, kept for backward
+    param_bytes = 16 * params  # weights, grads, two Adam moments
+    image_bytes = cfg.data.channels * cfg.data.image_size**2
+    if cfg.data.dataset == "synthetic":
+        n_images = cfg.data.synthetic_size
+    else:
+        n_images = cfg.data.subset or TRAIN_IMAGES.get(cfg.data.dataset, math.inf)
+    data_bytes = min(n_images * image_bytes, cfg.data.device_max_gb * 1e9)
     need = (act_bytes + param_bytes + data_bytes) * 1.5 + 500e6  # + CUDA context
     return min(1.0, max(1 / 8, math.ceil(16 * need / gpu_memory_bytes) / 16))
 
 
 def resources_for(
-    base: dict[str, Any],
-    points: list[dict[str, Any]],
-    *,
-    cpus_per_trial: int,
-    gpus_per_trial: float | None,
+    trials: list[Trial], *, cpus_per_trial: int, gpus_per_trial: float | None
 ) -> dict[str, float]:
     """Per-trial resources: CPU trials share the cores; GPU trials take a sized GPU fraction."""
     n_gpus = ray.cluster_resources().get("GPU", 0)
@@ -203,13 +229,14 @@ def resources_for(
         mem = (
             torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else 80e9
         )
-        gpus_per_trial = max(gpu_fraction(base, p, mem) for p in points)
+        gpus_per_trial = max(gpu_fraction(t, mem) for t in trials)
     return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
 
 
-def _trial_dirname(trial) -> str:
-    grid = trial.config.get("grid")
-    return f"{trial_name(grid)}-{trial.trial_id}" if grid else f"trial-{trial.trial_id}"
+def _trial_name(trial) -> str:
+    """Tune's name for a trial, and its folder: the design's name, then Tune's id."""
+    flat = trial.config.get(runs.TRIAL_KEY) or {}
+    return f"{flat.get('meta.name', 'trial')}-{trial.trial_id}"
 
 
 def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) -> None:
@@ -241,56 +268,47 @@ def experiment_exists(path: str) -> bool:
     return tune.Tuner.can_restore(path)
 
 
+def _reporter() -> tune.CLIReporter:
+    # Rows are named by the trial (its design and seed); columns come from the metric registry.
+    return tune.CLIReporter(
+        metric_columns={"progress/epoch": "epoch", **progress_columns(), "status": "result"},
+        parameter_columns={},
+        max_report_frequency=30,
+        max_column_length=40,
+    )
+
+
 def run_sweep(
     *,
-    base: dict[str, Any],
-    points: list[dict[str, Any]],
+    trials: list[Trial],
     storage_path: str,
     name: str,
     max_concurrent: int | None,
     cpus_per_trial: int,
     gpus_per_trial: float | None,
     max_failures: int,
+    flags: dict[str, Any] | None = None,
     verbose: int = 1,
 ) -> tune.ResultGrid:
-    """Run the sweep: one trial per grid point."""
+    """Run the sweep: one Tune trial per :class:`Trial`.
+
+    ``flags`` (the command-line flags that define the sweep) are kept in ``sweep.json`` beside
+    the resources, so ``--resume`` can tell the same command from a different one."""
     # Tune's newer console output ignores progress reporters and prints the grid point as one
-    # truncated dict; the classic reporter shows rf, depth, layers and head as columns.
+    # truncated dict; the classic reporter shows the columns chosen above.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     path = f"{storage_path.rstrip('/')}/{name}"
-    resources = resources_for(
-        base, points, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial
-    )
+    resources = resources_for(trials, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
     fn = tune.with_resources(trainable, resources)
-    # What --resume needs to restore the trials on the same resources.
-    sweep = {"resources": resources, "trials": len(points), "base": base}
-    _write_file(f"{path}/{SWEEP_FILE}", json.dumps(sweep, indent=2))
-    reporter = tune.CLIReporter(
-        metric_columns={
-            "progress/epoch": "epoch",
-            "loss/d": "loss D",
-            "loss/g": "loss G",
-            "metric/fid": "fid",
-            "metric/success": "ok",
-            "time/epoch_s": "s/epoch",
-            "status": "status",
-        },
-        parameter_columns={
-            "grid/meta.rf": "rf",
-            "grid/meta.depth": "depth",
-            "grid/d.layers": "layers",
-            "grid/d.head": "head",
-            "grid/seed": "seed",
-        },
-        max_report_frequency=30,
-        max_column_length=24,
-    )
+    sweep = {"resources": resources, "trials": len(trials), "flags": flags or {}}
+    runs.write_text(f"{path}/{runs.SWEEP_FILE}", json.dumps(sweep, indent=2))
     tuner = tune.Tuner(
         fn,
-        param_space={**base, "grid": tune.grid_search(points)},
+        param_space={runs.TRIAL_KEY: tune.grid_search([t.to_flat() for t in trials])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent,
-            trial_dirname_creator=_trial_dirname,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
             # Reuse worker processes between trials: threads and the GPU share are set by each
             # trial, and small MNIST trials would otherwise pay a process start each.
             reuse_actors=True,
@@ -301,24 +319,31 @@ def run_sweep(
             failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             sync_config=tune.SyncConfig(sync_artifacts=True),
-            progress_reporter=reporter,
+            progress_reporter=_reporter(),
             verbose=verbose,
         ),
     )
     return tuner.fit()
 
 
+def read_sweep(path: str) -> dict[str, Any]:
+    """The experiment's ``sweep.json``: resources, trial count and defining flags."""
+    try:
+        sweep = json.loads(runs.read_text(f"{path}/{runs.SWEEP_FILE}"))
+        sweep["resources"]  # noqa: B018 -- must be there
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ResumeError(
+            f"{path}/{runs.SWEEP_FILE} is missing or corrupt; it records the resources "
+            "the sweep started with: restore it, or start a new experiment under another --name"
+        ) from None
+    return sweep
+
+
 def resume_sweep(path: str) -> tune.ResultGrid:
     """Continue an interrupted sweep: finished trials stay finished, unfinished and errored ones
     continue from their last checkpoint, on the resources the sweep started with."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    try:
-        resources = json.loads(_read_file(f"{path}/{SWEEP_FILE}"))["resources"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ResumeError(
-            f"{path}/{SWEEP_FILE} is missing or corrupt; it records the resources "
-            "the sweep started with: restore it, or start a new experiment under another --name"
-        ) from None
+    resources = read_sweep(path)["resources"]
     _check_state(path)
     fn = tune.with_resources(trainable, resources)
     try:
@@ -333,35 +358,18 @@ def resume_sweep(path: str) -> tune.ResultGrid:
 
 def _check_state(path: str) -> None:
     """Tune restores from a truncated experiment_state file by silently starting over; refuse."""
-    import pyarrow.fs as pafs
-
-    fs, inner = filesystem(path)
-    names = sorted(i.base_name for i in fs.get_file_info(pafs.FileSelector(inner)))
+    names = runs.list_names(path)
     states = [n for n in names if n.startswith("experiment_state-") and n.endswith(".json")]
     try:
-        if not states or not _read_file(f"{path}/tuner.pkl", binary=True):
+        if not states or not runs.read_bytes(f"{path}/tuner.pkl"):
             raise ValueError("missing")
-        json.loads(_read_file(f"{path}/{states[-1]}"))
+        json.loads(runs.read_text(f"{path}/{states[-1]}"))
     except (OSError, ValueError, TypeError):
         bad = states[-1] if states else "tuner.pkl"
         raise ResumeError(
             f"the experiment state in {path} is truncated or corrupt ({bad}); "
             "restore it from a backup, or start a new experiment under another --name"
         ) from None
-
-
-def _read_file(uri: str, binary: bool = False):
-    fs, inner = filesystem(uri)
-    with fs.open_input_stream(inner) as f:
-        data = f.read()
-    return data if binary else data.decode()
-
-
-def _write_file(uri: str, text: str) -> None:
-    fs, inner = filesystem(uri)
-    fs.create_dir(inner.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(inner) as f:
-        f.write(text.encode())
 
 
 class ResumeError(RuntimeError):

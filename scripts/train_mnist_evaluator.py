@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ganrf.data import load_mnist, to_float
-from ganrf.metrics.evaluator import CARD, WEIGHTS, DigitClassifier, sha256
+from ganrf.metrics.mnist_cnn import CARD, WEIGHTS, DigitClassifier, sha256
 
 
 def main() -> int:

@@ -6,37 +6,56 @@ import sys
 import pandas as pd
 import pytest
 
+from analysis.figures import fig_curves, fig_erf, fig_heads, fig_heatmap, fig_metric_vs
 from analysis.load import final_rows, load_experiment, write_results_csv
-from analysis.report import (
-    build,
-    fig_curves,
-    fig_erf,
-    fig_heads,
-    fig_heatmap,
-    fig_metric_vs,
-    notes_table,
-    write_report,
-)
+from analysis.report import build, notes_table, write_report
+from ganrf import runs
+from ganrf.config import TrainConfig
 
 
-def trial(exp, name, *, rf, depth, seed, head="image", results=(), error=False, layers=None):
+def trial(
+    exp,
+    name,
+    *,
+    rf,
+    depth,
+    seed,
+    head="image",
+    results=(),
+    error=False,
+    layers=None,
+    dataset="mnist",
+):
+    """A trial folder as the trainable writes it: config.json, design.json, meta.json, and Tune's
+    result.json (and error.txt)."""
     d = exp / name
-    d.mkdir(parents=True)
-    grid = {
-        "d.layers": layers or f"conv{rf}",
-        "d.channels": "64",
+    layers = layers or f"conv{rf}"
+    config = TrainConfig().to_dict() | {
+        "data.dataset": dataset,
+        "d.layers": layers,
         "d.head": head,
-        "d.norm": "none",
         "d.dropout": 0.0,
         "seed": seed,
-        "meta.experiment": "onelayer",
-        "meta.rf": rf,
-        "meta.depth": depth,
-        "meta.decision_rf": 28 if head == "image" else rf,
-        "meta.params_d": 1000,
+        "optim.lr_d": 2e-4,
     }
-    (d / "params.json").write_text(
-        json.dumps({"data.dataset": "mnist", "g.noise_dim": 100, "optim.lr_d": 2e-4, "grid": grid})
+    design = {
+        "layers": layers,
+        "channels": "64",
+        "head": head,
+        "norm": "none",
+        "dropout": 0.0,
+        "depth": depth,
+        "rf": rf,
+        "decision_rf": 28 if head == "image" else rf,
+        "params": 1000,
+        "table": f"layer table of {layers}",
+    }
+    generator = {"kind": "mnist", "noise_dim": 100, "width": 1.0, "params": 2_000, "layers": []}
+    runs.write_trial_files(
+        d,
+        config=config,
+        design={"discriminator": design, "generator": generator},
+        meta={"meta.experiment": "onelayer"},
     )
     lines = []
     for i, r in enumerate(results, 1):

@@ -2,46 +2,41 @@
 
 import pytest
 
-from ganrf.designs import DiscriminatorDesign, param_count
-from ganrf.experiments import Space, SpaceError, build_grid, trial_name
+from ganrf.designs import param_count
+from ganrf.experiments import Space, SpaceError, build_grid
 
 
 def test_onelayer_is_the_notes_grid():
     points = build_grid(Space(experiments=("onelayer",)))
-    assert [p["meta.rf"] for p in points] == [1, 3, 5, 7, 9, 11, 13, 28]
-    assert [p["d.layers"] for p in points][:3] == ["conv1", "conv3", "conv5"]
-    assert all(p["d.head"] == "image" and p["meta.decision_rf"] == 28 for p in points)
-    assert all(p["d.dropout"] == 0.0 for p in points)  # the notes' onelayer has no dropout
+    assert [p.design.rf for p in points] == [1, 3, 5, 7, 9, 11, 13, 28]
+    assert [p.design.spec_string for p in points][:3] == ["conv1", "conv3", "conv5"]
+    assert all(p.design.head == "image" and p.design.decision_rf == 28 for p in points)
+    assert all(p.design.dropout == 0.0 for p in points)  # the notes' onelayer has no dropout
 
 
 def test_twolayers_equivalent_stacks():
     points = build_grid(Space(experiments=("twolayers",), rfs=(5, 7)))
-    assert [p["d.layers"] for p in points] == ["conv3,conv3", "conv4,conv4"]
-    assert all(p["meta.depth"] == 2 for p in points)
+    assert [p.design.spec_string for p in points] == ["conv3,conv3", "conv4,conv4"]
+    assert all(p.design.depth == 2 for p in points)
 
 
 def test_same_rf_capacity_matched_within_ten_percent():
     points = build_grid(Space(experiments=("same_rf",), rfs=(7,)))
-    assert [p["meta.depth"] for p in points] == [1, 2, 3, 4]
-    counts = [
-        param_count(
-            DiscriminatorDesign.from_spec(p["d.layers"], channels=p["d.channels"], dropout=0.0)
-        )
-        for p in points
-    ]
+    assert [p.design.depth for p in points] == [1, 2, 3, 4]
+    counts = [param_count(p.design) for p in points]
     median = sorted(counts)[len(counts) // 2]
     assert all(abs(c - median) / median <= 0.10 for c in counts)
-    assert all(p["meta.rf"] == 7 for p in points)
+    assert all(p.design.rf == 7 for p in points)
 
 
 def test_heads_pairs_image_and_patch():
     points = build_grid(Space(experiments=("heads",), rfs=(5,), depths=(2,)))
-    assert {(p["d.layers"], p["d.head"]) for p in points} == {
+    assert {(p.design.spec_string, p.design.head) for p in points} == {
         ("conv3,conv3", "image"),
         ("conv3,conv3", "patch"),
     }
-    patch = next(p for p in points if p["d.head"] == "patch")
-    assert patch["meta.decision_rf"] == 5
+    patch = next(p for p in points if p.design.head == "patch")
+    assert patch.design.decision_rf == 5
 
 
 def test_seeds_multiply_and_duplicates_merge():
@@ -53,7 +48,7 @@ def test_seeds_multiply_and_duplicates_merge():
     dup = build_grid(
         Space(experiments=("onelayer", "heads"), rfs=(5,), depths=(1,), heads=("image",))
     )
-    assert len(dup) == 1 and dup[0]["meta.experiment"] == "onelayer,heads"
+    assert len(dup) == 1 and dup[0].experiments == ("onelayer", "heads")
 
 
 @pytest.mark.parametrize(
@@ -78,6 +73,16 @@ def test_invalid_space_one_clear_error(space, match):
         build_grid(space)
 
 
-def test_trial_name_is_readable():
-    (p,) = build_grid(Space(experiments=("twolayers",), rfs=(7,)))
-    assert trial_name(p) == "rf7-d2-conv4_conv4-image-s0"
+def test_grid_point_sets_exactly_the_grid_keys():
+    from ganrf.experiments import GRID_KEYS
+
+    (p,) = build_grid(Space(experiments=("same_rf",), rfs=(7,), depths=(2,)))
+    assert p.overrides() == {
+        "d.layers": "conv4,conv4",
+        "d.channels": ",".join(map(str, p.design.channels)),
+        "d.head": "image",
+        "d.norm": "none",
+        "d.dropout": 0.0,
+        "seed": 0,
+    }
+    assert set(p.overrides()) == set(GRID_KEYS)

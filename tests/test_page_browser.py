@@ -65,8 +65,7 @@ def fixture_experiments(root):
     )
     trial(mnist, "rf7-errored", rf=7, depth=2, seed=0, error=True)
     celeba = root / "celeba_rf-x"
-    d = trial(celeba, "rf9-s0", rf=9, depth=2, seed=0, results=[ok(40)])
-    (d / "params.json").write_text((d / "params.json").read_text().replace('"mnist"', '"celeba"'))
+    trial(celeba, "rf9-s0", rf=9, depth=2, seed=0, results=[ok(40)], dataset="celeba")
     return [mnist, celeba]
 
 

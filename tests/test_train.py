@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from ganrf.config import ConfigError, TrainConfig
-from ganrf.train import CheckpointError, load_checkpoint, train
+from ganrf.checkpoint import CheckpointError, load_checkpoint
+from ganrf.train import train
 
 TINY = {
     "data.dataset": "synthetic",
@@ -24,18 +25,22 @@ TINY = {
 @pytest.mark.parametrize("loss", ["ns", "wgan-gp", "hinge"])
 @pytest.mark.parametrize("head", ["image", "patch"])
 @pytest.mark.parametrize("norm", ["none", "batch", "instance", "spectral"])
-def test_every_loss_head_norm_trains_and_reports_finite(loss, head, norm):
+def test_every_loss_head_norm_trains_and_reports_finite(loss, head, norm, tmp_path):
     reports = []
     out = train(
         TINY | {"loss.kind": loss, "d.head": head, "d.norm": norm, "d.layers": "conv3,conv3"},
         lambda m, c: reports.append((m, c)),
+        out_dir=tmp_path,
     )
     assert out["status"] == "finished" and out["progress/step"] == 3
     assert len(reports) == 1 and reports[0][1] is not None
     for key in ("loss/d", "loss/g", "time/epoch_s"):
         assert torch.isfinite(torch.tensor(out[key])), key
-    assert out["rf/conv"] == 5
-    assert out["rf/decision"] == (5 if head == "patch" and norm in ("none", "spectral") else 28)
+    # rf lives once, in the trial folder's design.json, not in every report
+    assert not any(k.startswith("rf/") for k in out)
+    d = json.loads((tmp_path / "design.json").read_text())["discriminator"]
+    assert d["rf"] == 5
+    assert d["decision_rf"] == (5 if head == "patch" and norm in ("none", "spectral") else 28)
 
 
 def test_reports_every_period_with_a_real_checkpoint():

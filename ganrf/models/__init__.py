@@ -1,7 +1,7 @@
 """Generators and design-built discriminators."""
 
 from ganrf.models.discriminator import Discriminator, ImageHead, PatchHead, build_discriminator
-from ganrf.models.generators import DCGANGenerator, MNISTGenerator, build_generator
+from ganrf.models.generators import DCGANGenerator, MNISTGenerator, build_generator, sample
 
 __all__ = [
     "Discriminator",
@@ -11,4 +11,5 @@ __all__ = [
     "MNISTGenerator",
     "DCGANGenerator",
     "build_generator",
+    "sample",
 ]

@@ -92,3 +92,14 @@ def build_generator(
     if kind == "dcgan":
         return DCGANGenerator(noise_dim, image_size, channels, width)
     raise ValueError(f"unknown generator {kind!r}; choose 'mnist' or 'dcgan'")
+
+
+@torch.no_grad()
+def sample(g: nn.Module, noise: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """Generator output for ``noise`` in eval mode (BatchNorm running statistics), fp32."""
+    was = g.training
+    g.eval()
+    try:
+        return torch.cat([g(z).float() for z in noise.split(batch)])
+    finally:
+        g.train(was)

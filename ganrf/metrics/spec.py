@@ -1,0 +1,103 @@
+"""The metric registry: every number a trial reports, declared once.
+
+Torch-free. The evaluator (``ganrf.metrics.evaluate``) refuses to report a key that is not here,
+the tidy loader (``analysis.load``) gives every registered key a column, the page
+(``analysis.report``) offers the chartable ones in its metric dropdowns, and Tune's progress table
+(``ganrf.tune``) shows those with a ``progress`` header. Adding a metric is one :func:`register`
+call here plus the function that computes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL_DATASETS = ("mnist", "celeba", "imagenet", "folder", "synthetic")
+# The shipped digit classifier scores 28x28 grey images: MNIST, and the synthetic digits of tests.
+DIGITS = ("mnist", "synthetic")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One reported number.
+
+    Attributes:
+        key: the slash-namespaced report key (``metric/fid``).
+        label: what a chart axis or a table header calls it.
+        unit: "" for plain numbers, else e.g. "px" or "s".
+        lower_is_better: True, False, or None where neither is better (losses, ERF sizes).
+        datasets: the datasets whose trials report it.
+        chart: offered in the page's metric dropdowns.
+        progress: column header in Tune's progress table ("" for none).
+    """
+
+    key: str
+    label: str
+    unit: str = ""
+    lower_is_better: bool | None = None
+    datasets: tuple[str, ...] = ALL_DATASETS
+    chart: bool = True
+    progress: str = ""
+
+    @property
+    def axis_title(self) -> str:
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+
+METRICS: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    """Add ``metric``; a key registered twice is a bug, refused."""
+    if metric.key in METRICS:
+        raise ValueError(f"metric {metric.key!r} is registered twice")
+    if "/" not in metric.key:
+        raise ValueError(
+            f"metric key {metric.key!r} must be namespaced, e.g. 'metric/{metric.key}'"
+        )
+    METRICS[metric.key] = metric
+    return metric
+
+
+def chartable() -> list[Metric]:
+    return [m for m in METRICS.values() if m.chart]
+
+
+def progress_columns() -> dict[str, str]:
+    return {m.key: m.progress for m in METRICS.values() if m.progress}
+
+
+# In the order the page's dropdowns list them.
+for _m in (
+    Metric("metric/fid", "FID-like (evaluator features)", lower_is_better=True, progress="fid"),
+    Metric("metric/patch_fid", "Patch-FID (half-size crops)", lower_is_better=True),
+    Metric("metric/kid_mean", "KID", lower_is_better=True),
+    Metric("metric/kid_std", "KID std over subsets", chart=False),
+    Metric("metric/classifier_score", "classifier score", lower_is_better=False, datasets=DIGITS),
+    Metric("metric/class_count", "digit classes present", lower_is_better=False, datasets=DIGITS),
+    Metric("metric/class_kl", "KL of classes from uniform", lower_is_better=True, datasets=DIGITS),
+    Metric("metric/confident_share", "share named with p >= 0.9", datasets=DIGITS, chart=False),
+    Metric("metric/precision", "precision", lower_is_better=False),
+    Metric("metric/recall", "recall", lower_is_better=False),
+    Metric("metric/density", "density", lower_is_better=False),
+    Metric("metric/coverage", "coverage", lower_is_better=False),
+    Metric("metric/ssim", "mean pairwise SSIM (high = alike)", lower_is_better=True),
+    Metric(
+        "metric/success",
+        "success (the notes' yes/no)",
+        lower_is_better=False,
+        datasets=DIGITS,
+        progress="ok",
+    ),
+    Metric("erf/size95", "ERF size holding 95%", unit="px"),
+    Metric("erf/size50", "ERF size holding 50%", unit="px", chart=False),
+    Metric("erf/radius95", "ERF radius holding 95%", unit="px", chart=False),
+    Metric("erf/radius50", "ERF radius holding 50%", unit="px", chart=False),
+    Metric("time/epoch_s", "time per epoch", unit="s", lower_is_better=True, progress="s/epoch"),
+    Metric("time/eval_s", "time per evaluation", unit="s", chart=False),
+    Metric("loss/d", "D loss", progress="loss D"),
+    Metric("loss/g", "G loss", progress="loss G"),
+):
+    register(_m)
+
+# Reported beside the metrics, not numbers to chart: what scored them and how many samples.
+INFO_KEYS = ("metric/feature_net", "metric/samples")

@@ -1,0 +1,260 @@
+"""Experiment and trial folders, wherever they are kept: the one place that knows their files.
+
+Torch-free, so the sweep driver, the Tune adapter and the analysis (``analysis/``) all use it.
+Storage is a local folder or a URI (``s3://``, ``gs://``, ``file://``), read and written through
+pyarrow filesystems as Ray Tune does.
+
+An experiment folder (Tune's layout) holds ``sweep.json`` (what the sweep started with), Tune's
+own state, and one folder per trial. A trial folder holds:
+
+* ``params.json`` (Tune): ``{"trial": FLAT}``, the trial value as :meth:`ganrf.trial.Trial.to_flat`
+  gives it — written by Tune when the trial is created, so it exists even for a trial that never
+  started;
+* ``config.json``, ``design.json``, ``meta.json`` (the trial itself): the resolved training config,
+  the discriminator and generator as data (rf, decision rf, layer table), and the sweep's meta;
+* ``result.json`` (Tune): one JSON line per report; ``error.txt`` (Tune) when an attempt raised;
+  ``timed_out.json`` when the trial ran out of its time budget;
+* ``samples/stepNNNNNNNN.png`` and ``erf/stepNNNNNNNN.png``: artifacts of each evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SWEEP_FILE = "sweep.json"  # experiment folder: the flags and resources the sweep started with
+PARAMS_FILE = "params.json"  # trial folder, Tune's: {"trial": flat trial value}
+CONFIG_FILE = "config.json"  # trial folder: the resolved TrainConfig, flat
+DESIGN_FILE = "design.json"  # trial folder: {"discriminator": ..., "generator": ...}
+META_FILE = "meta.json"  # trial folder: the sweep's meta keys (experiment, time budget)
+RESULT_FILE = "result.json"  # trial folder, Tune's: one JSON line per report
+ERROR_FILE = "error.txt"  # trial folder, Tune's: the traceback of a failed attempt
+TIMEOUT_FILE = "timed_out.json"  # trial folder: the trial overran its time budget
+TRIAL_KEY = "trial"  # the one key of Tune's param space
+META_PREFIX = "meta."
+
+TRIAL_STATUSES = ("finished", "diverged", "running", "errored", "timed_out")
+ARTIFACT_DIRS = ("samples", "erf")
+
+# What the analysis reads of a trial folder; checkpoints and event files stay where they are.
+FETCHED = {
+    PARAMS_FILE,
+    RESULT_FILE,
+    ERROR_FILE,
+    TIMEOUT_FILE,
+    DESIGN_FILE,
+    META_FILE,
+    CONFIG_FILE,
+    SWEEP_FILE,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Storage: local folders and URIs
+# --------------------------------------------------------------------------------------------
+
+
+def is_uri(path: str | Path) -> bool:
+    return "://" in str(path)
+
+
+def storage_root(path: str | Path) -> str:
+    """A storage path as Tune should get it: a URI as given, a local folder made absolute."""
+    return str(path).rstrip("/") if is_uri(path) else str(Path(path).resolve())
+
+
+def filesystem(path: str | Path):
+    """(pyarrow filesystem, path inside it) for a local folder or a URI."""
+    import pyarrow.fs as pafs
+
+    if is_uri(path):
+        return pafs.FileSystem.from_uri(str(path))
+    return pafs.LocalFileSystem(), str(Path(path).resolve())
+
+
+def read_bytes(uri: str | Path) -> bytes:
+    fs, inner = filesystem(uri)
+    with fs.open_input_stream(inner) as f:
+        return f.read()
+
+
+def read_text(uri: str | Path) -> str:
+    return read_bytes(uri).decode()
+
+
+def write_text(uri: str | Path, text: str) -> None:
+    """Write ``text`` at ``uri``, making its folder; whole or not at all on a local disk."""
+    fs, inner = filesystem(uri)
+    folder = inner.rsplit("/", 1)[0]
+    fs.create_dir(folder, recursive=True)
+    if not is_uri(uri):
+        tmp = Path(inner + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(inner)
+        return
+    with fs.open_output_stream(inner) as f:
+        f.write(text.encode())
+
+
+def list_names(uri: str | Path) -> list[str]:
+    """Names directly inside a folder (empty when it does not exist)."""
+    import pyarrow.fs as pafs
+
+    fs, inner = filesystem(uri)
+    return sorted(
+        i.base_name for i in fs.get_file_info(pafs.FileSelector(inner, allow_not_found=True))
+    )
+
+
+def fetch_experiment(uri: str, dest: str | Path) -> Path:
+    """Copy what the analysis reads of an experiment at ``uri`` into ``dest`` (checkpoints
+    excluded: a sweep's can be gigabytes); returns the local experiment folder."""
+    import pyarrow.fs as pafs
+
+    fs, root = filesystem(uri)
+    root = root.rstrip("/")
+    out = Path(dest) / root.split("/")[-1]
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+    if not infos:
+        raise FileNotFoundError(f"nothing at {uri}; is it an experiment folder?")
+    for info in infos:
+        if info.type != pafs.FileType.File:
+            continue
+        rel = info.path[len(root) + 1 :]
+        parts = rel.split("/")
+        keep = (
+            parts[-1] in FETCHED
+            or parts[0].startswith("experiment_state")
+            or (len(parts) == 3 and parts[1] in ARTIFACT_DIRS and parts[-1].endswith(".png"))
+        )
+        if not keep or any(p.startswith("checkpoint_") for p in parts):
+            continue
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with fs.open_input_stream(info.path) as src:
+            target.write_bytes(src.read())
+    return out
+
+
+def upload(local: Path, uri: str) -> None:
+    """Copy one local file into the folder ``uri`` (it keeps its name)."""
+    fs, root = filesystem(uri)
+    with fs.open_output_stream(f"{root.rstrip('/')}/{local.name}") as dst:
+        dst.write(local.read_bytes())
+
+
+# --------------------------------------------------------------------------------------------
+# Trial folders
+# --------------------------------------------------------------------------------------------
+
+
+def split_meta(flat: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A flat trial value -> (training-config keys, ``meta.*`` keys)."""
+    meta = {k: v for k, v in flat.items() if k.startswith(META_PREFIX)}
+    return {k: v for k, v in flat.items() if not k.startswith(META_PREFIX)}, meta
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """JSON lines; a line cut short by a crash is skipped, the earlier ones still count."""
+    rows = []
+    if not path.exists():
+        return rows
+    for line in path.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+@dataclass
+class TrialFolder:
+    """What a trial folder says, read once: its config, meta, design and reports."""
+
+    path: Path
+    config: dict[str, Any]  # flat TrainConfig keys (config.json, else Tune's params.json)
+    meta: dict[str, Any]  # meta.* keys
+    design: dict[str, Any] | None  # design.json, when the trial got that far
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """The trial's own last word wins: Tune keeps error.txt after a retry that finished."""
+        last = self.results[-1].get("status") if self.results else None
+        if last in ("finished", "diverged", "timed_out"):
+            return last
+        if (self.path / TIMEOUT_FILE).exists():
+            return "timed_out"
+        if (self.path / ERROR_FILE).exists() or (self.path / "error.pkl").exists():
+            return "errored"
+        return "running"  # still running, or interrupted: --resume continues it
+
+
+def is_trial_folder(path: Path) -> bool:
+    return (path / PARAMS_FILE).exists() or (path / CONFIG_FILE).exists()
+
+
+def read_trial(path: Path) -> TrialFolder:
+    params = (_read_json(path / PARAMS_FILE) or {}).get(TRIAL_KEY) or {}
+    from_params, meta_params = split_meta(params)
+    config = _read_json(path / CONFIG_FILE) or from_params
+    meta = _read_json(path / META_FILE) or meta_params
+    return TrialFolder(
+        path=path,
+        config=config,
+        meta=meta,
+        design=_read_json(path / DESIGN_FILE),
+        results=read_jsonl(path / RESULT_FILE),
+    )
+
+
+def experiment_dirs(path: str | Path) -> list[Path]:
+    """``path`` itself when it is an experiment, else the experiments inside it."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{path} is not a folder; give an experiment folder (e.g. runs/NAME)"
+        )
+    if any(is_trial_folder(p) for p in path.iterdir() if p.is_dir()):
+        return [path]
+    found = sorted(
+        p
+        for p in path.iterdir()
+        if p.is_dir() and any(is_trial_folder(t) for t in p.iterdir() if t.is_dir())
+    )
+    if not found:
+        raise FileNotFoundError(
+            f"no trial folders under {path}; is it an experiment folder (runs/NAME)?"
+        )
+    return found
+
+
+def trial_dirs(experiment: Path) -> list[Path]:
+    return sorted(p for p in experiment.iterdir() if p.is_dir() and is_trial_folder(p))
+
+
+def write_trial_files(
+    folder: Path,
+    *,
+    config: dict[str, Any] | None = None,
+    design: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Write a trial's own files (``config.json``, ``design.json``, ``meta.json``), each whole."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, value in ((CONFIG_FILE, config), (DESIGN_FILE, design), (META_FILE, meta)):
+        if value is not None:
+            write_text(folder / name, json.dumps(value, indent=2, sort_keys=True))

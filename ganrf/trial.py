@@ -1,0 +1,82 @@
+"""One trial of a sweep, as one value from the grid point to the row of the page.
+
+A :class:`Trial` is the typed training config (with its discriminator design, computed once)
+plus the sweep's meta: which experiments it serves and its time budget. The sweep makes it once
+from a grid point (:meth:`Trial.make`), checks it, and hands Ray Tune :meth:`Trial.to_flat` (a
+flat dict: Tune stores it in the trial folder's ``params.json``); the trainable rebuilds it once
+with :meth:`Trial.from_flat`. The trial folder's ``config.json``, ``design.json`` and
+``meta.json`` are what the analysis reads. Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ganrf.config import TrainConfig
+from ganrf.designs import DiscriminatorDesign
+from ganrf.experiments import GridPoint
+from ganrf.runs import META_PREFIX, split_meta
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A training config and the sweep's meta about it.
+
+    Attributes:
+        config: the resolved, validated training config.
+        experiments: the named experiments this trial serves (a design two share runs once).
+        timeout_s: wall-time budget per attempt (None: no budget).
+    """
+
+    config: TrainConfig
+    experiments: tuple[str, ...] = ()
+    timeout_s: float | None = None
+
+    @classmethod
+    def make(
+        cls, base: dict[str, Any], point: GridPoint, *, timeout_s: float | None = None
+    ) -> Trial:
+        """The trial of ``point`` on the shared ``base`` config keys (validated here, once)."""
+        return cls(
+            TrainConfig.from_dict({**base, **point.overrides()}), point.experiments, timeout_s
+        )
+
+    @property
+    def design(self) -> DiscriminatorDesign:
+        return self.config.design()
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def name(self) -> str:
+        """Readable and unique within a sweep: rf, depth, layers, head, seed."""
+        return f"{self.design.name}-s{self.seed}"
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            f"{META_PREFIX}experiment": ",".join(self.experiments),
+            f"{META_PREFIX}name": self.name,
+        }
+        if self.timeout_s is not None:
+            meta[f"{META_PREFIX}timeout_s"] = self.timeout_s
+        return meta
+
+    def to_flat(self) -> dict[str, Any]:
+        """Flat config keys plus ``meta.*`` keys: what Tune carries (JSON-safe)."""
+        return {**self.config.to_dict(), **self.meta}
+
+    @classmethod
+    def from_flat(cls, flat: dict[str, Any]) -> Trial:
+        """Inverse of :meth:`to_flat`; raises ConfigError for an unknown or bad key."""
+        config, meta = split_meta(flat)
+        exps = meta.get(f"{META_PREFIX}experiment") or ""
+        timeout = meta.get(f"{META_PREFIX}timeout_s")
+        return cls(
+            TrainConfig.from_dict(config),
+            tuple(e for e in exps.split(",") if e),
+            None if timeout is None else float(timeout),
+        )
