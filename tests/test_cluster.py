@@ -3,6 +3,7 @@ sweep on a simulated two-node cluster that loses a node mid-run."""
 
 import copy
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from ganrf.tune import ClusterConfigError, check_cluster_config, security_problems
+from ganrf.cluster import ClusterConfigError, check_cluster_config, security_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 YAML = ROOT / "cluster" / "gpu.yaml"
@@ -79,6 +80,49 @@ def test_malformed_yaml_one_sentence(tmp_path):
     path.write_text("cluster_name: x\n  max_workers: [1, 2\n")
     with pytest.raises(ClusterConfigError, match=r"not valid YAML at line \d+"):
         check_cluster_config(path)
+
+
+def test_importing_the_checks_is_cheap():
+    code = (
+        "import sys, ganrf.cluster; print(sorted({'ray', 'yaml', 'jsonschema'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_checking_first_leaves_ray_on_token_auth():
+    """Ray reads its auth mode when first imported; the check may be that first import."""
+    code = (
+        "import os, ganrf.cluster as c; c.check_cluster_config(c.Path(os.environ['Y'])); "
+        "from ray._raylet import AuthenticationMode as M, get_authentication_mode as mode; "
+        "print(mode() == M.TOKEN)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")} | {"Y": str(YAML)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "True", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("how", ["module gone", "functions gone"])
+def test_ray_moving_its_private_checks_fails_in_one_sentence(monkeypatch, capsys, how):
+    import ray.autoscaler._private.util as util
+
+    if how == "module gone":
+        monkeypatch.setitem(sys.modules, "ray.autoscaler._private.util", None)
+    else:
+        monkeypatch.delattr(util, "validate_config")
+    with pytest.raises(RuntimeError, match=r"ray\.autoscaler\._private\.util") as e:
+        check_cluster_config(YAML)
+    assert not isinstance(e.value, ClusterConfigError)  # Ray's fault, not the YAML's
+    assert str(e.value).count(". ") == 0 and "pyproject.toml" in str(e.value)
+
+    from ganrf.cli import main
+
+    assert main(["cluster-check", str(YAML)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("ganrf cluster-check: error: checking a cluster YAML needs")
+        and len(err.strip().splitlines()) == 1
+    )
 
 
 def test_cluster_check_cli(tmp_path, capsys):
