@@ -72,6 +72,17 @@ def _dropdown(buttons: list[dict]) -> list[dict]:
     ]
 
 
+def _metric_layout(fig: go.Figure, title: str, x_title: str, y_title: str, buttons) -> None:
+    """Title, axes and the metric dropdown every metric chart shares."""
+    fig.update_layout(
+        title=title,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        updatemenus=_dropdown(buttons),
+        margin={"t": 90},
+    )
+
+
 def _summary(final: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
     ok = final[final["trial_status"].isin(SUMMARY_STATUSES)]
     g = ok.groupby(by, dropna=False)[metric]
@@ -119,13 +130,7 @@ def fig_metric_vs(final: pd.DataFrame, x: str, line: str, metrics, title: str) -
             for v, s in zip(values, first)
         ]
     )
-    fig.update_layout(
-        title=title,
-        xaxis_title=x,
-        yaxis_title=metrics[0][1],
-        updatemenus=_dropdown(buttons),
-        margin={"t": 90},
-    )
+    _metric_layout(fig, title, x, metrics[0][1], buttons)
     if x == "rf" and final["rf"].max() / max(final["rf"].min(), 1) >= 8:
         ticks = sorted(final["rf"].dropna().unique())
         fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks])
@@ -157,13 +162,7 @@ def fig_heatmap(final: pd.DataFrame, metrics) -> go.Figure:
                 "args": [{"z": [g.values.tolist()]}, {"title.text": f"rf x depth: {label}"}],
             }
         )
-    fig.update_layout(
-        title=f"rf x depth: {metrics[0][1]}",
-        xaxis_title="rf",
-        yaxis_title="depth",
-        updatemenus=_dropdown(buttons),
-        margin={"t": 90},
-    )
+    _metric_layout(fig, f"rf x depth: {metrics[0][1]}", "rf", "depth", buttons)
     return fig
 
 
@@ -175,14 +174,10 @@ def fig_heads(final: pd.DataFrame, metrics) -> go.Figure:
             for h, s in zip(heads, first)
         ]
     )
-    fig.update_layout(
-        title="image head vs patch head, same conv stacks",
-        barmode="group",
-        xaxis_title="conv stack",
-        yaxis_title=metrics[0][1],
-        updatemenus=_dropdown(buttons),
-        margin={"t": 90},
+    _metric_layout(
+        fig, "image head vs patch head, same conv stacks", "conv stack", metrics[0][1], buttons
     )
+    fig.update_layout(barmode="group")
     return fig
 
 
@@ -278,13 +273,7 @@ def fig_curves(frame: pd.DataFrame, metrics) -> go.Figure:
         }
         for col, label, _ in metrics
     ]
-    fig.update_layout(
-        title="training curves (colour = rf)",
-        xaxis_title="epoch",
-        yaxis_title=metrics[0][1],
-        updatemenus=_dropdown(buttons),
-        margin={"t": 90},
-    )
+    _metric_layout(fig, "training curves (colour = rf)", "epoch", metrics[0][1], buttons)
     return fig
 
 

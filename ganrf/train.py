@@ -29,7 +29,7 @@ from ganrf.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from ganrf.config import TrainConfig
 from ganrf.data import load_training_images, steps_per_epoch
 from ganrf.designs import DiscriminatorDesign
-from ganrf.models import build_discriminator, build_generator, sample
+from ganrf.models import build_discriminator, generator_for, sample
 from ganrf.runs import write_trial_files
 
 log = logging.getLogger(__name__)
@@ -207,13 +207,7 @@ def build_models(
     """G and D for ``cfg`` (D from ``design``, by default ``cfg.design()``), initialised from
     ``cfg.seed``."""
     torch.manual_seed(cfg.seed)
-    g = build_generator(
-        cfg.g.kind,
-        noise_dim=cfg.g.noise_dim,
-        image_size=cfg.data.image_size,
-        channels=cfg.data.channels,
-        width=cfg.g.width,
-    )
+    g = generator_for(cfg)
     d = build_discriminator(design or cfg.design())
     g, d = g.to(device), d.to(device)
     if device.type == "cuda":

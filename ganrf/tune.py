@@ -1,4 +1,5 @@
-"""The Ray Tune adapter: the only module that imports Ray.
+"""The Ray Tune adapter: the only module that runs Ray (``ganrf.cluster`` borrows only Ray's
+launcher-config checks).
 
 :func:`trainable` rebuilds the :class:`~ganrf.trial.Trial` that Tune carries as a flat dict,
 calls :func:`ganrf.train.train`, and reports its metrics with a checkpoint every evaluation
@@ -164,17 +165,11 @@ def model_footprint(trial: Trial) -> tuple[int, int]:
     torch's meta device from the models the trial builds: right for any generator and size."""
     import torch
 
-    from ganrf.models import build_discriminator, build_generator
+    from ganrf.models import build_discriminator, generator_for
 
     cfg = trial.config
     with torch.device("meta"):
-        g = build_generator(
-            cfg.g.kind,
-            noise_dim=cfg.g.noise_dim,
-            image_size=cfg.data.image_size,
-            channels=cfg.data.channels,
-            width=cfg.g.width,
-        )
+        g = generator_for(cfg)
         d = build_discriminator(trial.design)
     acts = {"g": 0, "d": 0}
 
@@ -272,7 +267,7 @@ def _reporter() -> tune.CLIReporter:
     # Rows are named by the trial (its design and seed); columns come from the metric registry.
     return tune.CLIReporter(
         metric_columns={"progress/epoch": "epoch", **progress_columns(), "status": "result"},
-        parameter_columns={},
+        parameter_columns={f"{runs.TRIAL_KEY}/meta.experiment": "experiment"},
         max_report_frequency=30,
         max_column_length=40,
     )

@@ -27,7 +27,8 @@ def run(tmp_path, name, *extra, fault=None, timeout=240):
 
 def by_rf(exp):
     return {
-        json.loads((t / "params.json").read_text())["grid"]["meta.rf"]: t for t in trial_dirs(exp)
+        json.loads((t / "design.json").read_text())["discriminator"]["rf"]: t
+        for t in trial_dirs(exp)
     }
 
 

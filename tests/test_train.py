@@ -6,8 +6,8 @@ import shutil
 import pytest
 import torch
 
-from ganrf.config import ConfigError, TrainConfig
 from ganrf.checkpoint import CheckpointError, load_checkpoint
+from ganrf.config import ConfigError, TrainConfig
 from ganrf.train import train
 
 TINY = {

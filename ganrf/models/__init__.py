@@ -1,7 +1,13 @@
 """Generators and design-built discriminators."""
 
 from ganrf.models.discriminator import Discriminator, ImageHead, PatchHead, build_discriminator
-from ganrf.models.generators import DCGANGenerator, MNISTGenerator, build_generator, sample
+from ganrf.models.generators import (
+    DCGANGenerator,
+    MNISTGenerator,
+    build_generator,
+    generator_for,
+    sample,
+)
 
 __all__ = [
     "Discriminator",
@@ -11,5 +17,6 @@ __all__ = [
     "MNISTGenerator",
     "DCGANGenerator",
     "build_generator",
+    "generator_for",
     "sample",
 ]

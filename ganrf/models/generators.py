@@ -94,6 +94,17 @@ def build_generator(
     raise ValueError(f"unknown generator {kind!r}; choose 'mnist' or 'dcgan'")
 
 
+def generator_for(cfg) -> nn.Module:
+    """The generator a :class:`ganrf.config.TrainConfig` asks for."""
+    return build_generator(
+        cfg.g.kind,
+        noise_dim=cfg.g.noise_dim,
+        image_size=cfg.data.image_size,
+        channels=cfg.data.channels,
+        width=cfg.g.width,
+    )
+
+
 @torch.no_grad()
 def sample(g: nn.Module, noise: torch.Tensor, batch: int = 1000) -> torch.Tensor:
     """Generator output for ``noise`` in eval mode (BatchNorm running statistics), fp32."""
