@@ -20,6 +20,7 @@ from typing import Any
 from ganrf.config import LOSSES, ConfigError, TrainConfig
 from ganrf.designs import FAMILIES, NORMS, DesignError
 from ganrf.experiments import EXPERIMENTS, Space, SpaceError, build_grid
+from ganrf.train_cli import parse_set
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,6 @@ class Preset:
     base: dict[str, Any]  # TrainConfig keys shared by every trial
     space: Space
     about: str  # one line for --help
-    max_concurrent: int | None = None
 
 
 # Keys every grid point sets itself, and the flag that controls each.
@@ -140,16 +140,16 @@ def resolve(
         if args.epochs < 1:
             raise SweepError(f"--epochs must be at least 1, got {args.epochs}")
         base["schedule.epochs"], base["schedule.steps"] = args.epochs, 0
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SweepError(f"--set {item!r} must be KEY=VALUE")
-        key = key.strip()
+    try:
+        settings = parse_set(args.set)
+    except ValueError as e:
+        raise SweepError(str(e)) from None
+    for key, value in settings.items():
         if key in GRID_KEYS:
             raise SweepError(
                 f"--set {key} would be overwritten by every grid point; use {GRID_KEYS[key]}"
             )
-        base[key] = value.strip()
+        base[key] = value
     space = preset.space
     if args.experiments:
         space = replace(
@@ -235,7 +235,7 @@ def main(
         return _resume(args, prog)
     args.preset = args.preset or default
     try:
-        base, points, preset = resolve(args, presets, dataset)
+        base, points, _ = resolve(args, presets, dataset)
         storage = storage_root(args.storage_path)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = args.name or f"{dataset}_rf-{'smoke' if args.smoke_test else args.preset}-{stamp}"
@@ -270,7 +270,7 @@ def main(
         points=points,
         storage_path=storage,
         name=name,
-        max_concurrent=args.max_concurrent or preset.max_concurrent,
+        max_concurrent=args.max_concurrent,
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures,

@@ -320,3 +320,27 @@ def test_object_store_storage_path(tmp_path):
     final = final_rows(load_experiment(f"{uri}/obj"))
     assert sorted(final["rf"]) == [1, 5] and set(final["trial_status"]) == {"finished"}
     assert final["artifact/samples"].notna().all()
+
+
+def test_set_items_are_parsed_by_one_function_for_train_and_sweep():
+    import ganrf.sweep
+    import ganrf.train_cli
+    from ganrf.train_cli import parse_set
+
+    assert ganrf.sweep.parse_set is parse_set  # the sweep reads --set as `ganrf train` does
+    assert parse_set([" optim.lr_d = 2e-4", "d.head=image", "d.head=patch", "eval.x=a=b"]) == {
+        "optim.lr_d": "2e-4",
+        "d.head": "patch",  # a later item wins
+        "eval.x": "a=b",
+    }
+    for bad in ("loss.kind", "=hinge"):
+        with pytest.raises(ValueError, match="must be KEY=VALUE"):
+            parse_set([bad])
+
+
+def test_preset_has_no_dead_max_concurrent():
+    from dataclasses import fields
+
+    from ganrf.sweep import Preset
+
+    assert [f.name for f in fields(Preset)] == ["base", "space", "about"]
