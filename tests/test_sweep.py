@@ -344,3 +344,54 @@ def test_preset_has_no_dead_max_concurrent():
     from ganrf.sweep import Preset
 
     assert [f.name for f in fields(Preset)] == ["base", "space", "about"]
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / "sweeps" / name)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+RGB = {"data.channels": 3, "g.kind": "dcgan"}
+TINY = {"schedule.batch_size": 16, "schedule.steps": 4, "schedule.eval_every_steps": 2}
+DCGAN = {"schedule.batch_size": 128, "optim.lr_g": 2e-4, "optim.lr_d": 2e-4, "optim.beta1": 0.5}
+
+
+@pytest.mark.parametrize(
+    "script, smoke, full, full_rfs",
+    [
+        (
+            "celeba_rf.py",
+            {"data.image_size": 64, "data.synthetic_size": 128, "d.width": 0.125},
+            {"data.dataset": "celeba", "data.image_size": 64, "schedule.epochs": 20},
+            (1, 3, 5, 9, 17, 33),
+        ),
+        (
+            "imagenet_rf.py",
+            {"data.image_size": 128, "data.synthetic_size": 64, "d.width": 0.0625},
+            {"data.dataset": "imagenet", "data.image_size": 128, "schedule.epochs": 10},
+            (1, 3, 5, 9, 17, 33, 65),
+        ),
+    ],
+)
+def test_rgb_scripts_share_one_preset_shape(script, smoke, full, full_rfs):
+    from ganrf.experiments import EXPERIMENTS
+    from ganrf.sweep import Preset, rgb_presets
+
+    mod = _script(script)
+    assert mod.rgb_presets is rgb_presets and set(mod.PRESETS) == {"smoke", "full"}
+    assert "Preset(" not in (ROOT / "sweeps" / script).read_text()  # no hand-copied presets
+    s, f = mod.PRESETS["smoke"], mod.PRESETS["full"]
+    assert isinstance(s, Preset) and isinstance(f, Preset)
+    size = smoke["data.image_size"]
+    assert s.about == (
+        f"seconds on a CPU: synthetic {size}x{size} RGB images, tiny models, no Inception metrics"
+    )
+    assert s.base.items() >= {**RGB, **TINY, **smoke, "data.dataset": "synthetic"}.items()
+    assert s.base["g.width"] == 0.0625 and s.base["eval.metrics"] is False
+    assert f.base.items() >= {**RGB, **DCGAN, **full, "eval.samples": 10_000}.items()
+    assert (s.space.experiments, s.space.rfs, s.space.image_size) == (("onelayer",), (1, 5), size)
+    assert (f.space.experiments, f.space.seeds, f.space.in_channels) == (EXPERIMENTS, 3, 3)
+    assert f.space.defaults["onelayer"]["rfs"] == full_rfs
+    assert ("data.workers" in f.base) == (script == "imagenet_rf.py")  # ImageNet streams
