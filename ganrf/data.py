@@ -99,17 +99,7 @@ def load_mnist(root: str, train: bool = True, download: bool = True) -> tuple[Te
                 f"MNIST {split} files are not in {raw} and download is off; run once with "
                 f"download on a machine with network, or copy the four *-ubyte files there"
             ) from missing
-        made = [p for p in (raw, raw.parent, Path(root)) if not p.exists()]
-        try:
-            ds = torchvision.datasets.MNIST(root, train=train, download=True)
-        except Exception as e:  # URLError, HTTPError, RuntimeError("Error downloading ...")
-            for p in made:  # leave no empty folders behind (parents last)
-                if p.is_dir() and not any(p.iterdir()):
-                    p.rmdir()
-            raise DataError(
-                f"MNIST is not in {raw} and could not be downloaded ({type(e).__name__}); "
-                f"on a machine without network, copy the four *-ubyte files into {raw}"
-            ) from None
+        ds = _download_mnist(root, train)
     except Exception as e:  # torchvision asserts on truncated idx files
         raise DataError(
             f"MNIST {split} files in {raw} are truncated or corrupt ({type(e).__name__}: {e}); "
@@ -122,6 +112,50 @@ def load_mnist(root: str, train: bool = True, download: bool = True) -> tuple[Te
             "(N, 28, 28) with one label each; replace them with the original files"
         )
     return images[:, None].contiguous(), labels
+
+
+MNIST_FILES = tuple(
+    f"{prefix}-{kind}-ubyte"
+    for prefix in ("train", "t10k")
+    for kind in ("images-idx3", "labels-idx1")
+)
+
+
+def _download_mnist(root: str, train: bool):
+    """Download MNIST into a temporary folder and move the four files into ``root/MNIST/raw``
+    only once all are there: a failed download creates nothing under ``root`` or its parents.
+    Each file is copied beside its final name and renamed, so no reader sees half a file."""
+    import os
+    import shutil
+    import tempfile
+
+    import torchvision
+
+    raw = Path(root) / "MNIST" / "raw"
+    stage = Path(tempfile.mkdtemp(prefix="ganrf-mnist-"))
+    try:
+        try:
+            torchvision.datasets.MNIST(stage, train=train, download=True)
+        except Exception as e:  # URLError, HTTPError, RuntimeError("Error downloading ...")
+            raise DataError(
+                f"MNIST is not in {raw} and could not be downloaded ({type(e).__name__}), so "
+                f"nothing was written there; on a machine without network, copy the four "
+                f"*-ubyte files into {raw}"
+            ) from None
+        try:
+            raw.mkdir(parents=True, exist_ok=True)
+            for name in MNIST_FILES:
+                part = raw / f".{name}.{os.getpid()}.part"
+                shutil.copyfile(stage / "MNIST" / "raw" / name, part)
+                os.replace(part, raw / name)
+        except OSError as e:
+            raise DataError(
+                f"MNIST was downloaded but cannot be written to {raw} ({e.strerror}); "
+                "choose a writable data root"
+            ) from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return torchvision.datasets.MNIST(root, train=train, download=False)
 
 
 class ImageFiles(Dataset):

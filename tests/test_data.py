@@ -1,4 +1,5 @@
 import struct
+from pathlib import Path
 
 import pytest
 import torch
@@ -44,16 +45,44 @@ def test_mnist_missing_no_download(tmp_path):
 
 
 def test_mnist_missing_no_network_leaves_nothing(tmp_path, monkeypatch):
+    import os
+
     import torchvision
 
-    def offline(self):  # what torchvision raises when every mirror is unreachable
+    def offline(self):  # as torchvision does: make the raw folder, then every mirror fails
+        os.makedirs(self.raw_folder, exist_ok=True)
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
 
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
-    root = tmp_path / "data"
-    with pytest.raises(DataError, match="could not be downloaded"):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    root = tmp_path / "new" / "nested" / "data"
+    with pytest.raises(DataError, match="could not be downloaded") as err:
         load_mnist(str(root), download=True)
-    assert not root.exists()
+    assert "nothing was written" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "new").exists()  # not the root, nor any parent made for it
+    assert list((tmp_path / "tmp").iterdir()) == []  # the staging folder is gone too
+
+
+def test_mnist_download_lands_whole_in_the_root(tmp_path, monkeypatch):
+    import torchvision
+
+    def fetched(self):  # what a successful download leaves in the (staging) raw folder
+        fake_mnist(Path(self.root), n=16)
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", fetched)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    root = tmp_path / "new" / "data"
+    images, labels = load_mnist(str(root), train=False, download=True)
+    assert images.shape == (16, 1, 28, 28) and len(labels) == 16
+    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == [
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+    ]
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_mnist_truncated(tmp_path):
