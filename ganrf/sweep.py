@@ -271,14 +271,11 @@ def _check_storage(root: str) -> None:
 
 
 def _check_data(base: dict[str, Any]) -> None:
-    """Fail now, not inside every trial, when the dataset cannot be had."""
-    if base.get("data.dataset", "mnist") == "mnist":
-        from ganrf.data import load_mnist
+    """Fail now, not inside every trial, when the dataset cannot be had (data.py's own rules)."""
+    from ganrf.data import check_data
 
-        cfg = TrainConfig.from_dict(train_keys(base))
-        load_mnist(cfg.data.root, train=True, download=cfg.data.download)
-        if cfg.eval.metrics:
-            load_mnist(cfg.data.root, train=False, download=cfg.data.download)
+    cfg = TrainConfig.from_dict(train_keys(base))
+    check_data(cfg.data, test_split=cfg.eval.metrics)
 
 
 def main(

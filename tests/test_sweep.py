@@ -233,7 +233,7 @@ def test_missing_data_without_network_fails_before_ray(tmp_path, monkeypatch, ca
         presets=mod.PRESETS,
     )
     err = capsys.readouterr().err
-    assert code == 2 and "MNIST training files are not in" in err
+    assert code == 2 and "MNIST files train-images-idx3-ubyte, " in err
 
 
 def test_unwritable_storage_path(tmp_path, monkeypatch, capsys):
@@ -395,3 +395,53 @@ def test_rgb_scripts_share_one_preset_shape(script, smoke, full, full_rfs):
     assert (f.space.experiments, f.space.seeds, f.space.in_channels) == (EXPERIMENTS, 3, 3)
     assert f.space.defaults["onelayer"]["rfs"] == full_rfs
     assert ("data.workers" in f.base) == (script == "imagenet_rf.py")  # ImageNet streams
+
+
+@pytest.mark.parametrize(
+    "script, layout, message",
+    [
+        (
+            "imagenet_rf.py",
+            "empty",
+            "is not a class-folder tree of images (it has no class folders)",
+        ),
+        ("imagenet_rf.py", "text", "is not a class-folder tree of images (its class folders hold"),
+        ("imagenet_rf.py", "missing", "is not a class-folder tree of images (it does not exist)"),
+        ("celeba_rf.py", "empty", "CelebA is not in"),  # download on, and it fails
+        ("celeba_rf.py", "text", "no CelebA images under"),  # --set data.download=false
+    ],
+)
+def test_rgb_data_is_checked_before_ray(script, layout, message, tmp_path, monkeypatch, capsys):
+    """The issue's imagenet sweep over an empty folder started Ray, printed a traceback per trial
+    and exited 0: now one sentence, exit 2, before Ray."""
+    import torchvision
+
+    def offline(self):
+        raise RuntimeError("no network in tests")
+
+    monkeypatch.setattr(torchvision.datasets.CelebA, "download", offline)
+    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    root = tmp_path / "data"
+    if layout != "missing":
+        root.mkdir()
+    if layout == "text":
+        (root / "n01440764").mkdir()
+        (root / "n01440764" / "README.txt").write_text("not an image")
+    mod = _script(script)
+    extra = ["--set", "data.download=false"] if (script, layout) == ("celeba_rf.py", "text") else []
+    code = mod.main(
+        ["--data-root", str(root), "--experiments", "onelayer", "--rfs", "5", "--seeds", "1"]
+        + ["--max-failures", "0", "--storage-path", str(tmp_path / "runs"), *extra],
+        prog=script,
+        doc="",
+        dataset=script.split("_")[0],
+        presets=mod.PRESETS,
+        default="full",
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"{script}: error: ")
+    assert not any((tmp_path / "runs").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["runs"] + ([] if layout == "missing" else ["data"])
+    )
