@@ -332,7 +332,7 @@ def main(
         gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures,
     )
-    return finish(exp_path)
+    return finish(exp_path, prog)
 
 
 # Flags that define an experiment: a resumed sweep keeps the ones it was started with.
@@ -384,17 +384,37 @@ def _resume(args: argparse.Namespace, prog: str) -> int:
     except gtune.ResumeError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    return finish(exp_path)
+    return finish(exp_path, prog)
 
 
-def finish(exp_path: str) -> int:
-    """Write results.csv and the analysis page into the experiment folder; print their paths.
+# Trial statuses that are results: a diverged trial ended by the training's own rule, and its
+# page shows it. A sweep none of whose trials reached one of these failed (exit status 1).
+RESULT_STATUSES = ("finished", "diverged")
+SHOWN_LOGS = 3  # error.txt paths printed when trials failed
+
+
+def finish(exp_path: str, prog: str = "sweep") -> int:
+    """Write results.csv and the analysis page into the experiment folder; print their paths
+    and how many trials finished, diverged, errored, timed out or are unfinished.
 
     For an object store, the small files are fetched to a temporary folder, analysed there and
-    the three results uploaded beside the trials."""
+    the three results uploaded beside the trials.
+
+    Returns:
+        0 when at least one trial finished (or diverged), else 1, with one sentence on stderr
+        saying how the trials ended and where their error logs are.
+    """
     import tempfile
 
-    from analysis.load import fetch_experiment, is_uri, load_experiment, upload, write_results_csv
+    from analysis.load import (
+        TRIAL_STATUSES,
+        fetch_experiment,
+        final_rows,
+        is_uri,
+        load_experiment,
+        upload,
+        write_results_csv,
+    )
     from analysis.report import write_page
 
     local = Path(exp_path)
@@ -407,5 +427,26 @@ def finish(exp_path: str) -> int:
         for f in (csv, page, page.with_suffix(".md")):
             upload(f, exp_path)
         csv, page = f"{exp_path}/results.csv", f"{exp_path}/report.html"
-    print(f"results: {csv}\nreport:  {page}")
-    return 0
+    final = final_rows(frame)
+    counts = final["trial_status"].value_counts().to_dict()
+    names = {"running": "unfinished", "timed_out": "timed out"}
+    summary = ", ".join(f"{counts[s]} {names.get(s, s)}" for s in TRIAL_STATUSES if counts.get(s))
+    failed = final[~final["trial_status"].isin(RESULT_STATUSES)]
+    logs = [
+        f"{exp_path}/{t}/error.txt" for t in failed["trial"] if (local / t / "error.txt").exists()
+    ]
+    where = ""
+    if logs:
+        more = f" and {len(logs) - SHOWN_LOGS} more" if len(logs) > SHOWN_LOGS else ""
+        where = f"; their logs: {', '.join(logs[:SHOWN_LOGS])}{more}"
+    print(f"results: {csv}\nreport:  {page}\ntrials:  {summary}{where}")
+    if final["trial_status"].isin(RESULT_STATUSES).any():
+        return 0
+    unfinished = counts.get("running", 0)
+    name = exp_path.rstrip("/").rsplit("/", 1)[-1]
+    hint = f"; continue it with --resume --name {name}" if unfinished else ""
+    print(
+        f"{prog}: error: no trial finished ({summary}){where}{hint}",
+        file=sys.stderr,
+    )
+    return 1

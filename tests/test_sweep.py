@@ -445,3 +445,54 @@ def test_rgb_data_is_checked_before_ray(script, layout, message, tmp_path, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["runs"] + ([] if layout == "missing" else ["data"])
     )
+
+
+def _trial(exp, name, rf, statuses, error=False):
+    d = exp / name
+    d.mkdir(parents=True)
+    grid = {"d.layers": f"conv{rf}", "d.head": "image", "seed": 0, "meta.rf": rf}
+    (d / "params.json").write_text(json.dumps({"data.dataset": "synthetic", "grid": grid}))
+    rows = [{"progress/step": 2 * i, "status": s} for i, s in enumerate(statuses, 1)]
+    (d / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if error:
+        (d / "error.txt").write_text("Traceback (most recent call last): ...")
+
+
+def test_sweep_without_a_finished_trial_exits_1(tmp_path, capsys):
+    from ganrf.sweep import finish
+
+    exp = tmp_path / "allbad"
+    _trial(exp, "rf1-a", 1, [], error=True)
+    _trial(exp, "rf5-b", 5, ["running"], error=True)
+    assert finish(str(exp), "imagenet_rf.py") == 1
+    out, err = capsys.readouterr()
+    assert err == (
+        f"imagenet_rf.py: error: no trial finished (2 errored); their logs: "
+        f"{exp}/rf1-a/error.txt, {exp}/rf5-b/error.txt\n"
+    )
+    assert f"trials:  2 errored; their logs: {exp}/rf1-a/error.txt" in out
+    assert (exp / "results.csv").exists() and (exp / "report.html").exists()
+
+
+def test_sweep_with_some_finished_trials_exits_0_and_counts_them(tmp_path, capsys):
+    from ganrf.sweep import finish
+
+    exp = tmp_path / "mixed"
+    _trial(exp, "rf1-a", 1, ["running", "finished"], error=True)  # retried, then finished
+    _trial(exp, "rf3-b", 3, ["diverged"])
+    _trial(exp, "rf5-c", 5, ["running"], error=True)
+    _trial(exp, "rf7-d", 7, ["running"])
+    assert finish(str(exp)) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.splitlines()[-1] == (
+        f"trials:  1 finished, 1 diverged, 1 unfinished, 1 errored; their logs: "
+        f"{exp}/rf5-c/error.txt"
+    )
+    exp = tmp_path / "interrupted"  # nothing errored: say how to continue
+    _trial(exp, "rf1-a", 1, ["running"])
+    assert finish(str(exp), "mnist_rf.py") == 1
+    assert capsys.readouterr().err == (
+        "mnist_rf.py: error: no trial finished (1 unfinished); continue it with "
+        "--resume --name interrupted\n"
+    )
