@@ -287,9 +287,10 @@ def main(
     presets: dict[str, Preset],
     default: str = "laptop",
 ) -> int:
-    args = build_parser(prog, doc, presets, default).parse_args(argv)
+    parser = build_parser(prog, doc, presets, default)
+    args = parser.parse_args(argv)
     if args.resume:
-        return _resume(args, prog)
+        return _resume(args, prog, given_flags(parser, argv), default)
     args.preset = args.preset or default
     try:
         base, points, _ = resolve(args, presets, dataset)
@@ -301,6 +302,7 @@ def main(
                 print(" ".join(f"{k}={v}" for k, v in p.items()))
             print(f"{len(points)} trials; base config: {base}", file=sys.stderr)
             return 0
+        flags = defining_flags(args, default)
         _check_storage(storage)
         _check_data(base)
     except (SweepError, SpaceError, ConfigError, DesignError) as e:
@@ -331,43 +333,126 @@ def main(
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures,
+        flags=flags,
     )
     return finish(exp_path, prog)
 
 
-# Flags that define an experiment: a resumed sweep keeps the ones it was started with.
+# Flags that define an experiment, recorded in sweep.json when it starts (normalised, see
+# defining_flags); --resume continues it as recorded and accepts these only with the recorded
+# values. --smoke-test is recorded as --preset smoke.
 DEFINING = (
-    "family",
     "preset",
-    "smoke_test",
     "experiments",
     "rfs",
     "depths",
     "heads",
     "seeds",
+    "norm",
+    "family",
+    "dropout",
     "loss",
     "epochs",
     "set",
+    "data_root",
+    "trial_timeout_s",
     "max_concurrent",
+    "cpus_per_trial",
     "gpus_per_trial",
-    "dry_run",
+    "max_failures",
 )
 
 
-def _resume(args: argparse.Namespace, prog: str) -> int:
+def defining_flags(args: argparse.Namespace, default: str) -> dict[str, Any]:
+    """The defining flags of ``args`` (every one of :data:`DEFINING`), normalised so that
+    equal meanings compare equal: ``--smoke-test`` is ``--preset smoke``, no --preset is the
+    script's default, lists are split and stripped (``1, 5`` is ``1,5``), --set is a dict
+    (a later item wins), --data-root an absolute path; a flag not given is None.
+
+    Raises:
+        SweepError: a list flag that is not one.
+    """
+    flags = {f: _normalise(f, getattr(args, f)) for f in DEFINING}
+    flags["preset"] = "smoke" if args.smoke_test else (args.preset or default)
+    return flags
+
+
+def _normalise(flag: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if flag in ("experiments", "heads"):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if flag in ("rfs", "depths"):
+        return list(_ints(value, f"--{flag}"))
+    if flag == "set":
+        try:
+            return parse_set(value)
+        except ValueError as e:
+            raise SweepError(str(e)) from None
+    if flag == "data_root":
+        return os.path.abspath(value)
+    return value
+
+
+def _shown(flag: str, value: Any) -> str:
+    """A normalised flag value as it would be typed, e.g. ``--rfs 1,5``."""
+    name = f"--{flag.replace('_', '-')}"
+    if value is None:
+        return f"no {name}"
+    if flag == "set":
+        return " ".join(f"--set {k}={v}" for k, v in value.items()) or "no --set"
+    if isinstance(value, list):
+        return f"{name} {','.join(str(v) for v in value)}"
+    return f"{name} {value}"
+
+
+def given_flags(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
+    """The destinations of the flags ``argv`` gives, defaults or not (argparse applies no
+    default to an attribute the namespace already has)."""
+    blank = argparse.Namespace(**{a.dest: None for a in parser._actions if a.dest != "help"})
+    return {k for k, v in vars(parser.parse_args(argv, blank)).items() if v is not None}
+
+
+def _check_resume_flags(
+    args: argparse.Namespace, given: set[str], recorded: dict[str, Any] | None, default: str
+) -> str | None:
+    """Why the defining flags given with --resume cannot be honoured, or None when they all
+    equal the recorded ones (``recorded`` None: a sweep from before flags were recorded)."""
+    if "smoke_test" in given:
+        given = given | {"preset"}
+    asked = [f for f in DEFINING if f in given]
+    if not asked:
+        return None
+    if recorded is None:
+        names = ", ".join(f"--{f.replace('_', '-')}" for f in asked)
+        return (
+            f"this experiment did not record the flags it started with, so --resume continues "
+            f"it as it was started; drop {names}"
+        )
+    now = defining_flags(args, default)
+    differ = []
+    for f in asked:
+        if now[f] == recorded.get(f):
+            continue
+        said = "--smoke-test" if f == "preset" and args.smoke_test else _shown(f, now[f])
+        was = recorded.get(f)
+        differ.append(
+            f"{said} differs from the recorded {_shown(f, was)}"
+            if was is not None
+            else f"{said} was not given when the sweep started"
+        )
+    if not differ:
+        return None
+    return f"{', '.join(differ)}; drop {'it' if len(differ) == 1 else 'them'} or start a new --name"
+
+
+def _resume(args: argparse.Namespace, prog: str, given: set[str], default: str) -> int:
     """Continue an interrupted sweep exactly as it was started (``Tuner.restore``)."""
     if not args.name:
         print(f"{prog}: error: --resume needs --name, the experiment to continue", file=sys.stderr)
         return 2
-    given = [
-        f"--{f.replace('_', '-')}" for f in DEFINING if getattr(args, f) not in (None, False, [])
-    ]
-    if given:
-        print(
-            f"{prog}: error: --resume continues the experiment as it was started; drop "
-            f"{', '.join(given)}",
-            file=sys.stderr,
-        )
+    if args.dry_run:
+        print(f"{prog}: error: --dry-run does not apply to --resume; drop it", file=sys.stderr)
         return 2
     storage = storage_root(args.storage_path)
     exp_path = f"{storage}/{args.name}"
@@ -376,6 +461,13 @@ def _resume(args: argparse.Namespace, prog: str) -> int:
 
     if not gtune.experiment_exists(exp_path):
         print(f"{prog}: error: no experiment {args.name!r} to resume in {storage}", file=sys.stderr)
+        return 2
+    try:
+        problem = _check_resume_flags(args, given, gtune.read_sweep(exp_path).get("flags"), default)
+    except (gtune.ResumeError, SweepError) as e:
+        problem = str(e)
+    if problem:
+        print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
     gtune.init_ray(args.address, args.dashboard)
     print(f"resuming {exp_path}", file=sys.stderr)

@@ -252,8 +252,10 @@ def run_sweep(
     gpus_per_trial: float | None,
     max_failures: int,
     verbose: int = 1,
+    flags: dict[str, Any] | None = None,
 ) -> tune.ResultGrid:
-    """Run the sweep: one trial per grid point."""
+    """Run the sweep: one trial per grid point. ``flags``, the command-line flags that define
+    the sweep, are recorded in sweep.json for --resume to compare against (:func:`read_sweep`)."""
     # Tune's newer console output ignores progress reporters and prints the grid point as one
     # truncated dict; the classic reporter shows rf, depth, layers and head as columns.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -263,7 +265,7 @@ def run_sweep(
     )
     fn = tune.with_resources(trainable, resources)
     # What --resume needs to restore the trials on the same resources.
-    sweep = {"resources": resources, "trials": len(points), "base": base}
+    sweep = {"resources": resources, "trials": len(points), "base": base, "flags": flags}
     _write_file(f"{path}/{SWEEP_FILE}", json.dumps(sweep, indent=2))
     reporter = tune.CLIReporter(
         metric_columns={
@@ -306,6 +308,26 @@ def run_sweep(
         ),
     )
     return tuner.fit()
+
+
+def read_sweep(path: str) -> dict[str, Any]:
+    """The experiment's sweep.json: the resources, trial count, base config and defining flags
+    (``"flags"``, None for a sweep from before they were recorded) it started with.
+
+    Raises:
+        ResumeError: the file is missing or not a JSON object.
+    """
+    try:
+        sweep = json.loads(_read_file(f"{path}/{SWEEP_FILE}"))
+        if not isinstance(sweep, dict):
+            raise ValueError(SWEEP_FILE)
+    except (OSError, ValueError):
+        raise ResumeError(
+            f"{path}/{SWEEP_FILE} is missing or corrupt; it records how the sweep started: "
+            "restore it, or start a new experiment under another --name"
+        ) from None
+    sweep.setdefault("flags", None)
+    return sweep
 
 
 def resume_sweep(path: str) -> tune.ResultGrid:

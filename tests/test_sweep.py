@@ -40,9 +40,13 @@ def results(trial: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     store = tmp_path_factory.mktemp("runs")
-    run = sweep("--smoke-test", "--storage-path", str(store), "--name", "smoke")
+    run = sweep(*SMOKE_START, "--storage-path", str(store), "--name", "smoke")
     assert run.returncode == 0, run.stderr[-3000:]
     return store, run
+
+
+# The smoke preset's own grid, spelled out, so that --resume has recorded flags to compare.
+SMOKE_START = ["--smoke-test", "--rfs", "1,5", "--seeds", "1", "--set", "eval.grid=16"]
 
 
 def test_smoke_sweep_end_to_end(smoke):
@@ -178,7 +182,7 @@ BAD_INPUT = [
         "the deepest is 5",
     ),
     (["--resume"], "--resume needs --name"),
-    (["--resume", "--name", "x", "--rfs", "3"], "drop --smoke-test, --rfs"),
+    (["--resume", "--name", "x", "--dry-run"], "--dry-run does not apply to --resume; drop it"),
 ]
 
 
@@ -496,3 +500,82 @@ def test_sweep_with_some_finished_trials_exits_0_and_counts_them(tmp_path, capsy
         "mnist_rf.py: error: no trial finished (1 unfinished); continue it with "
         "--resume --name interrupted\n"
     )
+
+
+def test_sweep_records_its_defining_flags(smoke):
+    store, _ = smoke
+    flags = json.loads((store / "smoke" / "sweep.json").read_text())["flags"]
+    assert flags == {
+        "preset": "smoke",  # --smoke-test
+        "experiments": None,
+        "rfs": [1, 5],
+        "depths": None,
+        "heads": None,
+        "seeds": 1,
+        "norm": None,
+        "family": None,
+        "dropout": None,
+        "loss": None,
+        "epochs": None,
+        "set": {"eval.grid": "16"},
+        "data_root": str(ROOT / "data"),
+        "trial_timeout_s": None,
+        "max_concurrent": None,
+        "cpus_per_trial": 1,
+        "gpus_per_trial": None,
+        "max_failures": 2,
+    }
+
+
+def test_resume_accepts_the_command_that_started_it(smoke):
+    """After a crash the natural move is the same command plus --resume: equal flags, however
+    spelled (--preset smoke for --smoke-test, "1, 5" for "1,5"), are accepted."""
+    store, _ = smoke
+    exp = store / "smoke"
+    rows = {t.name: len(results(t)) for t in trial_dirs(exp)}
+    run = sweep(
+        *["--preset", "smoke", "--rfs", "1, 5", "--seeds", "1", "--set", "eval.grid = 16"],
+        *["--max-failures", "2", "--storage-path", str(store), "--name", "smoke", "--resume"],
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"resuming {exp}" in run.stderr and "trials:  2 finished" in run.stdout
+    assert {t.name: len(results(t)) for t in trial_dirs(exp)} == rows  # nothing was rerun
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "2"], "--seeds 2 differs from the recorded --seeds 1; drop it"),
+        (
+            ["--preset", "laptop", "--rfs", "1,3"],  # omitted --preset means the default
+            "--preset laptop differs from the recorded --preset smoke, --rfs 1,3 differs from "
+            "the recorded --rfs 1,5; drop them",
+        ),
+        (["--epochs", "3"], "--epochs 3 was not given when the sweep started; drop it"),
+        (
+            ["--smoke-test", "--set", "eval.grid=16", "--set", "schedule.steps=9"],
+            "--set eval.grid=16 --set schedule.steps=9 differs from the recorded "
+            "--set eval.grid=16; drop it",
+        ),
+        (["--rfs", "1,x"], "--rfs takes comma-separated whole numbers, got '1,x'"),
+    ],
+)
+def test_resume_refuses_flags_that_differ(smoke, args, message, monkeypatch, capsys):
+    from ganrf import tune as gtune
+
+    def no_ray(*a, **k):
+        raise AssertionError("Ray was started for a resume that should be refused")
+
+    monkeypatch.setattr(gtune, "init_ray", no_ray)
+    store, _ = smoke
+    mod = _load_script()
+    code = mod.main(
+        [*args, "--storage-path", str(store), "--name", "smoke", "--resume"],
+        prog="mnist_rf.py",
+        doc="",
+        dataset="mnist",
+        presets=mod.PRESETS,
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("mnist_rf.py: error: ") and message in err, err
+    assert len(err.strip().splitlines()) == 1
