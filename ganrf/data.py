@@ -75,6 +75,13 @@ def make_synthetic(
 # --------------------------------------------------------------------------------------------
 
 
+MNIST_FILES = tuple(
+    f"{prefix}-{kind}-ubyte"
+    for prefix in ("train", "t10k")
+    for kind in ("images-idx3", "labels-idx1")
+)
+
+
 def load_mnist(root: str, train: bool = True, download: bool = True) -> tuple[Tensor, Tensor]:
     """MNIST through torchvision: uint8 ``(N, 1, 28, 28)`` and labels.
 
@@ -85,31 +92,19 @@ def load_mnist(root: str, train: bool = True, download: bool = True) -> tuple[Te
 
     raw = Path(root) / "MNIST" / "raw"
     split = "training" if train else "test"
-    prefix = "train" if train else "t10k"
-    present = all(
-        (raw / f"{prefix}-{kind}-ubyte").exists() for kind in ("images-idx3", "labels-idx1")
-    )
+    missing = [name for name in MNIST_FILES if not (raw / name).exists()]  # torchvision needs all
     try:
-        if not present:
+        if missing:
             raise FileNotFoundError(raw)
         ds = torchvision.datasets.MNIST(root, train=train, download=False)
-    except FileNotFoundError as missing:
+    except FileNotFoundError:
         if not download:
             raise DataError(
-                f"MNIST {split} files are not in {raw} and download is off; run once with "
-                f"download on a machine with network, or copy the four *-ubyte files there"
-            ) from missing
-        made = [p for p in (raw, raw.parent, Path(root)) if not p.exists()]
-        try:
-            ds = torchvision.datasets.MNIST(root, train=train, download=True)
-        except Exception as e:  # URLError, HTTPError, RuntimeError("Error downloading ...")
-            for p in made:  # leave no empty folders behind (parents last)
-                if p.is_dir() and not any(p.iterdir()):
-                    p.rmdir()
-            raise DataError(
-                f"MNIST is not in {raw} and could not be downloaded ({type(e).__name__}); "
-                f"on a machine without network, copy the four *-ubyte files into {raw}"
+                f"MNIST files {', '.join(missing)} are not in {raw} and download is off; run "
+                "once with download on a machine with network, or copy the four *-ubyte files "
+                "there"
             ) from None
+        ds = _download_mnist(root, train)
     except Exception as e:  # torchvision asserts on truncated idx files
         raise DataError(
             f"MNIST {split} files in {raw} are truncated or corrupt ({type(e).__name__}: {e}); "
@@ -122,6 +117,43 @@ def load_mnist(root: str, train: bool = True, download: bool = True) -> tuple[Te
             "(N, 28, 28) with one label each; replace them with the original files"
         )
     return images[:, None].contiguous(), labels
+
+
+def _download_mnist(root: str, train: bool):
+    """Download MNIST into a temporary folder and move the four files into ``root/MNIST/raw``
+    only once all are there: a failed download creates nothing under ``root`` or its parents.
+    Each file is copied beside its final name and renamed, so no reader sees half a file."""
+    import os
+    import shutil
+    import tempfile
+
+    import torchvision
+
+    raw = Path(root) / "MNIST" / "raw"
+    stage = Path(tempfile.mkdtemp(prefix="ganrf-mnist-"))
+    try:
+        try:
+            torchvision.datasets.MNIST(stage, train=train, download=True)
+        except Exception as e:  # URLError, HTTPError, RuntimeError("Error downloading ...")
+            raise DataError(
+                f"MNIST is not in {raw} and could not be downloaded ({type(e).__name__}), so "
+                f"nothing was written there; on a machine without network, copy the four "
+                f"*-ubyte files into {raw}"
+            ) from None
+        try:
+            raw.mkdir(parents=True, exist_ok=True)
+            for name in MNIST_FILES:
+                part = raw / f".{name}.{os.getpid()}.part"
+                shutil.copyfile(stage / "MNIST" / "raw" / name, part)
+                os.replace(part, raw / name)
+        except OSError as e:
+            raise DataError(
+                f"MNIST was downloaded but cannot be written to {raw} ({e.strerror}); "
+                "choose a writable data root"
+            ) from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return torchvision.datasets.MNIST(root, train=train, download=False)
 
 
 class ImageFiles(Dataset):
@@ -153,7 +185,11 @@ class _Converted(Dataset):
         try:
             img, label = self.base[i]
         except Exception as e:
-            raise DataError(f"{self.name}: image {i} cannot be read ({e}); re-copy it") from None
+            samples = getattr(self.base, "samples", None)  # ImageFolder's (path, class) pairs
+            what = samples[i][0] if samples else f"{self.name} image {i}"
+            raise DataError(
+                f"cannot read image {what} ({type(e).__name__}); delete or re-copy it"
+            ) from None
         return self.transform(img.convert(self.mode)), int(label) if isinstance(label, int) else 0
 
 
@@ -197,12 +233,16 @@ def _celeba(cfg: DataConfig) -> Dataset:
     if files:
         return ImageFiles(files, cfg.image_size, cfg.channels)
     if cfg.download:
+        made = _missing_dirs(root / "celeba")
         try:
             base = torchvision.datasets.CelebA(
                 cfg.root, split="train", target_type=[], download=True
             )
             return _Converted(base, cfg.image_size, cfg.channels, "CelebA")
         except Exception as e:
+            for d in made:  # deepest first: leave none of the folders the attempt made, if empty
+                if d.is_dir() and not any(d.iterdir()):
+                    d.rmdir()
             raise DataError(
                 f"CelebA is not in {root} and could not be downloaded ({type(e).__name__}); "
                 f"put the aligned face images (img_align_celeba/*.jpg) under {root}"
@@ -218,14 +258,37 @@ def _image_folder(cfg: DataConfig) -> Dataset:
     root = Path(cfg.root)
     if cfg.dataset == "imagenet" and (root / "train").is_dir():
         root = root / "train"
+    reason = "it does not exist" if not root.exists() else "it is not a folder"
     try:
-        base = torchvision.datasets.ImageFolder(str(root))
-    except (FileNotFoundError, OSError) as e:
-        raise DataError(
-            f"{cfg.dataset}: {root} is not a class-folder tree of images ({e}); expected "
-            f"{root}/<class>/<image>.jpg (for ImageNet, the unpacked ILSVRC train folder)"
-        ) from None
-    return _Converted(base, cfg.image_size, cfg.channels, cfg.dataset)
+        if root.is_dir():  # finds the image files by name; none is decoded here
+            return _Converted(
+                torchvision.datasets.ImageFolder(str(root)),
+                cfg.image_size,
+                cfg.channels,
+                cfg.dataset,
+            )
+    except FileNotFoundError as e:  # torchvision's two ways of finding nothing
+        reason = (
+            "it has no class folders"
+            if "class folder" in str(e)
+            else f"its class folders hold no images ({', '.join(IMAGE_SUFFIXES)})"
+        )
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+    raise DataError(
+        f"{cfg.dataset}: {root} is not a class-folder tree of images ({reason}); expected "
+        f"{root}/<class>/<image>.jpg (for ImageNet, the unpacked ILSVRC train folder)"
+    )
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    return missing
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,20 +365,11 @@ def load_training_images(cfg: DataConfig, device: torch.device, seed: int = 0) -
     if cfg.dataset == "synthetic":
         images, _ = make_synthetic(cfg.synthetic_size, cfg.image_size, cfg.channels, seed)
     elif cfg.dataset == "mnist":
-        if (cfg.image_size, cfg.channels) != (28, 1):
-            raise DataError(
-                f"MNIST is 28x28 grey; data.image_size {cfg.image_size} and data.channels "
-                f"{cfg.channels} must be 28 and 1"
-            )
+        _check_mnist_shape(cfg)
         images, _ = load_mnist(cfg.root, train=True, download=cfg.download)
     else:
-        ds = _celeba(cfg) if cfg.dataset == "celeba" else _image_folder(cfg)
-        if cfg.subset:
-            ds = torch.utils.data.Subset(ds, range(min(cfg.subset, len(ds))))  # type: ignore[arg-type]
+        ds = _image_dataset(cfg)
         n = len(ds)  # type: ignore[arg-type]
-        if n == 0:
-            raise DataError(f"{cfg.dataset}: no images under {cfg.root}")
-        ds[0]  # fail now, with the file's name, if the first image cannot be read
         nbytes = n * cfg.channels * cfg.image_size**2
         if nbytes > cfg.device_max_gb * 2**30:
             return TrainingImages(n, dataset=ds, workers=cfg.workers)
@@ -326,6 +380,48 @@ def load_training_images(cfg: DataConfig, device: torch.device, seed: int = 0) -
     if tuple(images.shape[1:]) != expected:
         raise DataError(f"{cfg.dataset} images are {tuple(images.shape[1:])}, expected {expected}")
     return TrainingImages(len(images), images=images.to(device))
+
+
+def check_data(cfg: DataConfig, *, test_split: bool = False) -> None:
+    """Fail now, with the message training would give, when the data of ``cfg`` cannot be had.
+
+    The same rules as :func:`load_training_images`, short of loading: MNIST is read (and
+    downloaded when missing and ``cfg.download``), its test split too with ``test_split`` (the
+    MNIST metrics use it); CelebA and class-folder trees have their image files found by name
+    and only the first one decoded; the synthetic set needs nothing.
+
+    Raises:
+        DataError: one sentence naming what is missing or wrong and how to fix it.
+    """
+    if cfg.dataset == "synthetic":
+        return
+    if cfg.dataset == "mnist":
+        _check_mnist_shape(cfg)
+        load_mnist(cfg.root, train=True, download=cfg.download)
+        if test_split:
+            load_mnist(cfg.root, train=False, download=cfg.download)
+        return
+    _image_dataset(cfg)
+
+
+def _check_mnist_shape(cfg: DataConfig) -> None:
+    if (cfg.image_size, cfg.channels) != (28, 1):
+        raise DataError(
+            f"MNIST is 28x28 grey; data.image_size {cfg.image_size} and data.channels "
+            f"{cfg.channels} must be 28 and 1"
+        )
+
+
+def _image_dataset(cfg: DataConfig) -> Dataset:
+    """CelebA or a class-folder tree (``cfg.subset`` applied), its files found but not decoded
+    but for the first, read now so that an unreadable set fails with the file's name."""
+    ds = _celeba(cfg) if cfg.dataset == "celeba" else _image_folder(cfg)
+    if cfg.subset:
+        ds = torch.utils.data.Subset(ds, range(min(cfg.subset, len(ds))))  # type: ignore[arg-type]
+    if len(ds) == 0:  # type: ignore[arg-type]
+        raise DataError(f"{cfg.dataset}: no images under {cfg.root}")
+    ds[0]
+    return ds
 
 
 def _materialise(ds: Dataset, workers: int) -> Tensor:
@@ -348,6 +444,7 @@ def steps_per_epoch(num_images: int, batch_size: int, d_steps: int) -> int:
 __all__ = [
     "DataError",
     "TrainingImages",
+    "check_data",
     "epoch_permutation",
     "load_mnist",
     "load_training_images",

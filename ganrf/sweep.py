@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,14 @@ from ganrf import runs
 from ganrf.config import LOSSES, ConfigError, TrainConfig
 from ganrf.designs import FAMILIES, NORMS, DesignError
 from ganrf.experiments import EXPERIMENTS, GRID_KEYS, Space, SpaceError, build_grid
+from ganrf.sweep_flags import (
+    SweepError,
+    check_resume_flags,
+    defining_flags,
+    given_flags,
+    ints,
+)
+from ganrf.train_cli import parse_set
 from ganrf.trial import Trial
 
 
@@ -29,21 +40,66 @@ class Preset:
     base: dict[str, Any]  # TrainConfig keys shared by every trial
     space: Space
     about: str  # one line for --help
-    max_concurrent: int | None = None
 
 
-class SweepError(ValueError):
-    """Bad input to a sweep: one sentence, exit status 2, nothing on disk touched."""
+def rgb_presets(
+    *,
+    dataset: str,
+    image_size: int,
+    defaults: dict[str, dict[str, tuple]],
+    data: dict[str, Any] | None = None,
+    smoke: dict[str, Any],
+    full: dict[str, Any],
+    full_about: str,
+) -> dict[str, Preset]:
+    """The presets of an RGB sweep with the DCGAN generator (sweeps/celeba_rf.py,
+    sweeps/imagenet_rf.py): ``smoke``, synthetic RGB images of the dataset's size, tiny models
+    and no Inception metrics, seconds on a CPU; ``full``, every experiment at 3 seeds with
+    DCGAN's Adam (2e-4, beta1 0.5) at batch 128.
 
+    ``defaults`` are the per-experiment rf/depth/head grids for this image size; ``data`` adds
+    data keys to both presets; ``smoke`` and ``full`` add (or override) each preset's keys.
+    """
+    rgb = {
+        "data.dataset": dataset,
+        "data.image_size": image_size,
+        "data.channels": 3,
+        "g.kind": "dcgan",
+        **(data or {}),
+    }
 
-def _ints(text: str, flag: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise SweepError(f"{flag} takes comma-separated whole numbers, got {text!r}") from None
-    if not values:
-        raise SweepError(f"{flag} is empty")
-    return values
+    def space(**kw: Any) -> Space:
+        return Space(image_size=image_size, in_channels=3, defaults=defaults, **kw)
+
+    return {
+        "smoke": Preset(
+            about=f"seconds on a CPU: synthetic {image_size}x{image_size} RGB images, tiny models, "
+            "no Inception metrics",
+            base={
+                **rgb,
+                "data.dataset": "synthetic",
+                **smoke,
+                "schedule.batch_size": 16,
+                "schedule.steps": 4,
+                "schedule.eval_every_steps": 2,
+                "eval.metrics": False,
+            },
+            space=space(experiments=("onelayer",), rfs=(1, 5)),
+        ),
+        "full": Preset(
+            about=full_about,
+            base={
+                **rgb,
+                "schedule.batch_size": 128,
+                **full,
+                "optim.lr_g": 2e-4,
+                "optim.lr_d": 2e-4,
+                "optim.beta1": 0.5,
+                "eval.samples": 10_000,
+            },
+            space=space(experiments=EXPERIMENTS, seeds=3),
+        ),
+    }
 
 
 def build_parser(
@@ -127,25 +183,25 @@ def resolve(
         if args.epochs < 1:
             raise SweepError(f"--epochs must be at least 1, got {args.epochs}")
         base["schedule.epochs"], base["schedule.steps"] = args.epochs, 0
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SweepError(f"--set {item!r} must be KEY=VALUE")
-        key = key.strip()
+    try:
+        settings = parse_set(args.set)
+    except ValueError as e:
+        raise SweepError(str(e)) from None
+    for key, value in settings.items():
         if key in GRID_KEYS:
             raise SweepError(
                 f"--set {key} would be overwritten by every grid point; use {GRID_KEYS[key]}"
             )
-        base[key] = value.strip()
+        base[key] = value
     space = preset.space
     if args.experiments:
         space = replace(
             space, experiments=tuple(e.strip() for e in args.experiments.split(",") if e.strip())
         )
     if args.rfs:
-        space = replace(space, rfs=_ints(args.rfs, "--rfs"))
+        space = replace(space, rfs=ints(args.rfs, "--rfs"))
     if args.depths:
-        space = replace(space, depths=_ints(args.depths, "--depths"))
+        space = replace(space, depths=ints(args.depths, "--depths"))
     if args.heads:
         space = replace(space, heads=tuple(h.strip() for h in args.heads.split(",") if h.strip()))
     if args.seeds is not None:
@@ -203,13 +259,10 @@ def _check_storage(root: str) -> None:
 
 
 def _check_data(cfg: TrainConfig) -> None:
-    """Fail now, not inside every trial, when the dataset cannot be had."""
-    if cfg.data.dataset == "mnist":
-        from ganrf.data import load_mnist
+    """Fail now, not inside every trial, when the dataset cannot be had (data.py's own rules)."""
+    from ganrf.data import check_data
 
-        load_mnist(cfg.data.root, train=True, download=cfg.data.download)
-        if cfg.eval.metrics:
-            load_mnist(cfg.data.root, train=False, download=cfg.data.download)
+    check_data(cfg.data, test_split=cfg.eval.metrics)
 
 
 def main(
@@ -220,19 +273,24 @@ def main(
     dataset: str,
     presets: dict[str, Preset],
     default: str = "laptop",
+    publish: Publish | None = None,
 ) -> int:
-    args = build_parser(prog, doc, presets, default).parse_args(argv)
+    """Run the sweep script's command line ``argv``; ``publish`` writes results.csv and the
+    page when the sweep ends (the scripts pass :func:`analysis.publish.publish`)."""
+    parser = build_parser(prog, doc, presets, default)
+    args = parser.parse_args(argv)
     if args.resume:
-        return _resume(args, prog)
+        return _resume(args, prog, given_flags(parser, argv), default, publish)
     args.preset = args.preset or default
     try:
-        trials, preset = resolve(args, presets, dataset)
+        trials, _ = resolve(args, presets, dataset)
         storage = runs.storage_root(args.storage_path)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = args.name or f"{dataset}_rf-{'smoke' if args.smoke_test else args.preset}-{stamp}"
         if args.dry_run:
             print_trials(trials)
             return 0
+        flags = defining_flags(args, default)
         _check_storage(storage)
         _check_data(trials[0].config)
     except (SweepError, SpaceError, ConfigError, DesignError) as e:
@@ -258,47 +316,24 @@ def main(
         trials=trials,
         storage_path=storage,
         name=name,
-        max_concurrent=args.max_concurrent or preset.max_concurrent,
+        max_concurrent=args.max_concurrent,
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures,
+        flags=flags,
     )
-    return finish(exp_path)
+    return finish(exp_path, prog, publish)
 
 
-# Flags that define an experiment: a resumed sweep keeps the ones it was started with.
-DEFINING = (
-    "family",
-    "preset",
-    "smoke_test",
-    "experiments",
-    "rfs",
-    "depths",
-    "heads",
-    "seeds",
-    "loss",
-    "epochs",
-    "set",
-    "max_concurrent",
-    "gpus_per_trial",
-    "dry_run",
-)
-
-
-def _resume(args: argparse.Namespace, prog: str) -> int:
+def _resume(
+    args: argparse.Namespace, prog: str, given: set[str], default: str, publish: Publish | None
+) -> int:
     """Continue an interrupted sweep exactly as it was started (``Tuner.restore``)."""
     if not args.name:
         print(f"{prog}: error: --resume needs --name, the experiment to continue", file=sys.stderr)
         return 2
-    given = [
-        f"--{f.replace('_', '-')}" for f in DEFINING if getattr(args, f) not in (None, False, [])
-    ]
-    if given:
-        print(
-            f"{prog}: error: --resume continues the experiment as it was started; drop "
-            f"{', '.join(given)}",
-            file=sys.stderr,
-        )
+    if args.dry_run:
+        print(f"{prog}: error: --dry-run does not apply to --resume; drop it", file=sys.stderr)
         return 2
     storage = runs.storage_root(args.storage_path)
     exp_path = f"{storage}/{args.name}"
@@ -308,6 +343,13 @@ def _resume(args: argparse.Namespace, prog: str) -> int:
     if not gtune.experiment_exists(exp_path):
         print(f"{prog}: error: no experiment {args.name!r} to resume in {storage}", file=sys.stderr)
         return 2
+    try:
+        problem = check_resume_flags(args, given, gtune.read_sweep(exp_path).get("flags"), default)
+    except (gtune.ResumeError, SweepError) as e:
+        problem = str(e)
+    if problem:
+        print(f"{prog}: error: {problem}", file=sys.stderr)
+        return 2
     gtune.init_ray(args.address, args.dashboard)
     print(f"resuming {exp_path}", file=sys.stderr)
     try:
@@ -315,28 +357,55 @@ def _resume(args: argparse.Namespace, prog: str) -> int:
     except gtune.ResumeError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    return finish(exp_path)
+    return finish(exp_path, prog, publish)
 
 
-def finish(exp_path: str) -> int:
-    """Write results.csv and the analysis page into the experiment folder; print their paths.
+# Trial statuses that are results: a diverged trial ended by the training's own rule, and its
+# page shows it. A sweep none of whose trials reached one of these failed (exit status 1).
+RESULT_STATUSES = ("finished", "diverged")
+SHOWN_LOGS = 3  # error.txt paths printed when trials failed
 
-    For an object store, the small files are fetched to a temporary folder, analysed there and
-    the three results uploaded beside the trials."""
-    import tempfile
 
-    from analysis.load import fetch_experiment, is_uri, load_experiment, upload, write_results_csv
-    from analysis.report import write_page
+# What a sweep script hands main() to write results.csv and the page at the end
+# (analysis.publish.publish): exp_path -> (local experiment folder, csv path, page path).
+Publish = Callable[[str], "tuple[Path, str, str]"]
 
-    local = Path(exp_path)
-    if is_uri(exp_path):
-        local = fetch_experiment(exp_path, tempfile.mkdtemp(prefix="ganrf-results-"))
-    frame = load_experiment(local)
-    csv = write_results_csv(frame, local / "results.csv")
-    page = write_page(frame, local / "report.html")  # the frame read once serves both
-    if is_uri(exp_path):
-        for f in (csv, page, page.with_suffix(".md")):
-            upload(f, exp_path)
-        csv, page = f"{exp_path}/results.csv", f"{exp_path}/report.html"
-    print(f"results: {csv}\nreport:  {page}")
-    return 0
+
+def finish(exp_path: str, prog: str = "sweep", publish: Publish | None = None) -> int:
+    """Publish the results (``publish``: results.csv and the page), then print how many trials
+    finished, diverged, errored, timed out or are unfinished.
+
+    Returns:
+        0 when at least one trial finished (or diverged), else 1, with one sentence on stderr
+        saying how the trials ended and where their error logs are.
+    """
+    if publish is not None:
+        local, csv, page = publish(exp_path)
+        print(f"results: {csv}\nreport:  {page}")
+    elif runs.is_uri(exp_path):
+        local = runs.fetch_experiment(exp_path, tempfile.mkdtemp(prefix="ganrf-results-"))
+    else:
+        local = Path(exp_path)
+    statuses = {t.name: runs.read_trial(t).status for t in runs.trial_dirs(local)}
+    counts = Counter(statuses.values())
+    names = {"running": "unfinished", "timed_out": "timed out"}
+    summary = ", ".join(
+        f"{counts[s]} {names.get(s, s)}" for s in runs.TRIAL_STATUSES if counts.get(s)
+    )
+    logs = [
+        f"{exp_path}/{t}/{runs.ERROR_FILE}"
+        for t, status in statuses.items()
+        if status not in RESULT_STATUSES and (local / t / runs.ERROR_FILE).exists()
+    ]
+    where = ""
+    if logs:
+        more = f" and {len(logs) - SHOWN_LOGS} more" if len(logs) > SHOWN_LOGS else ""
+        where = f"; their logs: {', '.join(logs[:SHOWN_LOGS])}{more}"
+    print(f"trials:  {summary or 'none'}{where}")
+    if any(s in RESULT_STATUSES for s in statuses.values()):
+        return 0
+    unfinished = counts.get("running", 0)
+    name = exp_path.rstrip("/").rsplit("/", 1)[-1]
+    hint = f"; continue it with --resume --name {name}" if unfinished else ""
+    print(f"{prog}: error: no trial finished ({summary}){where}{hint}", file=sys.stderr)
+    return 1

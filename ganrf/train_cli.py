@@ -74,12 +74,25 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
         value = getattr(args, flag)
         if value is not None:
             raw[key] = value
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set {item!r} must be KEY=VALUE, e.g. --set d.head=patch")
-        raw[key.strip()] = value.strip()
+    raw.update(parse_set(args.set))
     return TrainConfig.from_dict(raw)
+
+
+def parse_set(items: list[str]) -> dict[str, str]:
+    """``--set KEY=VALUE`` items as a dict of stripped keys and values; a later item wins.
+
+    Shared by ``ganrf train`` and the sweep scripts (``ganrf.sweep``), so both read it alike.
+
+    Raises:
+        ValueError: an item without ``=``.
+    """
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {item!r} must be KEY=VALUE, e.g. --set d.head=patch")
+        values[key.strip()] = value.strip()
+    return values
 
 
 def run(args: argparse.Namespace) -> int:

@@ -295,7 +295,7 @@ def run_sweep(
     path = f"{storage_path.rstrip('/')}/{name}"
     resources = resources_for(trials, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
     fn = tune.with_resources(trainable, resources)
-    sweep = {"resources": resources, "trials": len(trials), "flags": flags or {}}
+    sweep = {"resources": resources, "trials": len(trials), "flags": flags}
     runs.write_text(f"{path}/{runs.SWEEP_FILE}", json.dumps(sweep, indent=2))
     tuner = tune.Tuner(
         fn,
@@ -322,15 +322,21 @@ def run_sweep(
 
 
 def read_sweep(path: str) -> dict[str, Any]:
-    """The experiment's ``sweep.json``: resources, trial count and defining flags."""
+    """The experiment's ``sweep.json``: the resources, trial count and defining flags
+    (``"flags"``, None for a sweep from before they were recorded) it started with.
+
+    Raises:
+        ResumeError: the file is missing or not a JSON object with the resources.
+    """
     try:
         sweep = json.loads(runs.read_text(f"{path}/{runs.SWEEP_FILE}"))
         sweep["resources"]  # noqa: B018 -- must be there
     except (OSError, ValueError, KeyError, TypeError):
         raise ResumeError(
-            f"{path}/{runs.SWEEP_FILE} is missing or corrupt; it records the resources "
-            "the sweep started with: restore it, or start a new experiment under another --name"
+            f"{path}/{runs.SWEEP_FILE} is missing or corrupt; it records how the sweep started: "
+            "restore it, or start a new experiment under another --name"
         ) from None
+    sweep.setdefault("flags", None)
     return sweep
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 
-from ganrf.experiments import EXPERIMENTS, Space  # noqa: E402
-from ganrf.sweep import Preset, main  # noqa: E402
+from analysis.publish import publish  # noqa: E402
+from ganrf.sweep import main, rgb_presets  # noqa: E402
 
 DEFAULTS = {
     "onelayer": {"rfs": (1, 3, 5, 9, 17, 33, 65), "depths": (1,), "heads": ("image",)},
@@ -27,49 +27,16 @@ DEFAULTS = {
     "same_rf": {"rfs": (17, 33), "depths": (1, 2, 3, 4), "heads": ("image",)},
     "heads": {"rfs": (17, 65), "depths": (2, 4), "heads": ("image", "patch")},
 }
-RGB128 = {
-    "data.dataset": "imagenet",
-    "data.image_size": 128,
-    "data.channels": 3,
-    "g.kind": "dcgan",
-    "data.workers": 8,
-}
 
-PRESETS = {
-    "smoke": Preset(
-        about="seconds on a CPU: synthetic 128x128 RGB images, tiny models, no Inception metrics",
-        base={
-            **RGB128,
-            "data.dataset": "synthetic",
-            "data.synthetic_size": 64,
-            "g.width": 0.0625,
-            "d.width": 0.0625,
-            "schedule.batch_size": 16,
-            "schedule.steps": 4,
-            "schedule.eval_every_steps": 2,
-            "eval.metrics": False,
-        },
-        space=Space(
-            experiments=("onelayer",), rfs=(1, 5), image_size=128, in_channels=3, defaults=DEFAULTS
-        ),
-    ),
-    "full": Preset(
-        about="GPU cluster: every experiment, 10 epochs at batch 128, DCGAN's Adam, 3 seeds",
-        base={
-            **RGB128,
-            "schedule.batch_size": 128,
-            "schedule.epochs": 10,
-            "schedule.eval_every": 1,
-            "optim.lr_g": 2e-4,
-            "optim.lr_d": 2e-4,
-            "optim.beta1": 0.5,
-            "eval.samples": 10_000,
-        },
-        space=Space(
-            experiments=EXPERIMENTS, seeds=3, image_size=128, in_channels=3, defaults=DEFAULTS
-        ),
-    ),
-}
+PRESETS = rgb_presets(
+    dataset="imagenet",
+    image_size=128,
+    defaults=DEFAULTS,
+    data={"data.workers": 8},  # streams from disk
+    smoke={"data.synthetic_size": 64, "g.width": 0.0625, "d.width": 0.0625},
+    full={"schedule.epochs": 10, "schedule.eval_every": 1},
+    full_about="GPU cluster: every experiment, 10 epochs at batch 128, DCGAN's Adam, 3 seeds",
+)
 
 if __name__ == "__main__":
     sys.exit(
@@ -80,5 +47,6 @@ if __name__ == "__main__":
             dataset="imagenet",
             presets=PRESETS,
             default="full",
+            publish=publish,
         )
     )

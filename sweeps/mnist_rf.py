@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 
+from analysis.publish import publish  # noqa: E402
 from ganrf.experiments import EXPERIMENTS, Space  # noqa: E402
 from ganrf.sweep import Preset, main  # noqa: E402
 
@@ -64,4 +65,13 @@ PRESETS = {
 }
 
 if __name__ == "__main__":
-    sys.exit(main(None, prog="mnist_rf.py", doc=__doc__, dataset="mnist", presets=PRESETS))
+    sys.exit(
+        main(
+            None,
+            prog="mnist_rf.py",
+            doc=__doc__,
+            dataset="mnist",
+            presets=PRESETS,
+            publish=publish,
+        )
+    )

@@ -204,12 +204,76 @@ def _rows(trial: Path) -> list[dict]:
     return [json.loads(x) for x in f.read_text().splitlines() if x.strip()] if f.exists() else []
 
 
-def test_sweep_on_two_nodes_survives_losing_one(tmp_path):
-    from ray.cluster_utils import Cluster
+# Ray 2.60 waits RAY_gcs_server_port_wait_time_s (default 30 s; ray/_private/node.py,
+# start_gcs_server) for the GCS to write its port file, and as many ~1 s tries to connect to it;
+# a loaded 2-core CI machine once ran out of the 30 s. The raylet's own 30 s registration wait
+# is fixed, so a start that still fails is retried once, from scratch.
+RAY_START_WAIT_S = 120
+RAY_START_WAIT_ENV = "RAY_gcs_server_port_wait_time_s"  # Ray's spelling, lower case and all
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    nodes = [cluster.add_node(num_cpus=1, num_gpus=1) for _ in range(2)]  # fake GPUs
-    cluster.wait_for_nodes()
+
+def start_cluster(monkeypatch, workers: int = 2, attempts: int = 2):
+    """A simulated cluster: a head without CPUs and ``workers`` one-CPU nodes with a fake GPU
+    each, given a generous start-up wait and one retry."""
+    import ray.cluster_utils
+
+    monkeypatch.setenv(RAY_START_WAIT_ENV, str(RAY_START_WAIT_S))
+    for attempt in range(1, attempts + 1):
+        cluster = ray.cluster_utils.Cluster(initialize_head=False)
+        try:
+            cluster.add_node(num_cpus=0)  # the head
+            nodes = [cluster.add_node(num_cpus=1, num_gpus=1) for _ in range(workers)]
+            cluster.wait_for_nodes(timeout=RAY_START_WAIT_S)
+            return cluster, nodes
+        except Exception:
+            cluster.shutdown()
+            if attempt == attempts:
+                raise
+
+
+def test_cluster_start_waits_long_and_retries_once(monkeypatch):
+    import os
+
+    import ray.cluster_utils
+
+    calls, clusters = [], []
+
+    class Flaky:  # fails like the CI run: the head's first start times out on the port file
+        def __init__(self, initialize_head):
+            assert initialize_head is False
+            self.down = False
+            clusters.append(self)
+
+        def add_node(self, **kw):
+            calls.append((kw, os.environ.get(RAY_START_WAIT_ENV)))
+            if len(calls) == 1:
+                raise RuntimeError("Timed out waiting for file /tmp/ray/session/gcs_server_port")
+            return f"node{len(calls)}"
+
+        def wait_for_nodes(self, timeout):
+            assert timeout == RAY_START_WAIT_S
+
+        def shutdown(self):
+            self.down = True
+
+    monkeypatch.setattr(ray.cluster_utils, "Cluster", Flaky)
+    cluster, nodes = start_cluster(monkeypatch)
+    assert nodes == ["node3", "node4"] and cluster is clusters[1] and not cluster.down
+    assert clusters[0].down  # the failed start was shut down before the retry
+    assert [kw for kw, _ in calls] == [{"num_cpus": 0}, {"num_cpus": 0}] + [
+        {"num_cpus": 1, "num_gpus": 1}
+    ] * 2
+    assert {wait for _, wait in calls} == {"120"}
+
+    calls.clear()
+    monkeypatch.setattr(Flaky, "add_node", lambda self, **kw: calls.append(kw) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # a second failure is the test's failure
+        start_cluster(monkeypatch)
+    assert len(calls) == 2
+
+
+def test_sweep_on_two_nodes_survives_losing_one(tmp_path, monkeypatch):
+    cluster, nodes = start_cluster(monkeypatch)
     exp = tmp_path / "two-nodes"
     proc = subprocess.Popen(
         [

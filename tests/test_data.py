@@ -1,4 +1,5 @@
 import struct
+from pathlib import Path
 
 import pytest
 import torch
@@ -6,6 +7,7 @@ import torch
 from ganrf.config import DataConfig
 from ganrf.data import (
     DataError,
+    check_data,
     epoch_permutation,
     load_mnist,
     load_training_images,
@@ -44,16 +46,44 @@ def test_mnist_missing_no_download(tmp_path):
 
 
 def test_mnist_missing_no_network_leaves_nothing(tmp_path, monkeypatch):
+    import os
+
     import torchvision
 
-    def offline(self):  # what torchvision raises when every mirror is unreachable
+    def offline(self):  # as torchvision does: make the raw folder, then every mirror fails
+        os.makedirs(self.raw_folder, exist_ok=True)
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
 
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
-    root = tmp_path / "data"
-    with pytest.raises(DataError, match="could not be downloaded"):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    root = tmp_path / "new" / "nested" / "data"
+    with pytest.raises(DataError, match="could not be downloaded") as err:
         load_mnist(str(root), download=True)
-    assert not root.exists()
+    assert "nothing was written" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "new").exists()  # not the root, nor any parent made for it
+    assert list((tmp_path / "tmp").iterdir()) == []  # the staging folder is gone too
+
+
+def test_mnist_download_lands_whole_in_the_root(tmp_path, monkeypatch):
+    import torchvision
+
+    def fetched(self):  # what a successful download leaves in the (staging) raw folder
+        fake_mnist(Path(self.root), n=16)
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", fetched)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    root = tmp_path / "new" / "data"
+    images, labels = load_mnist(str(root), train=False, download=True)
+    assert images.shape == (16, 1, 28, 28) and len(labels) == 16
+    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == [
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+    ]
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_mnist_truncated(tmp_path):
@@ -115,3 +145,72 @@ def test_synthetic_is_deterministic_and_classed():
 def test_epoch_order_depends_on_seed_and_epoch_only():
     assert torch.equal(epoch_permutation(100, 1, 2), epoch_permutation(100, 1, 2))
     assert not torch.equal(epoch_permutation(100, 1, 2), epoch_permutation(100, 1, 3))
+
+
+def _rgb(dataset, root, **kw):
+    return DataConfig(dataset=dataset, root=str(root), image_size=64, channels=3, workers=0, **kw)
+
+
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        (
+            "missing",
+            r"imagenet: .*/nodata is not a class-folder tree of images \(it does not exist\)",
+        ),
+        ("empty", r"is not a class-folder tree of images \(it has no class folders\)"),
+        ("text", r"\(its class folders hold no images \(.jpg, .jpeg, .png, .bmp, .webp\)\)"),
+        (
+            "bad-first",
+            r"^cannot read image .*/a/0.jpg \(UnidentifiedImageError\); delete or re-copy it$",
+        ),
+    ],
+)
+def test_check_data_refuses_what_training_would(tmp_path, layout, message):
+    root = tmp_path / ("nodata" if layout == "missing" else "data")
+    if layout != "missing":
+        root.mkdir()
+    if layout in ("text", "bad-first"):
+        (root / "a").mkdir()
+        (root / "a" / ("notes.txt" if layout == "text" else "0.jpg")).write_text("not an image")
+    with pytest.raises(DataError, match=message) as err:
+        check_data(_rgb("imagenet", root))
+    assert "\n" not in str(err.value)
+    with pytest.raises(DataError, match=message):  # the same rule, in one place
+        load_training_images(_rgb("imagenet", root), torch.device("cpu"))
+
+
+def test_check_data_finds_files_without_decoding_them_all(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    Image.new("RGB", (70, 70)).save(tmp_path / "a" / "0.png")
+    (tmp_path / "a" / "1.png").write_bytes(b"decoded only by training")
+    check_data(_rgb("folder", tmp_path))  # finds both, reads the first only
+    check_data(_rgb("celeba", tmp_path, download=False))  # a flat folder of faces
+    check_data(DataConfig(dataset="synthetic", root=str(tmp_path / "nothing")))
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_check_data_celeba_and_mnist(tmp_path, monkeypatch):
+    import torchvision
+
+    with pytest.raises(DataError, match="no CelebA images under"):
+        check_data(_rgb("celeba", tmp_path, download=False))
+
+    def offline(self):  # as torchvision does: make the folder, then Google Drive fails
+        (tmp_path / "new" / "celeba").mkdir(parents=True)
+        raise RuntimeError("quota exceeded")
+
+    monkeypatch.setattr(torchvision.datasets.CelebA, "download", offline)
+    with pytest.raises(DataError, match="CelebA is not in .* could not be downloaded"):
+        check_data(_rgb("celeba", tmp_path / "new"))
+    assert not (tmp_path / "new").exists()
+
+    with pytest.raises(DataError, match="MNIST is 28x28 grey"):
+        check_data(DataConfig(root=str(tmp_path), image_size=64, download=False))
+    fake_mnist(tmp_path / "m")
+    check_data(DataConfig(root=str(tmp_path / "m"), download=False), test_split=True)
+    (tmp_path / "m" / "MNIST" / "raw" / "t10k-images-idx3-ubyte").unlink()
+    with pytest.raises(DataError, match="MNIST files t10k-images-idx3-ubyte are not in"):
+        check_data(DataConfig(root=str(tmp_path / "m"), download=False))  # torchvision needs all

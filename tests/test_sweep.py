@@ -40,9 +40,13 @@ def results(trial: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     store = tmp_path_factory.mktemp("runs")
-    run = sweep("--smoke-test", "--storage-path", str(store), "--name", "smoke")
+    run = sweep(*SMOKE_START, "--storage-path", str(store), "--name", "smoke")
     assert run.returncode == 0, run.stderr[-3000:]
     return store, run
+
+
+# The smoke preset's own grid, spelled out, so that --resume has recorded flags to compare.
+SMOKE_START = ["--smoke-test", "--rfs", "1,5", "--seeds", "1", "--set", "eval.grid=16"]
 
 
 def test_smoke_sweep_end_to_end(smoke):
@@ -59,7 +63,7 @@ def test_smoke_sweep_end_to_end(smoke):
         assert list((trial / "samples").glob("*.png")) and list((trial / "erf").glob("*.png"))
         rows = results(trial)
         assert [r["progress/step"] for r in rows] == [2, 4]
-        assert {"loss/d", "metric/fid", "rf/decision", "time/epoch_s", "status"} <= set(rows[-1])
+        assert {"loss/d", "metric/fid", "time/epoch_s", "status"} <= set(rows[-1])
         assert list(trial.glob("checkpoint_*"))
     assert (exp / "report.html").exists() and (exp / "report.md").exists()
     assert f"results: {exp / 'results.csv'}" in run.stdout
@@ -178,7 +182,7 @@ BAD_INPUT = [
         "the deepest is 5",
     ),
     (["--resume"], "--resume needs --name"),
-    (["--resume", "--name", "x", "--rfs", "3"], "drop --smoke-test, --rfs"),
+    (["--resume", "--name", "x", "--dry-run"], "--dry-run does not apply to --resume; drop it"),
 ]
 
 
@@ -233,7 +237,7 @@ def test_missing_data_without_network_fails_before_ray(tmp_path, monkeypatch, ca
         presets=mod.PRESETS,
     )
     err = capsys.readouterr().err
-    assert code == 2 and "MNIST training files are not in" in err
+    assert code == 2 and "MNIST files train-images-idx3-ubyte, " in err
 
 
 def test_unwritable_storage_path(tmp_path, monkeypatch, capsys):
@@ -320,3 +324,259 @@ def test_object_store_storage_path(tmp_path):
     final = final_rows(load_experiment(f"{uri}/obj"))
     assert sorted(final["rf"]) == [1, 5] and set(final["trial_status"]) == {"finished"}
     assert final["artifact/samples"].notna().all()
+
+
+def test_set_items_are_parsed_by_one_function_for_train_and_sweep():
+    import ganrf.sweep
+    import ganrf.train_cli
+    from ganrf.train_cli import parse_set
+
+    assert ganrf.sweep.parse_set is parse_set  # the sweep reads --set as `ganrf train` does
+    assert parse_set([" optim.lr_d = 2e-4", "d.head=image", "d.head=patch", "eval.x=a=b"]) == {
+        "optim.lr_d": "2e-4",
+        "d.head": "patch",  # a later item wins
+        "eval.x": "a=b",
+    }
+    for bad in ("loss.kind", "=hinge"):
+        with pytest.raises(ValueError, match="must be KEY=VALUE"):
+            parse_set([bad])
+
+
+def test_preset_has_no_dead_max_concurrent():
+    from dataclasses import fields
+
+    from ganrf.sweep import Preset
+
+    assert [f.name for f in fields(Preset)] == ["base", "space", "about"]
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), ROOT / "sweeps" / name)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+RGB = {"data.channels": 3, "g.kind": "dcgan"}
+TINY = {"schedule.batch_size": 16, "schedule.steps": 4, "schedule.eval_every_steps": 2}
+DCGAN = {"schedule.batch_size": 128, "optim.lr_g": 2e-4, "optim.lr_d": 2e-4, "optim.beta1": 0.5}
+
+
+@pytest.mark.parametrize(
+    "script, smoke, full, full_rfs",
+    [
+        (
+            "celeba_rf.py",
+            {"data.image_size": 64, "data.synthetic_size": 128, "d.width": 0.125},
+            {"data.dataset": "celeba", "data.image_size": 64, "schedule.epochs": 20},
+            (1, 3, 5, 9, 17, 33),
+        ),
+        (
+            "imagenet_rf.py",
+            {"data.image_size": 128, "data.synthetic_size": 64, "d.width": 0.0625},
+            {"data.dataset": "imagenet", "data.image_size": 128, "schedule.epochs": 10},
+            (1, 3, 5, 9, 17, 33, 65),
+        ),
+    ],
+)
+def test_rgb_scripts_share_one_preset_shape(script, smoke, full, full_rfs):
+    from ganrf.experiments import EXPERIMENTS
+    from ganrf.sweep import Preset, rgb_presets
+
+    mod = _script(script)
+    assert mod.rgb_presets is rgb_presets and set(mod.PRESETS) == {"smoke", "full"}
+    assert "Preset(" not in (ROOT / "sweeps" / script).read_text()  # no hand-copied presets
+    s, f = mod.PRESETS["smoke"], mod.PRESETS["full"]
+    assert isinstance(s, Preset) and isinstance(f, Preset)
+    size = smoke["data.image_size"]
+    assert s.about == (
+        f"seconds on a CPU: synthetic {size}x{size} RGB images, tiny models, no Inception metrics"
+    )
+    assert s.base.items() >= {**RGB, **TINY, **smoke, "data.dataset": "synthetic"}.items()
+    assert s.base["g.width"] == 0.0625 and s.base["eval.metrics"] is False
+    assert f.base.items() >= {**RGB, **DCGAN, **full, "eval.samples": 10_000}.items()
+    assert (s.space.experiments, s.space.rfs, s.space.image_size) == (("onelayer",), (1, 5), size)
+    assert (f.space.experiments, f.space.seeds, f.space.in_channels) == (EXPERIMENTS, 3, 3)
+    assert f.space.defaults["onelayer"]["rfs"] == full_rfs
+    assert ("data.workers" in f.base) == (script == "imagenet_rf.py")  # ImageNet streams
+
+
+@pytest.mark.parametrize(
+    "script, layout, message",
+    [
+        (
+            "imagenet_rf.py",
+            "empty",
+            "is not a class-folder tree of images (it has no class folders)",
+        ),
+        ("imagenet_rf.py", "text", "is not a class-folder tree of images (its class folders hold"),
+        ("imagenet_rf.py", "missing", "is not a class-folder tree of images (it does not exist)"),
+        ("celeba_rf.py", "empty", "CelebA is not in"),  # download on, and it fails
+        ("celeba_rf.py", "text", "no CelebA images under"),  # --set data.download=false
+    ],
+)
+def test_rgb_data_is_checked_before_ray(script, layout, message, tmp_path, monkeypatch, capsys):
+    """The issue's imagenet sweep over an empty folder started Ray, printed a traceback per trial
+    and exited 0: now one sentence, exit 2, before Ray."""
+    import torchvision
+
+    def offline(self):
+        raise RuntimeError("no network in tests")
+
+    monkeypatch.setattr(torchvision.datasets.CelebA, "download", offline)
+    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    root = tmp_path / "data"
+    if layout != "missing":
+        root.mkdir()
+    if layout == "text":
+        (root / "n01440764").mkdir()
+        (root / "n01440764" / "README.txt").write_text("not an image")
+    mod = _script(script)
+    extra = ["--set", "data.download=false"] if (script, layout) == ("celeba_rf.py", "text") else []
+    code = mod.main(
+        ["--data-root", str(root), "--experiments", "onelayer", "--rfs", "5", "--seeds", "1"]
+        + ["--max-failures", "0", "--storage-path", str(tmp_path / "runs"), *extra],
+        prog=script,
+        doc="",
+        dataset=script.split("_")[0],
+        presets=mod.PRESETS,
+        default="full",
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"{script}: error: ")
+    assert not any((tmp_path / "runs").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["runs"] + ([] if layout == "missing" else ["data"])
+    )
+
+
+def _trial(exp, name, rf, statuses, error=False):
+    d = exp / name
+    d.mkdir(parents=True)
+    flat = {"data.dataset": "synthetic", "d.layers": f"conv{rf}", "seed": 0}
+    (d / "params.json").write_text(json.dumps({"trial": flat | {"meta.experiment": "onelayer"}}))
+    rows = [{"progress/step": 2 * i, "status": s} for i, s in enumerate(statuses, 1)]
+    (d / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if error:
+        (d / "error.txt").write_text("Traceback (most recent call last): ...")
+
+
+def test_sweep_without_a_finished_trial_exits_1(tmp_path, capsys):
+    from analysis.publish import publish
+    from ganrf.sweep import finish
+
+    exp = tmp_path / "allbad"
+    _trial(exp, "rf1-a", 1, [], error=True)
+    _trial(exp, "rf5-b", 5, ["running"], error=True)
+    assert finish(str(exp), "imagenet_rf.py", publish) == 1
+    out, err = capsys.readouterr()
+    assert err == (
+        f"imagenet_rf.py: error: no trial finished (2 errored); their logs: "
+        f"{exp}/rf1-a/error.txt, {exp}/rf5-b/error.txt\n"
+    )
+    assert f"trials:  2 errored; their logs: {exp}/rf1-a/error.txt" in out
+    assert (exp / "results.csv").exists() and (exp / "report.html").exists()
+
+
+def test_sweep_with_some_finished_trials_exits_0_and_counts_them(tmp_path, capsys):
+    from ganrf.sweep import finish
+
+    exp = tmp_path / "mixed"
+    _trial(exp, "rf1-a", 1, ["running", "finished"], error=True)  # retried, then finished
+    _trial(exp, "rf3-b", 3, ["diverged"])
+    _trial(exp, "rf5-c", 5, ["running"], error=True)
+    _trial(exp, "rf7-d", 7, ["running"])
+    assert finish(str(exp)) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.splitlines()[-1] == (
+        f"trials:  1 finished, 1 diverged, 1 unfinished, 1 errored; their logs: "
+        f"{exp}/rf5-c/error.txt"
+    )
+    exp = tmp_path / "interrupted"  # nothing errored: say how to continue
+    _trial(exp, "rf1-a", 1, ["running"])
+    assert finish(str(exp), "mnist_rf.py") == 1
+    assert capsys.readouterr().err == (
+        "mnist_rf.py: error: no trial finished (1 unfinished); continue it with "
+        "--resume --name interrupted\n"
+    )
+
+
+def test_sweep_records_its_defining_flags(smoke):
+    store, _ = smoke
+    flags = json.loads((store / "smoke" / "sweep.json").read_text())["flags"]
+    assert flags == {
+        "preset": "smoke",  # --smoke-test
+        "experiments": None,
+        "rfs": [1, 5],
+        "depths": None,
+        "heads": None,
+        "seeds": 1,
+        "norm": None,
+        "family": None,
+        "dropout": None,
+        "loss": None,
+        "epochs": None,
+        "set": {"eval.grid": "16"},
+        "data_root": str(ROOT / "data"),
+        "trial_timeout_s": None,
+        "max_concurrent": None,
+        "cpus_per_trial": 1,
+        "gpus_per_trial": None,
+        "max_failures": 2,
+    }
+
+
+def test_resume_accepts_the_command_that_started_it(smoke):
+    """After a crash the natural move is the same command plus --resume: equal flags, however
+    spelled (--preset smoke for --smoke-test, "1, 5" for "1,5"), are accepted."""
+    store, _ = smoke
+    exp = store / "smoke"
+    rows = {t.name: len(results(t)) for t in trial_dirs(exp)}
+    run = sweep(
+        *["--preset", "smoke", "--rfs", "1, 5", "--seeds", "1", "--set", "eval.grid = 16"],
+        *["--max-failures", "2", "--storage-path", str(store), "--name", "smoke", "--resume"],
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"resuming {exp}" in run.stderr and "trials:  2 finished" in run.stdout
+    assert {t.name: len(results(t)) for t in trial_dirs(exp)} == rows  # nothing was rerun
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "2"], "--seeds 2 differs from the recorded --seeds 1; drop it"),
+        (
+            ["--preset", "laptop", "--rfs", "1,3"],  # omitted --preset means the default
+            "--preset laptop differs from the recorded --preset smoke, --rfs 1,3 differs from "
+            "the recorded --rfs 1,5; drop them",
+        ),
+        (["--epochs", "3"], "--epochs 3 was not given when the sweep started; drop it"),
+        (
+            ["--smoke-test", "--set", "eval.grid=16", "--set", "schedule.steps=9"],
+            "--set eval.grid=16 --set schedule.steps=9 differs from the recorded "
+            "--set eval.grid=16; drop it",
+        ),
+        (["--rfs", "1,x"], "--rfs takes comma-separated whole numbers, got '1,x'"),
+    ],
+)
+def test_resume_refuses_flags_that_differ(smoke, args, message, monkeypatch, capsys):
+    from ganrf import tune as gtune
+
+    def no_ray(*a, **k):
+        raise AssertionError("Ray was started for a resume that should be refused")
+
+    monkeypatch.setattr(gtune, "init_ray", no_ray)
+    store, _ = smoke
+    mod = _load_script()
+    code = mod.main(
+        [*args, "--storage-path", str(store), "--name", "smoke", "--resume"],
+        prog="mnist_rf.py",
+        doc="",
+        dataset="mnist",
+        presets=mod.PRESETS,
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("mnist_rf.py: error: ") and message in err, err
+    assert len(err.strip().splitlines()) == 1
