@@ -15,7 +15,8 @@ import itertools
 import statistics
 from dataclasses import dataclass, replace
 
-from ganrf.rf import LayerSpec, RFReport, receptive_field
+from ganrf.rf import LayerSpec, RFError, RFReport, conv_padding, parse_specs, receptive_field
+from ganrf.rf_norms import apply_norms
 
 __all__ = [
     "ConvLayer",
@@ -50,32 +51,17 @@ class ConvLayer:
     dilation: int = 1
     channels: int = 64
 
-    def spec(self, index: int) -> LayerSpec:
-        """Padding: "same" at stride 1, ``d(k-1)//2`` each side at larger strides (the notes'
-        Keras ``'same'``: 28 -> 14 -> 7 with conv5s2)."""
-        total = self.dilation * (self.kernel - 1)
-        if self.stride == 1:
-            pb, pe = total // 2, total - total // 2
-        else:
-            pb = pe = total // 2
-        return LayerSpec(
-            "conv",
-            (self.kernel,) * 2,
-            (self.stride,) * 2,
-            (pb, pb),
-            (pe, pe),
-            (self.dilation,) * 2,
-            name=f"conv{index}",
-        )
+    @property
+    def spec(self) -> LayerSpec:
+        """The layer's geometry, padded by :func:`ganrf.rf.conv_padding`."""
+        pb, pe = conv_padding(self.kernel, self.stride, self.dilation)
+        k, s, d = (self.kernel,) * 2, (self.stride,) * 2, (self.dilation,) * 2
+        return LayerSpec("conv", k, s, (pb, pb), (pe, pe), d)  # type: ignore[arg-type]
 
     @property
     def token(self) -> str:
-        text = f"conv{self.kernel}"
-        if self.stride != 1:
-            text += f"s{self.stride}"
-        if self.dilation != 1:
-            text += f"d{self.dilation}"
-        return text
+        """What the layer is, e.g. ``conv5s2`` or ``conv3d2`` (:attr:`LayerSpec.token`)."""
+        return self.spec.token
 
 
 @dataclass(frozen=True)
@@ -110,26 +96,19 @@ class DiscriminatorDesign:
         rep = receptive_field(
             self.specs, (self.in_channels, self.image_size, self.image_size), head=self.head
         )
-        if self.norm in ("batch", "instance") and self.depth > 1:
-            # Statistics over the whole map (and, for BatchNorm in training, the whole batch)
-            # reach every output: as the traced module in training mode reports.
-            full = (self.image_size, self.image_size)
-            if self.norm == "batch":
-                reason = "BatchNorm in training mode mixes every position and image"
-            else:
-                reason = "InstanceNorm normalises over the whole map"
-            rep = replace(
-                rep,
-                decision_rf=full,
-                decision_whole=True,
-                decision_reason=rep.decision_reason if rep.decision_whole else reason,
-                mixes_batch=self.norm == "batch",
-            )
-        return rep
+        # The norms run as the module trains (BatchNorm in training mode), by the same rule the
+        # tracer applies to a built module.
+        norms = [(self.norm, "") for i in range(self.depth) if self.normalised(i)]
+        return apply_norms(rep, norms)
+
+    def normalised(self, index: int) -> bool:
+        """Whether a batch or instance norm follows conv ``index`` (0-based): every conv but the
+        first, as in DCGAN and pix2pix."""
+        return self.norm in ("batch", "instance") and index > 0
 
     @property
     def specs(self) -> list[LayerSpec]:
-        return [layer.spec(i) for i, layer in enumerate(self.layers, 1)]
+        return [layer.spec for layer in self.layers]
 
     @property
     def rf(self) -> int:
@@ -210,8 +189,6 @@ class DiscriminatorDesign:
         Channels default to 64 doubling at every stride-2 layer (capped at 512), as in the notes'
         64 -> 128 discriminator.
         """
-        from ganrf.rf import RFError, parse_specs
-
         try:
             specs, parsed_head = parse_specs(layers)
         except RFError as e:
@@ -222,7 +199,7 @@ class DiscriminatorDesign:
         for s in specs:
             if s.kind != "conv" or s.kernel[0] != s.kernel[1]:
                 raise DesignError(
-                    f"designs take square conv layers only, got {s.label}; "
+                    f"designs take square conv layers only, got {s.token}; "
                     "use receptive_field() for other stacks"
                 )
             convs.append(ConvLayer(s.kernel[0], s.stride[0], s.dilation[0]))
@@ -269,7 +246,7 @@ def validate(design: DiscriminatorDesign) -> None:
             )
     size = design.image_size
     for i, la in enumerate(design.layers, 1):
-        size = la.spec(i).out_size((size, size))[0]
+        size = la.spec.out_size((size, size))[0]
         if size < 1:
             raise DesignError(
                 f"layer {i} ({la.token}) leaves no feature map on a {design.image_size}px input; "
@@ -281,11 +258,11 @@ def param_count(design: DiscriminatorDesign) -> int:
     """Trainable parameters of the module :func:`ganrf.models.build_discriminator` builds
     (checked against the built module in the tests)."""
     total, cin = 0, design.in_channels
-    norm_from = 1  # batch/instance norm after every conv but the first
     for i, la in enumerate(design.layers):
-        bias = not (design.norm == "batch" and i >= norm_from)
+        normed = design.normalised(i)
+        bias = not (normed and design.norm == "batch")  # BatchNorm's shift replaces the bias
         total += cin * la.channels * la.kernel**2 + (la.channels if bias else 0)
-        if design.norm in ("batch", "instance") and i >= norm_from:
+        if normed:
             total += 2 * la.channels  # affine scale and shift
         cin = la.channels
     if design.head == "image":
