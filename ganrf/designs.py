@@ -150,12 +150,16 @@ class DiscriminatorDesign:
         )
         return replace(self, layers=layers)
 
-    def with_channels(self, channels: tuple[int, ...]) -> DiscriminatorDesign:
-        layers = tuple(replace(la, channels=c) for la, c in zip(self.layers, channels, strict=True))
-        return replace(self, layers=layers)
-
     def to_dict(self) -> dict:
-        """Flat fields the analysis reads (no torch needed to read them back)."""
+        """The whole design as JSON-ready data: what a trial's ``design.json`` records and the
+        analysis reads without torch.
+
+        ``layers`` is the spec string and ``channels`` a comma-separated string such as
+        ``"64,128"`` (the config's ``d.channels`` form; :meth:`from_spec` takes both back).
+        ``rf``, ``decision_rf``, ``effective_stride`` and ``output_grid`` are side lengths (the
+        design is square); ``table`` is the layer table :meth:`RFReport.table` prints.
+        """
+        rep = self.report
         return {
             "layers": self.spec_string,
             "channels": ",".join(str(c) for c in self.channels),
@@ -167,9 +171,12 @@ class DiscriminatorDesign:
             "depth": self.depth,
             "rf": self.rf,
             "decision_rf": self.decision_rf,
-            "effective_stride": self.report.stride[0],
-            "output_grid": self.report.output_grid[0],
+            "decision_reason": rep.decision_reason,
+            "mixes_batch": rep.mixes_batch,
+            "effective_stride": rep.stride[0],
+            "output_grid": rep.output_grid[0],
             "params": param_count(self),
+            "table": rep.table(),
         }
 
     @classmethod

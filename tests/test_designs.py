@@ -1,5 +1,7 @@
 """Designs: rf from themselves, the equivalence solver, capacity matching, bad requests."""
 
+import json
+
 import pytest
 import torch
 
@@ -14,7 +16,8 @@ from ganrf.designs import (
     solve,
 )
 from ganrf.models import build_discriminator
-from ganrf.rf import receptive_field
+from ganrf.rf import RFReport, receptive_field
+from ganrf.rf_norms import norm_reason
 
 
 def test_notes_initial_discriminator_is_rf_13_with_whole_image_decision():
@@ -190,3 +193,62 @@ def test_built_module_forward_shapes():
     assert build_discriminator(notes_initial())(x).shape == (3, 1)
     (p,) = solve(7, 2, head="patch")
     assert build_discriminator(p)(x).shape == (3, 1, 28, 28)
+
+
+# --------------------------------------------------------------------------------------------
+# One norm rule, one complete description, no dead code
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm, module", [("batch", "BatchNorm2d"), ("instance", "InstanceNorm2d")])
+def test_design_and_traced_module_share_the_norm_rule(norm, module):
+    (d,) = solve(7, 2, head="patch", norm=norm, base_channels=4)
+    traced = receptive_field(build_discriminator(d), (1, 28, 28))
+    where = f"features.4 ({module})"  # conv, LeakyReLU, Dropout, conv, norm
+    assert d.report.decision_reason == norm_reason(norm)
+    assert traced.decision_reason == norm_reason(norm, where)
+    assert d.report.decision_rf == traced.decision_rf == (28, 28)
+    assert d.report.mixes_batch == traced.mixes_batch == (norm == "batch")
+    assert [f"{where}: {n}" for n in d.report.notes] == list(traced.notes)
+    assert len(traced.notes) == (norm == "batch")
+
+
+def test_to_dict_is_the_whole_design():
+    d = notes_initial()
+    info = d.to_dict()
+    # params by hand: 1*64*5*5 + 64, 64*128*5*5 + 128, dense 128*7*7 + 1
+    params = (25 * 64 + 64) + (64 * 128 * 25 + 128) + (128 * 7 * 7 + 1)
+    assert info == {
+        "layers": "conv5s2,conv5s2",
+        "channels": "64,128",
+        "head": "image",
+        "norm": "none",
+        "dropout": 0.3,
+        "image_size": 28,
+        "in_channels": 1,
+        "depth": 2,
+        "rf": 13,
+        "decision_rf": 28,
+        "decision_reason": "dense layer over the flattened map",
+        "mixes_batch": False,
+        "effective_stride": 4,
+        "output_grid": 1,
+        "params": params,
+        "table": d.report.table(),
+    }
+    assert params == 212_865
+    assert json.loads(json.dumps(info)) == info
+    assert "1  conv5s2" in info["table"] and "2  conv5s2" in info["table"]
+    back = DiscriminatorDesign.from_spec(info["layers"], channels=info["channels"])
+    assert back == d
+
+
+def test_dead_helpers_are_gone():
+    assert not hasattr(DiscriminatorDesign, "with_channels")
+    assert not hasattr(RFReport, "depth")
+
+
+def test_design_layers_named_by_what_they_are():
+    d = DiscriminatorDesign.from_spec("conv5s2,conv3d2,conv4")
+    assert [r.layer for r in d.report.layers] == ["conv5s2", "conv3d2", "conv4"]
+    assert [la.token for la in d.layers] == ["conv5s2", "conv3d2", "conv4"]
