@@ -5,14 +5,13 @@ for. Its rf and decision rf come from :func:`ganrf.rf.receptive_field` on its ow
 never typed in by hand. :func:`solve` lists the designs that hit a target rf exactly at a given
 depth ("rf-equivalent" stacks: one 7x7, two 4x4, three 3x3 at stride 1), and
 :func:`match_capacity` widens or narrows channels so that a comparison group does not confound
-rf with parameter count.
+rf with parameter count; both live in :mod:`ganrf.design_search` and are re-exported here.
+No torch is imported: configs are checked without it.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
-import statistics
 from dataclasses import dataclass, replace
 
 from ganrf.rf import LayerSpec, RFError, RFReport, conv_padding, parse_specs, receptive_field
@@ -25,8 +24,10 @@ __all__ = [
     "FAMILIES",
     "HEADS",
     "NORMS",
-    "solve",
-    "match_capacity",
+    # From ganrf.design_search, through __getattr__ below.
+    "solve",  # noqa: F822
+    "match_capacity",  # noqa: F822
+    "feasible",  # noqa: F822
     "param_count",
     "notes_initial",
     "onelayer",
@@ -280,195 +281,6 @@ def param_count(design: DiscriminatorDesign) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# The solver
-# --------------------------------------------------------------------------------------------
-
-
-def _kernel_tuples(rf: int, depth: int, family: str, max_kernel: int) -> list[tuple[int, ...]]:
-    """Every kernel tuple (or dilation tuple for "dilated") of ``depth`` layers that reaches rf."""
-    if family == "stride1":
-        # rf = 1 + sum(k_i - 1); non-increasing kernels so permutations are not listed twice.
-        return [
-            ks
-            for ks in itertools.combinations_with_replacement(range(max_kernel, 1, -1), depth)
-            if 1 + sum(k - 1 for k in ks) == rf
-        ]
-    if family == "stride2":
-        # rf = 1 + sum_i (k_i - 1) * 2^(i-1)
-        return list(_stride2_kernels(rf - 1, depth, 0))
-    # dilated: kernel 3, rf = 1 + 2 * sum(d_i); non-increasing dilations
-    if (rf - 1) % 2:
-        return []
-    return [
-        ds
-        for ds in itertools.combinations_with_replacement(range((rf - 1) // 2, 0, -1), depth)
-        if 1 + 2 * sum(ds) == rf
-    ]
-
-
-def _stride2_kernels(rest: int, depth: int, i: int):
-    """Kernel tuples for layers i.. with sum_j (k_j - 1) 2^j == rest, every k_j >= 2."""
-    if depth == 0:
-        if rest == 0:
-            yield ()
-        return
-    floor_later = sum(2**j for j in range(i + 1, i + depth))  # later layers at k = 2
-    for grow in range(1, (rest - floor_later) // 2**i + 1):
-        for tail in _stride2_kernels(rest - grow * 2**i, depth - 1, i + 1):
-            yield (grow + 1, *tail)
-
-
-def _spread(ks: tuple[int, ...]) -> tuple[int, ...]:
-    return (max(ks) - min(ks), *(-k for k in ks))
-
-
-def solve(
-    rf: int,
-    depth: int,
-    *,
-    family: str = "stride1",
-    image_size: int = 28,
-    in_channels: int = 1,
-    head: str = "image",
-    norm: str = "none",
-    dropout: float = 0.3,
-    base_channels: int = 64,
-    exhaustive: bool = False,
-) -> list[DiscriminatorDesign]:
-    """Designs of ``depth`` conv layers whose rf is exactly ``rf``.
-
-    Args:
-        rf: target rf in pixels (square).
-        depth: number of conv layers.
-        family: ``"stride1"`` (all stride 1: rf = 1 + sum(k - 1)), ``"stride2"`` (every layer
-            stride 2, the notes' downsampling: rf = 1 + sum((k_i - 1) 2^(i-1))) or
-            ``"dilated"`` (3x3 kernels at stride 1 with dilations: rf = 1 + 2 sum(d)).
-        exhaustive: list every kernel split; by default only the most balanced one (kernels
-            differ as little as possible: rf 7 at depth 3 gives 3x3, 3x3, 3x3).
-
-    Every layer must grow the rf (kernel >= 2), except a pure 1x1 stack for rf 1.
-
-    Raises:
-        DesignError: naming the nearest feasible rf or depth.
-    """
-    if family not in FAMILIES:
-        raise DesignError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
-    if depth < 1:
-        raise DesignError(f"depth {depth} is impossible; a discriminator needs depth >= 1")
-    if rf < 1:
-        raise DesignError(f"rf {rf} is impossible; the smallest rf is 1 (a 1x1 conv)")
-    if image_size < 1:
-        raise DesignError(f"image size {image_size} must be positive")
-    if rf > image_size:
-        raise DesignError(
-            f"rf {rf} is larger than the {image_size}px input; the largest useful rf is "
-            f"{image_size}"
-        )
-    if family == "stride2":
-        max_depth, size = 0, image_size
-        while size > 1:
-            size = (size + 1) // 2
-            max_depth += 1
-        if depth > max_depth:
-            raise DesignError(
-                f"depth {depth} of stride-2 layers leaves no feature map on a {image_size}px "
-                f"input; the deepest is {max_depth}"
-            )
-    kw = dict(head=head, norm=norm, dropout=dropout, image_size=image_size, in_channels=in_channels)
-    if rf == 1:
-        if family != "stride1":
-            raise DesignError(
-                f"rf 1 needs 1x1 kernels at stride 1; use family 'stride1', not {family!r}"
-            )
-        layers = tuple(ConvLayer(1, channels=base_channels) for _ in range(depth))
-        return [DiscriminatorDesign(layers, **kw)]
-    tuples = _kernel_tuples(rf, depth, family, max_kernel=rf)
-    if not tuples:
-        raise DesignError(_infeasible(rf, depth, family, image_size))
-    tuples.sort(key=_spread)
-    if not exhaustive:
-        tuples = tuples[:1]
-    designs = []
-    for ks in tuples:
-        if family == "dilated":
-            convs = [ConvLayer(3, 1, d) for d in ks]
-        else:
-            convs = [ConvLayer(k, 2 if family == "stride2" else 1) for k in ks]
-        chans = default_channels([c.stride for c in convs], base_channels)
-        designs.append(
-            DiscriminatorDesign(tuple(replace(c, channels=ch) for c, ch in zip(convs, chans)), **kw)
-        )
-    for d in designs:  # the arithmetic above and rf.py must agree
-        assert d.rf == rf, (d.spec_string, d.rf, rf)
-    return designs
-
-
-def _feasible(rf: int, depth: int, family: str, image_size: int) -> bool:
-    if rf == 1:
-        return family == "stride1"
-    return 1 <= rf <= image_size and bool(_kernel_tuples(rf, depth, family, rf))
-
-
-def _infeasible(rf: int, depth: int, family: str, image_size: int) -> str:
-    rfs = [r for r in range(1, image_size + 1) if _feasible(r, depth, family, image_size)]
-    near_rf = sorted(rfs, key=lambda r: (abs(r - rf), r))[:2]
-    depths = [d for d in range(1, 9) if _feasible(rf, d, family, image_size)]
-    near_depth = sorted(depths, key=lambda d: (abs(d - depth), d))[:2]
-    what = f"no {family} design of depth {depth} has rf {rf}"
-    options = []
-    if near_rf:
-        options.append(f"rf {' or '.join(map(str, sorted(near_rf)))} at depth {depth}")
-    if near_depth:
-        options.append(f"depth {' or '.join(map(str, sorted(near_depth)))} for rf {rf}")
-    hint = "; nearest feasible: " + ", or ".join(options) if options else ""
-    return what + hint
-
-
-# --------------------------------------------------------------------------------------------
-# Capacity matching
-# --------------------------------------------------------------------------------------------
-
-
-def match_capacity(
-    designs: list[DiscriminatorDesign], tolerance: float = 0.10
-) -> list[DiscriminatorDesign]:
-    """Scale each design's channels so every parameter count is within ``tolerance`` of the
-    group's median, so a comparison of rf is not a comparison of size.
-
-    Channel ratios inside a design are kept; a single width factor per design is searched.
-
-    Raises:
-        DesignError: when some design cannot reach the band (say which, and by how much).
-    """
-    if not designs:
-        raise DesignError("match_capacity needs at least one design")
-    target = statistics.median(param_count(d) for d in designs)
-    out = []
-    for d in designs:
-        best, best_err = d, abs(param_count(d) - target) / target
-        lo, hi = 1.0 / 64, 64.0
-        for _ in range(60):  # bisection on the width factor; param count grows with width
-            mid = (lo * hi) ** 0.5
-            cand = d.scaled(mid)
-            n = param_count(cand)
-            err = abs(n - target) / target
-            if err < best_err:
-                best, best_err = cand, err
-            if n < target:
-                lo = mid
-            else:
-                hi = mid
-        if best_err > tolerance:
-            raise DesignError(
-                f"{d.name} cannot be brought within {tolerance:.0%} of the group's median "
-                f"{target:.0f} parameters (closest {param_count(best)}); loosen the tolerance "
-                "or compare designs of closer size"
-            )
-        out.append(best)
-    return out
-
-
-# --------------------------------------------------------------------------------------------
 # The notes' designs
 # --------------------------------------------------------------------------------------------
 
@@ -498,3 +310,13 @@ def onelayer(
         image_size=image_size,
         in_channels=in_channels,
     )
+
+
+def __getattr__(name: str):
+    # The solver and capacity matching live in ganrf.design_search, which imports this module;
+    # importing them lazily here keeps `from ganrf.designs import solve` working in any order.
+    if name in ("solve", "match_capacity", "feasible"):
+        from ganrf import design_search
+
+        return getattr(design_search, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
