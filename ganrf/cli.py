@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ganrf.designs import FAMILIES, HEADS, DesignError, solve
+from ganrf.designs import FAMILIES, HEADS, DesignError, param_count, solve
 from ganrf.rf import SPEC_HELP, RFError, receptive_field
 
 
@@ -28,7 +28,7 @@ def _cmd_designs(args: argparse.Namespace) -> int:
     for d in designs:
         print(
             f"{d.spec_string:<32} rf {d.rf:<3} decision rf {d.decision_rf:<3} "
-            f"channels {','.join(map(str, d.channels)):<16} params {d.to_dict()['params']}"
+            f"channels {','.join(map(str, d.channels)):<16} params {param_count(d)}"
         )
     return 0
 

@@ -1,5 +1,12 @@
 """Designs: rf from themselves, the equivalence solver, capacity matching, bad requests."""
 
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -7,6 +14,7 @@ from ganrf.designs import (
     ConvLayer,
     DesignError,
     DiscriminatorDesign,
+    feasible,
     match_capacity,
     notes_initial,
     onelayer,
@@ -14,7 +22,10 @@ from ganrf.designs import (
     solve,
 )
 from ganrf.models import build_discriminator
-from ganrf.rf import receptive_field
+from ganrf.rf import RFReport, receptive_field
+from ganrf.rf_norms import norm_reason
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_notes_initial_discriminator_is_rf_13_with_whole_image_decision():
@@ -190,3 +201,189 @@ def test_built_module_forward_shapes():
     assert build_discriminator(notes_initial())(x).shape == (3, 1)
     (p,) = solve(7, 2, head="patch")
     assert build_discriminator(p)(x).shape == (3, 1, 28, 28)
+
+
+# --------------------------------------------------------------------------------------------
+# The closed-form solver against brute force
+# --------------------------------------------------------------------------------------------
+
+
+def _rf_of(layers):
+    """The notes' backward formula over (kernel, stride, dilation) layers, written here anew."""
+    rf = 1
+    for k, s, d in reversed(layers):
+        rf = (rf - 1) * s + d * (k - 1) + 1
+    return rf
+
+
+def _brute_force(max_rf, max_depth):
+    """Every kernel (stride1, stride2) or dilation (dilated) tuple with rf <= max_rf, by
+    enumeration: {(family, rf, depth): [tuple, ...]}. stride1 and dilated tuples are
+    non-increasing (their order does not change the rf); stride2 tuples are in layer order."""
+    found = {}
+    for depth in range(1, max_depth + 1):
+        for ks in itertools.combinations_with_replacement(range(max_rf, 1, -1), depth):
+            rf = _rf_of([(k, 1, 1) for k in ks])
+            found.setdefault(("stride1", rf, depth), []).append(ks)
+        for ds in itertools.combinations_with_replacement(range(max_rf // 2, 0, -1), depth):
+            rf = _rf_of([(3, 1, d) for d in ds])
+            found.setdefault(("dilated", rf, depth), []).append(ds)
+        for ks in itertools.product(range(2, max_rf + 1), repeat=min(depth, 3)):
+            if depth > 3:  # 2^4 > 15: no stride-2 stack of depth 4 or more has rf <= 15
+                break
+            rf = _rf_of([(k, 2, 1) for k in ks])
+            found.setdefault(("stride2", rf, depth), []).append(ks)
+    return found
+
+
+BRUTE = _brute_force(15, 5)
+SMALL = [
+    (family, rf, depth)
+    for family in ("stride1", "stride2", "dilated")
+    for rf in range(2, 16)
+    for depth in range(1, 6)
+]
+
+
+def _balance_key(ks):
+    return (max(ks) - min(ks), *(-k for k in ks))
+
+
+def _kernels(design, family):
+    return tuple(la.dilation if family == "dilated" else la.kernel for la in design.layers)
+
+
+def test_closed_form_feasibility_matches_enumeration():
+    for family, rf, depth in SMALL:
+        assert feasible(rf, depth, family) == ((family, rf, depth) in BRUTE), (family, rf, depth)
+    # rf 1: only a 1x1 stack at stride 1, at any depth
+    assert all(feasible(1, depth, "stride1") for depth in range(1, 30))
+    assert not feasible(1, 1, "stride2") and not feasible(1, 1, "dilated")
+
+
+def test_most_balanced_split_and_every_split_match_enumeration():
+    for family, rf, depth in SMALL:
+        splits = BRUTE.get((family, rf, depth))
+        if splits is None:
+            continue
+        (d,) = solve(rf, depth, family=family)
+        assert _kernels(d, family) == min(splits, key=_balance_key), (family, rf, depth)
+        every = solve(rf, depth, family=family, exhaustive=True)
+        assert [_kernels(e, family) for e in every] == sorted(splits, key=_balance_key)
+
+
+def _run(args, code=None):
+    """A fresh interpreter on this checkout; the timeout guards the old minutes-long search."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, *(["-c", code] if code else args)]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+
+
+RF7 = "no stride1 design of depth {d} has rf 7; nearest feasible: rf {a} or {b} at depth {d}, or "
+RF7 += "depth 5 or 6 for rf 7"
+
+
+def test_deep_impossible_requests_answer_at_once_through_the_api():
+    proc = _run(
+        [],
+        "from ganrf.designs import DesignError, solve\n"
+        "for rf, depth in [(7, 9), (7, 7), (7, 8), (28, 30)]:\n"
+        "    try:\n"
+        "        solve(rf, depth)\n"
+        "    except DesignError as e:\n"
+        "        print(e)\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        RF7.format(d=9, a=10, b=11),
+        RF7.format(d=7, a=8, b=9),
+        RF7.format(d=8, a=9, b=10),
+        "no stride1 design of depth 30 has rf 28; nearest feasible: rf 1 at depth 30, "
+        "or depth 26 or 27 for rf 28",
+    ]
+
+
+@pytest.mark.parametrize("depth, a, b", [(8, 9, 10), (9, 10, 11)])
+def test_designs_cli_refuses_a_deep_request_at_once(depth, a, b):
+    proc = _run(["-m", "ganrf", "designs", "--rf", "7", "--depth", str(depth)])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "ganrf designs: error: " + RF7.format(d=depth, a=a, b=b)
+
+
+def test_sweep_dry_run_refuses_a_deep_request_at_once():
+    args = ["sweeps/mnist_rf.py", "--experiments", "same_rf", "--rfs", "7", "--depths", "9"]
+    proc = _run([*args, "--dry-run"])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "mnist_rf.py: error: experiment 'same_rf', rf 7, depth 9: " + RF7.format(d=9, a=10, b=11)
+    )
+
+
+def test_design_search_imports_first_without_a_cycle():
+    proc = _run(
+        [],
+        "import ganrf.design_search as s\n"
+        "from ganrf.designs import (solve, match_capacity, DiscriminatorDesign, DesignError,\n"
+        "    FAMILIES, HEADS, NORMS)\n"
+        "assert solve is s.solve and match_capacity is s.match_capacity\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# One norm rule, one complete description, no dead code
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm, module", [("batch", "BatchNorm2d"), ("instance", "InstanceNorm2d")])
+def test_design_and_traced_module_share_the_norm_rule(norm, module):
+    (d,) = solve(7, 2, head="patch", norm=norm, base_channels=4)
+    traced = receptive_field(build_discriminator(d), (1, 28, 28))
+    where = f"features.4 ({module})"  # conv, LeakyReLU, Dropout, conv, norm
+    assert d.report.decision_reason == norm_reason(norm)
+    assert traced.decision_reason == norm_reason(norm, where)
+    assert d.report.decision_rf == traced.decision_rf == (28, 28)
+    assert d.report.mixes_batch == traced.mixes_batch == (norm == "batch")
+    assert [f"{where}: {n}" for n in d.report.notes] == list(traced.notes)
+    assert len(traced.notes) == (norm == "batch")
+
+
+def test_to_dict_is_the_whole_design():
+    d = notes_initial()
+    info = d.to_dict()
+    # params by hand: 1*64*5*5 + 64, 64*128*5*5 + 128, dense 128*7*7 + 1
+    params = (25 * 64 + 64) + (64 * 128 * 25 + 128) + (128 * 7 * 7 + 1)
+    assert info == {
+        "layers": "conv5s2,conv5s2",
+        "channels": "64,128",
+        "head": "image",
+        "norm": "none",
+        "dropout": 0.3,
+        "image_size": 28,
+        "in_channels": 1,
+        "depth": 2,
+        "rf": 13,
+        "decision_rf": 28,
+        "decision_reason": "dense layer over the flattened map",
+        "mixes_batch": False,
+        "effective_stride": 4,
+        "output_grid": 1,
+        "params": params,
+        "table": d.report.table(),
+    }
+    assert params == 212_865
+    assert json.loads(json.dumps(info)) == info
+    assert "1  conv5s2" in info["table"] and "2  conv5s2" in info["table"]
+    back = DiscriminatorDesign.from_spec(info["layers"], channels=info["channels"])
+    assert back == d
+
+
+def test_dead_helpers_are_gone():
+    assert not hasattr(DiscriminatorDesign, "with_channels")
+    assert not hasattr(RFReport, "depth")
+
+
+def test_design_layers_named_by_what_they_are():
+    d = DiscriminatorDesign.from_spec("conv5s2,conv3d2,conv4")
+    assert [r.layer for r in d.report.layers] == ["conv5s2", "conv3d2", "conv4"]
+    assert [la.token for la in d.layers] == ["conv5s2", "conv3d2", "conv4"]

@@ -1,11 +1,84 @@
 """rf arithmetic: the notes' worked example, published values, and what is refused."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
 from torch import nn
 
-from ganrf.rf import LayerSpec, RFError, parse_specs, receptive_field
+from ganrf.rf import LayerSpec, RFError, conv_padding, parse_specs, receptive_field
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter on this checkout; the timeout only guards a hang."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_rf_designs_and_config_import_no_torch():
+    proc = _python(
+        "import sys, ganrf.config, ganrf.designs, ganrf.rf\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "rep = ganrf.rf.receptive_field('conv5s2,conv5s2,dense', (1, 28, 28))\n"
+        "d = ganrf.designs.solve(7, 3)[0]\n"
+        "assert (rep.size, d.rf) == ((13, 13), 7) and 'torch' not in sys.modules\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_module_still_traced_through_rf_after_a_torch_free_import():
+    proc = _python(
+        "import sys, ganrf.rf\n"
+        "assert 'ganrf.rf_trace' not in sys.modules\n"
+        "from torch import nn\n"
+        "m = nn.Sequential(nn.Conv2d(1, 4, 5, 2, 2), nn.Conv2d(4, 1, 5, 2, 2))\n"
+        "print(ganrf.rf.receptive_field(m, (1, 28, 28)).size)\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "(13, 13)"
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, dilation, expected",
+    [
+        (1, 1, 1, (0, 0)),
+        (3, 1, 1, (1, 1)),
+        (4, 1, 1, (1, 2)),  # PyTorch's 'same': total // 2 before, the rest after
+        (4, 1, 3, (4, 5)),  # total d(k-1) = 9
+        (3, 1, 2, (2, 2)),
+        (5, 2, 1, (2, 2)),  # the notes' conv5s2: 28 -> 14 -> 7
+        (4, 2, 1, (1, 1)),  # d(k-1)//2 each side at stride 2
+        (3, 3, 2, (2, 2)),
+    ],
+)
+def test_conv_padding_rule(kernel, stride, dilation, expected):
+    assert conv_padding(kernel, stride, dilation) == expected
+    (spec,), _ = parse_specs(f"conv{kernel}s{stride}d{dilation}")
+    assert (spec.pad_begin[0], spec.pad_end[0]) == expected
+
+
+@pytest.mark.parametrize("kernel", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("dilation", [1, 2, 3])
+def test_conv_padding_is_pytorch_same_at_stride_1(kernel, dilation):
+    # PyTorch's own padding='same' against zeros placed by hand where conv_padding says.
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 1, kernel, padding="same", dilation=dilation, bias=False)
+    x = torch.randn(1, 1, 9, 9)
+    before, after = conv_padding(kernel, 1, dilation)
+    by_hand = nn.functional.conv2d(
+        nn.functional.pad(x, (before, after, before, after)), conv.weight, dilation=dilation
+    )
+    assert torch.allclose(conv(x), by_hand, atol=1e-6)
+    traced = receptive_field(nn.Sequential(conv), (1, 9, 9)).layers[0]
+    assert traced.padding == (before, before)
 
 
 def test_notes_worked_example_rf_13():
@@ -24,6 +97,67 @@ def test_notes_table_ends_in_13():
     assert rows[0].split()[-2:] == ["14x14", "5"]
     assert rows[1].split()[-2:] == ["7x7", "13"]
     assert "decision rf 28 (dense layer over the flattened map)" in text
+
+
+NOTES_TABLE = """\
+#  layer    kernel  stride  pad  dilation  feature map  rf
+-  -------  ------  ------  ---  --------  -----------  --
+   input                                   28x28x1      1
+1  conv5s2  5       2       2    1         14x14        5
+2  conv5s2  5       2       2    1         7x7          13
+
+rf 13, effective stride 4, effective padding 6
+decision rf 28 (dense layer over the flattened map), output grid 1x1"""
+
+
+def test_table_names_layers_by_what_they_are_and_matches_readme():
+    assert receptive_field("conv5s2,conv5s2,dense", (1, 28, 28)).table() == NOTES_TABLE
+    readme = (ROOT / "README.md").read_text()
+    assert '$ ganrf rf "conv5s2,conv5s2,dense" --input 28\n' + NOTES_TABLE + "\n```" in readme
+    rep = receptive_field("conv3,conv3d2,maxpool2,conv4s2p1,conv3x5,avgpool3s1", (1, 28, 28))
+    assert [r.layer for r in rep.layers] == [
+        "conv3",
+        "conv3d2",
+        "maxpool2",
+        "conv4s2",  # p1 is conv4s2's default padding
+        "conv3x5",
+        "avgpool3s1",
+    ]
+    assert [r.index for r in rep.layers] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "conv7",
+        "conv5s2",
+        "conv3d2",
+        "conv4p1",
+        "conv5s2p0",
+        "conv3x5",
+        "maxpool2",
+        "avgpool3s1",
+        "maxpool3s2p1",
+        "conv3s2d2",
+    ],
+)
+def test_layer_token_reads_back_to_the_same_layer(token):
+    (spec,), _ = parse_specs(token)
+    assert spec.token == token
+    assert parse_specs(spec.token)[0] == [spec]
+
+
+def test_traced_table_names_each_module():
+    m = nn.Sequential(nn.Conv2d(1, 4, 4, 2, 1), nn.LeakyReLU(), nn.MaxPool2d(2))
+    rep = receptive_field(m, (1, 16, 16))
+    assert [(r.layer, r.module) for r in rep.layers] == [
+        ("conv4s2", "0 (Conv2d)"),
+        ("maxpool2", "2 (MaxPool2d)"),
+    ]
+    header, _, _, first, second = rep.table().splitlines()[:5]
+    assert header.split()[:3] == ["#", "layer", "module"]
+    assert first.split()[:4] == ["1", "conv4s2", "0", "(Conv2d)"]
+    assert second.split()[:4] == ["2", "maxpool2", "2", "(MaxPool2d)"]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ganrf.designs import DiscriminatorDesign
+from ganrf.rf import torch_conv_padding
 
 # Keras' LeakyReLU default, which the notes' discriminators use (PyTorch DCGAN code uses 0.2).
 LEAKY_SLOPE = 0.3
@@ -40,15 +41,14 @@ class Discriminator(nn.Module):
         sn = design.norm == "spectral"
         layers: list[nn.Module] = []
         cin = design.in_channels
-        for i, (la, spec) in enumerate(zip(design.layers, design.specs)):
-            normed = design.norm in ("batch", "instance") and i > 0  # not the first, as DCGAN
-            pad = "same" if la.stride == 1 else spec.pad_begin[0]
+        for i, la in enumerate(design.layers):
+            normed = design.normalised(i)  # every conv but the first, as DCGAN
             conv = nn.Conv2d(
                 cin,
                 la.channels,
                 la.kernel,
                 la.stride,
-                pad,
+                torch_conv_padding(la.kernel, la.stride, la.dilation),
                 la.dilation,
                 bias=not (normed and design.norm == "batch"),  # BN's shift replaces the bias
             )
