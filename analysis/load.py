@@ -81,16 +81,17 @@ def _design_fields(folder: runs.TrialFolder) -> dict[str, Any]:
         return {}
 
 
-def load_trial(trial_dir: Path, experiment_name: str) -> list[dict[str, Any]]:
+def load_trial(trial_dir: Path, experiment: Path) -> list[dict[str, Any]]:
     """The rows of one trial folder: one per report (one in all when it never reported)."""
     folder = runs.read_trial(trial_dir)
+    experiment_name = experiment.name
     cfg, design = folder.config, _design_fields(folder)
     status = folder.status
     common = {
         "dataset": cfg.get("data.dataset"),
         "experiment_name": experiment_name,
         "experiment": folder.meta.get("meta.experiment"),
-        "trial": trial_dir.name,
+        "trial": trial_dir.relative_to(experiment).as_posix(),  # a packed member: pack/member
         "trial_dir": str(trial_dir),
         "trial_status": status,
         "seed": cfg.get("seed"),
@@ -128,7 +129,7 @@ def load_experiment(*paths: str | Path) -> pd.DataFrame:
             path = runs.fetch_experiment(str(path), tmp)
         for exp in runs.experiment_dirs(path):
             for trial in runs.trial_dirs(exp):
-                rows += load_trial(trial, exp.name)
+                rows += load_trial(trial, exp)
     frame = pd.DataFrame(rows)
     for col in ID_COLUMNS + METRIC_COLUMNS:
         if col not in frame.columns:

@@ -155,7 +155,7 @@ def architectures(final: pd.DataFrame) -> tuple[dict | None, list[dict]]:
         g = g or info["generator"]
         key = (
             info["discriminator"]["layers"],
-            tuple(info["discriminator"]["channels"]),
+            str(info["discriminator"]["channels"]),
             info["discriminator"]["head"],
         )
         if key not in seen:

@@ -35,24 +35,23 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be resumed from."""
 
 
-def save_checkpoint(path: Path, *, cfg: TrainConfig, step: int, stepper: Any) -> None:
-    """Write ``stepper``'s models, optimisers and RNG states at ``step`` into ``path``, atomically."""
-    state = {
-        "format": 1,
-        "step": step,
-        "config": cfg.to_json(),
-        "g": stepper.g.state_dict(),
-        "d": stepper.d.state_dict(),
-        "opt_g": stepper.opt_g.state_dict(),
-        "opt_d": stepper.opt_d.state_dict(),
-        "rng_cpu": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state_all() if stepper.cuda else [],
-    }
+FORMAT = 2  # 2: a pack's state (a plain trial is a pack of one)
+
+
+def save_checkpoint(
+    path: Path, *, configs: list[TrainConfig], step: int, state: dict[str, Any]
+) -> None:
+    """Write a pack's ``state`` at ``step`` into the folder ``path``, atomically, with the
+    members' configs (``config.json`` for a pack of one, ``configs.json`` for more)."""
+    full = {"format": FORMAT, "step": step, "configs": [c.to_json() for c in configs], **state}
     path.mkdir(parents=True, exist_ok=True)
     tmp = path / (CHECKPOINT_FILE + ".tmp")
-    torch.save(state, tmp)
+    torch.save(full, tmp)
     tmp.replace(path / CHECKPOINT_FILE)  # never a half-written checkpoint under the real name
-    (path / CONFIG_FILE).write_text(cfg.to_json())
+    if len(configs) == 1:
+        (path / CONFIG_FILE).write_text(configs[0].to_json())
+    else:
+        (path / "configs.json").write_text(json.dumps([c.to_dict() for c in configs], indent=2))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -67,12 +66,28 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{file} is corrupt, truncated or not a plain-tensor checkpoint ({type(e).__name__}); "
             "resume from an earlier checkpoint"
         ) from None
-    if not isinstance(state, dict) or state.get("format") != 1:
+    if not isinstance(state, dict) or "format" not in state:
         raise CheckpointError(f"{file} is not a gan_rf checkpoint")
+    if state["format"] != FORMAT:
+        raise CheckpointError(
+            f"{file} was written by another version of gan_rf (format {state['format']}, this "
+            f"one reads {FORMAT}); start the run again"
+        )
     return state
 
 
-def check_compatible(cfg: TrainConfig, saved_json: str) -> None:
+def check_compatible(configs: list[TrainConfig], saved: list[str]) -> None:
+    """Refuse to resume a checkpoint made by a different run (or pack)."""
+    if len(saved) != len(configs):
+        raise CheckpointError(
+            f"the checkpoint holds {len(saved)} members, this run has {len(configs)}; "
+            "resume with its own configs"
+        )
+    for cfg, saved_json in zip(configs, saved):
+        _check_one(cfg, saved_json)
+
+
+def _check_one(cfg: TrainConfig, saved_json: str) -> None:
     saved, now = json.loads(saved_json), cfg.to_dict()
     changed = sorted(
         k

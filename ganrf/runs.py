@@ -127,7 +127,7 @@ def fetch_experiment(uri: str, dest: str | Path) -> Path:
         keep = (
             parts[-1] in FETCHED
             or parts[0].startswith("experiment_state")
-            or (len(parts) == 3 and parts[1] in ARTIFACT_DIRS and parts[-1].endswith(".png"))
+            or (len(parts) >= 3 and parts[-2] in ARTIFACT_DIRS and parts[-1].endswith(".png"))
         )
         if not keep or any(p.startswith("checkpoint_") for p in parts):
             continue
@@ -189,6 +189,7 @@ class TrialFolder:
     meta: dict[str, Any]  # meta.* keys
     design: dict[str, Any] | None  # design.json, when the trial got that far
     results: list[dict[str, Any]] = field(default_factory=list)
+    pack_dir: Path | None = None  # the Tune trial folder of a packed member
 
     @property
     def status(self) -> str:
@@ -196,11 +197,18 @@ class TrialFolder:
         last = self.results[-1].get("status") if self.results else None
         if last in ("finished", "diverged", "timed_out"):
             return last
-        if (self.path / TIMEOUT_FILE).exists():
+        tune_dir = self.pack_dir or self.path
+        if (tune_dir / TIMEOUT_FILE).exists():
             return "timed_out"
-        if (self.path / ERROR_FILE).exists() or (self.path / "error.pkl").exists():
+        if (tune_dir / ERROR_FILE).exists() or (tune_dir / "error.pkl").exists():
             return "errored"
         return "running"  # still running, or interrupted: --resume continues it
+
+
+def tune_members(path: Path) -> list[dict[str, Any]]:
+    """The flat trial values a Tune trial folder trains (one, or a pack's members)."""
+    value = (_read_json(path / PARAMS_FILE) or {}).get(TRIAL_KEY) or []
+    return value if isinstance(value, list) else [value]
 
 
 def is_trial_folder(path: Path) -> bool:
@@ -208,8 +216,14 @@ def is_trial_folder(path: Path) -> bool:
 
 
 def read_trial(path: Path) -> TrialFolder:
-    params = (_read_json(path / PARAMS_FILE) or {}).get(TRIAL_KEY) or {}
-    from_params, meta_params = split_meta(params)
+    """A trial folder; for a packed member, ``path`` is its folder inside the pack's (which may
+    not exist yet: the member's config then comes from the pack's params.json)."""
+    pack_dir = None
+    members = tune_members(path) if (path / PARAMS_FILE).exists() else []
+    if not members and (path.parent / PARAMS_FILE).exists():
+        pack_dir = path.parent
+        members = [m for m in tune_members(pack_dir) if m.get(f"{META_PREFIX}name") == path.name]
+    from_params, meta_params = split_meta(members[0] if members else {})
     config = _read_json(path / CONFIG_FILE) or from_params
     meta = _read_json(path / META_FILE) or meta_params
     return TrialFolder(
@@ -218,6 +232,7 @@ def read_trial(path: Path) -> TrialFolder:
         meta=meta,
         design=_read_json(path / DESIGN_FILE),
         results=read_jsonl(path / RESULT_FILE),
+        pack_dir=pack_dir,
     )
 
 
@@ -243,7 +258,17 @@ def experiment_dirs(path: str | Path) -> list[Path]:
 
 
 def trial_dirs(experiment: Path) -> list[Path]:
-    return sorted(p for p in experiment.iterdir() if p.is_dir() and is_trial_folder(p))
+    """Every trial's folder: a Tune trial's own, or, for a pack, each member's inside it."""
+    out = []
+    for p in sorted(experiment.iterdir()):
+        if not (p.is_dir() and is_trial_folder(p)):
+            continue
+        members = tune_members(p)
+        if len(members) > 1:
+            out += [p / str(m.get(f"{META_PREFIX}name")) for m in members]
+        else:
+            out.append(p)
+    return out
 
 
 def write_trial_files(
@@ -258,3 +283,12 @@ def write_trial_files(
     for name, value in ((CONFIG_FILE, config), (DESIGN_FILE, design), (META_FILE, meta)):
         if value is not None:
             write_text(folder / name, json.dumps(value, indent=2, sort_keys=True))
+
+
+def truncate_results(path: Path, step: int) -> None:
+    """Drop a member's reports after ``step`` (a resume from that step's checkpoint reports
+    them again), keeping the file whole."""
+    if not path.exists():
+        return
+    kept = [r for r in read_jsonl(path) if (r.get("progress/step") or 0) <= step]
+    write_text(path, "".join(json.dumps(r) + "\n" for r in kept))

@@ -16,14 +16,14 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from ganrf import runs
 from ganrf.config import LOSSES, ConfigError, TrainConfig
 from ganrf.designs import FAMILIES, NORMS, DesignError
-from ganrf.experiments import EXPERIMENTS, GRID_KEYS, Space, SpaceError, build_grid
+from ganrf.experiments import EXPERIMENTS, GRID_KEYS, SpaceError, build_grid
+from ganrf.presets import Preset
 from ganrf.sweep_flags import (
     SweepError,
     check_resume_flags,
@@ -32,74 +32,7 @@ from ganrf.sweep_flags import (
     ints,
 )
 from ganrf.train_cli import parse_set
-from ganrf.trial import Trial
-
-
-@dataclass(frozen=True)
-class Preset:
-    base: dict[str, Any]  # TrainConfig keys shared by every trial
-    space: Space
-    about: str  # one line for --help
-
-
-def rgb_presets(
-    *,
-    dataset: str,
-    image_size: int,
-    defaults: dict[str, dict[str, tuple]],
-    data: dict[str, Any] | None = None,
-    smoke: dict[str, Any],
-    full: dict[str, Any],
-    full_about: str,
-) -> dict[str, Preset]:
-    """The presets of an RGB sweep with the DCGAN generator (sweeps/celeba_rf.py,
-    sweeps/imagenet_rf.py): ``smoke``, synthetic RGB images of the dataset's size, tiny models
-    and no Inception metrics, seconds on a CPU; ``full``, every experiment at 3 seeds with
-    DCGAN's Adam (2e-4, beta1 0.5) at batch 128.
-
-    ``defaults`` are the per-experiment rf/depth/head grids for this image size; ``data`` adds
-    data keys to both presets; ``smoke`` and ``full`` add (or override) each preset's keys.
-    """
-    rgb = {
-        "data.dataset": dataset,
-        "data.image_size": image_size,
-        "data.channels": 3,
-        "g.kind": "dcgan",
-        **(data or {}),
-    }
-
-    def space(**kw: Any) -> Space:
-        return Space(image_size=image_size, in_channels=3, defaults=defaults, **kw)
-
-    return {
-        "smoke": Preset(
-            about=f"seconds on a CPU: synthetic {image_size}x{image_size} RGB images, tiny models, "
-            "no Inception metrics",
-            base={
-                **rgb,
-                "data.dataset": "synthetic",
-                **smoke,
-                "schedule.batch_size": 16,
-                "schedule.steps": 4,
-                "schedule.eval_every_steps": 2,
-                "eval.metrics": False,
-            },
-            space=space(experiments=("onelayer",), rfs=(1, 5)),
-        ),
-        "full": Preset(
-            about=full_about,
-            base={
-                **rgb,
-                "schedule.batch_size": 128,
-                **full,
-                "optim.lr_g": 2e-4,
-                "optim.lr_d": 2e-4,
-                "optim.beta1": 0.5,
-                "eval.samples": 10_000,
-            },
-            space=space(experiments=EXPERIMENTS, seeds=3),
-        ),
-    }
+from ganrf.trial import Trial, make_packs, pack_name
 
 
 def build_parser(
@@ -142,6 +75,13 @@ def build_parser(
         "--address", help="join an existing Ray cluster (e.g. auto) instead of starting one"
     )
     p.add_argument("--max-concurrent", type=int, help="trials running at once")
+    p.add_argument(
+        "--pack",
+        default=None,
+        help="member GANs trained as one fused computation per trial: a number, or auto "
+        "(default: on GPUs as many as fit one GPU, on CPUs 1); members that cannot share a "
+        "pack (spectral norm, dropout, WGAN-GP) train alone",
+    )
     p.add_argument("--cpus-per-trial", type=int, default=1)
     p.add_argument(
         "--gpus-per-trial",
@@ -225,19 +165,48 @@ def resolve(
     return trials, preset
 
 
-def print_trials(trials: list[Trial]) -> None:
-    """``--dry-run``: one line per trial (what it is and the keys that vary), then the config
-    every trial shares, on stderr."""
+def pack_size(text: str | None) -> int | None:
+    """``--pack``: a positive number, or None for auto."""
+    if text in (None, "auto"):
+        return None
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise SweepError(f"--pack takes a positive number of members or auto, got {text!r}")
+    return k
+
+
+def auto_pack(trials: list[Trial], gpus: bool) -> int:
+    """``--pack auto``: as many members as fit one GPU when there are GPUs, else 1."""
+    if not gpus:
+        return 1
+    from ganrf.resources import auto_pack_size, gpu_memory_bytes
+
+    return auto_pack_size(trials, gpu_memory_bytes())
+
+
+def print_trials(packs: list[list[Trial]], how: str) -> None:
+    """``--dry-run``: one line per trial (what it is and the keys that vary) under its pack,
+    then the config every trial shares, on stderr."""
+    trials = [t for p in packs for t in p]
     flats = [t.config.to_dict() for t in trials]
     shared = {k: v for k, v in flats[0].items() if all(f[k] == v for f in flats)}
-    for t, flat in zip(trials, flats):
-        d = t.design
-        varying = " ".join(f"{k}={v}" for k, v in flat.items() if k not in shared)
-        print(
-            f"{t.name}  experiment={','.join(t.experiments)} rf={d.rf} "
-            f"decision_rf={d.decision_rf} params_d={d.to_dict()['params']}  {varying}"
-        )
-    print(f"{len(trials)} trials; every trial shares:", file=sys.stderr)
+    flat_of = {id(t): f for t, f in zip(trials, flats)}
+    for n, pack in enumerate(packs, 1):
+        if len(pack) > 1:
+            print(f"pack {n}: {pack_name(pack)} ({len(pack)} members)")
+        for t in pack:
+            d = t.design
+            varying = " ".join(f"{k}={v}" for k, v in flat_of[id(t)].items() if k not in shared)
+            indent = "  " if len(pack) > 1 else ""
+            print(
+                f"{indent}{t.name}  experiment={','.join(t.experiments)} rf={d.rf} "
+                f"decision_rf={d.decision_rf} params_d={d.to_dict()['params']}  {varying}"
+            )
+    print(f"{len(trials)} trials in {len(packs)} packed trials ({how})", file=sys.stderr)
+    print("every trial shares:", file=sys.stderr)
     for k, v in shared.items():
         print(f"  {k}={v}", file=sys.stderr)
 
@@ -287,8 +256,13 @@ def main(
         storage = runs.storage_root(args.storage_path)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = args.name or f"{dataset}_rf-{'smoke' if args.smoke_test else args.preset}-{stamp}"
+        k = pack_size(args.pack)
         if args.dry_run:
-            print_trials(trials)
+            import torch
+
+            size = k or auto_pack(trials, torch.cuda.is_available())
+            how = f"--pack {k}" if k else f"--pack auto: {size} on this machine"
+            print_trials(make_packs(trials, size), how)
             return 0
         flags = defining_flags(args, default)
         _check_storage(storage)
@@ -311,9 +285,10 @@ def main(
         )
         return 2
     gtune.init_ray(args.address, args.dashboard)
-    print(f"{len(trials)} trials -> {exp_path}", file=sys.stderr)
+    packs = make_packs(trials, k or auto_pack(trials, gtune.cluster_has_gpus()))
+    print(f"{len(trials)} trials in {len(packs)} packed trials -> {exp_path}", file=sys.stderr)
     gtune.run_sweep(
-        trials=trials,
+        packs=packs,
         storage_path=storage,
         name=name,
         max_concurrent=args.max_concurrent,
@@ -386,17 +361,20 @@ def finish(exp_path: str, prog: str = "sweep", publish: Publish | None = None) -
         local = runs.fetch_experiment(exp_path, tempfile.mkdtemp(prefix="ganrf-results-"))
     else:
         local = Path(exp_path)
-    statuses = {t.name: runs.read_trial(t).status for t in runs.trial_dirs(local)}
+    folders = [runs.read_trial(t) for t in runs.trial_dirs(local)]
+    statuses = {f.path.relative_to(local).as_posix(): f.status for f in folders}
     counts = Counter(statuses.values())
     names = {"running": "unfinished", "timed_out": "timed out"}
     summary = ", ".join(
         f"{counts[s]} {names.get(s, s)}" for s in runs.TRIAL_STATUSES if counts.get(s)
     )
-    logs = [
-        f"{exp_path}/{t}/{runs.ERROR_FILE}"
-        for t, status in statuses.items()
-        if status not in RESULT_STATUSES and (local / t / runs.ERROR_FILE).exists()
-    ]
+    logs = []  # a pack's members share its error.txt: list each file once
+    for f in folders:
+        tune_dir = f.pack_dir or f.path
+        log_file = f"{exp_path}/{tune_dir.relative_to(local).as_posix()}/{runs.ERROR_FILE}"
+        failed = f.status not in RESULT_STATUSES and (tune_dir / runs.ERROR_FILE).exists()
+        if failed and log_file not in logs:
+            logs.append(log_file)
     where = ""
     if logs:
         more = f" and {len(logs) - SHOWN_LOGS} more" if len(logs) > SHOWN_LOGS else ""

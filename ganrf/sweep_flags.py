@@ -50,6 +50,7 @@ DEFINING = (
     "cpus_per_trial",
     "gpus_per_trial",
     "max_failures",
+    "pack",
 )
 
 

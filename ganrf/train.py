@@ -1,13 +1,14 @@
-"""The one training loop: ``train(config, report)``.
+"""The one training loop: ``train(config, report)``, and ``train_pack`` under it.
 
-Ray Tune, the ``ganrf train`` CLI, the benchmark and the tests all call :func:`train` and pass
-their own ``report(metrics, checkpoint_dir)``; nothing else in the project has a loop.
+Ray Tune, the ``ganrf train`` CLI, the benchmark and the tests all call :func:`train` (one GAN)
+or :func:`train_pack` (K member GANs as one computation, :mod:`ganrf.pack`) and pass their own
+``report(metrics, checkpoint_dir)``; nothing else in the project has a loop. A plain trial is a
+pack of one.
 
-On CUDA the dataset lives on the GPU, steps run in bf16 autocast with channels_last, Adam is
-capturable, and the whole G+D step is captured once in a CUDA graph and replayed (falling back to
-eager if capture fails). Losses and the divergence flag stay on the device and are read only at
-evaluation time, so there is no host synchronisation per step. On CPU: fp32 (bf16 autocast is
-several times slower there), ``threads`` CPU threads, and divergence is checked every step.
+On CUDA the dataset lives on the GPU and each step is one CUDA graph (:mod:`ganrf.stepper`);
+losses and the divergence flags stay on the device and are read only at evaluation time, so there
+is no host synchronisation per step. On CPU: fp32, ``threads`` CPU threads, and divergence is
+checked every step.
 """
 
 from __future__ import annotations
@@ -17,24 +18,27 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ganrf import losses
 from ganrf.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from ganrf.config import TrainConfig
 from ganrf.data import load_training_images, steps_per_epoch
 from ganrf.designs import DiscriminatorDesign
-from ganrf.models import build_discriminator, generator_for, sample
+from ganrf.models import sample
+from ganrf.pack import Pack, build_models
 from ganrf.runs import write_trial_files
+from ganrf.stepper import Stepper
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[dict[str, Any], "str | None"], None]
+PackReport = Callable[[list["dict[str, Any] | None"], "str | None"], None]
+
+__all__ = ["train", "train_pack", "build_models", "pick_device", "fixed_noise"]
 
 
 def pick_device(name: str) -> torch.device:
@@ -54,144 +58,12 @@ def pick_device(name: str) -> torch.device:
 
 
 # --------------------------------------------------------------------------------------------
-# One step
-# --------------------------------------------------------------------------------------------
-
-
-class Stepper:
-    """Runs G+D steps and keeps running sums on the device.
-
-    ``first_bad`` holds the first step whose loss was not finite (-1 while all are), updated on
-    the device so reading it is the only sync.
-    """
-
-    def __init__(self, g: nn.Module, d: nn.Module, cfg: TrainConfig, device: torch.device) -> None:
-        self.g, self.d, self.cfg, self.device = g, d, cfg, device
-        self.cuda = device.type == "cuda"
-        self.graphed = self.cuda and cfg.cuda_graph
-        betas = (cfg.optim.beta1, cfg.optim.beta2)
-        # Capturable Adam keeps its step count on the GPU so a CUDA graph can replay it.
-        kw: dict[str, Any] = (
-            {"capturable": True} if self.graphed else ({"fused": True} if self.cuda else {})
-        )
-        self.opt_g = torch.optim.Adam(g.parameters(), lr=cfg.optim.lr_g, betas=betas, **kw)
-        self.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.optim.lr_d, betas=betas, **kw)
-        self.d_loss, self.g_loss = losses.get(cfg.loss.kind)
-        self.gp = cfg.loss.gp_weight if cfg.loss.kind == "wgan-gp" else 0.0
-        self.batch = cfg.schedule.batch_size
-        zeros = lambda: torch.zeros((), device=device)  # noqa: E731
-        self.sum_d, self.sum_g = zeros(), zeros()
-        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
-        self.step_t = torch.zeros((), dtype=torch.long, device=device)
-        self.count = 0
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.static_reals: list[Tensor] = []
-        self.calls = 0
-
-    def _autocast(self):
-        if self.cuda:  # cache off: required inside CUDA graph capture
-            return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
-        return nullcontext()
-
-    def _noise(self) -> Tensor:
-        return torch.randn(self.batch, self.cfg.g.noise_dim, device=self.device)
-
-    def _step(self, reals: list[Tensor]) -> None:
-        g, d = self.g, self.d
-        d.requires_grad_(True)
-        for i, real in enumerate(reals):
-            keep = i == len(reals) - 1  # only the last D step's fakes feed the G update
-            with self._autocast(), torch.set_grad_enabled(keep):
-                # One G forward per D step; the G update reuses the last one's fakes (as the
-                # notes' TF code and DCGAN's reference do), which saves a G forward per step.
-                fake = g(self._noise())
-            with self._autocast():
-                loss_d = self.d_loss(d(real).float(), d(fake.detach()).float())
-                if self.gp:
-                    loss_d = (
-                        loss_d + self.gp * losses.gradient_penalty(d, real, fake.detach()).float()
-                    )
-            self.opt_d.zero_grad(set_to_none=False)
-            loss_d.backward()
-            self.opt_d.step()
-        d.requires_grad_(False)  # the G step needs grads through D, not of D
-        with self._autocast():
-            loss_g = self.g_loss(d(fake).float())
-        self.opt_g.zero_grad(set_to_none=False)
-        loss_g.backward()
-        self.opt_g.step()
-        d.requires_grad_(True)
-        ld, lg = loss_d.detach(), loss_g.detach()
-        self.sum_d += ld
-        self.sum_g += lg
-        bad = ~(torch.isfinite(ld) & torch.isfinite(lg)) & (self.first_bad < 0)
-        self.first_bad.copy_(torch.where(bad, self.step_t, self.first_bad))
-        self.step_t += 1
-
-    def step(self, reals: list[Tensor]) -> None:
-        self.count += 1
-        self.calls += 1
-        if not self.graphed:
-            self._step(reals)
-            return
-        if self.graph is None and self.calls <= 3:
-            self._warm_step(reals)  # warm up on a side stream before capture, as torch requires
-            return
-        if self.graph is None:
-            self._capture(reals)
-            if self.graph is None:  # capture failed: eager from now on
-                self._step(reals)
-                return
-        for static, real in zip(self.static_reals, reals):
-            static.copy_(real, non_blocking=True)
-        self.graph.replay()
-
-    def _warm_step(self, reals: list[Tensor]) -> None:
-        s = torch.cuda.Stream()
-        s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s):
-            self._step(reals)
-        torch.cuda.current_stream().wait_stream(s)
-
-    def _capture(self, reals: list[Tensor]) -> None:
-        self.static_reals = [r.clone() for r in reals]
-        graph = torch.cuda.CUDAGraph()
-        try:
-            with torch.cuda.graph(graph):
-                self._step(self.static_reals)
-        except Exception as e:  # an op that cannot be captured: keep training, eagerly
-            log.warning("CUDA graph capture failed (%s); continuing without it", e)
-            self.graphed = False
-            torch.cuda.synchronize()
-            return
-        self.graph = graph
-        # Capture records the step without running it; replay once to run this step.
-        graph.replay()
-
-    def bad_step(self) -> int | None:
-        v = int(self.first_bad)  # the sync
-        return None if v < 0 else v
-
-    def weights_finite(self) -> bool:
-        params = [p for m in (self.g, self.d) for p in m.parameters()]
-        return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
-
-    def take_means(self) -> tuple[float, float]:
-        n = max(self.count, 1)
-        d, g = float(self.sum_d) / n, float(self.sum_g) / n
-        self.sum_d.zero_()
-        self.sum_g.zero_()
-        self.count = 0
-        return d, g
-
-
-# --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------
 
 
 def _step_batches(data, cfg: TrainConfig, spe: int, step: int, device) -> Iterator[list[Tensor]]:
-    """Real batches for each step from ``step`` on, epoch after epoch."""
+    """One member's real batches for each step from ``step`` on, epoch after epoch."""
     k, b = cfg.optim.d_steps, cfg.schedule.batch_size
     epoch, pos = divmod(step, spe)
     while True:
@@ -201,18 +73,11 @@ def _step_batches(data, cfg: TrainConfig, spe: int, step: int, device) -> Iterat
         epoch, pos = epoch + 1, 0
 
 
-def build_models(
-    cfg: TrainConfig, device: torch.device, design: DiscriminatorDesign | None = None
-) -> tuple[nn.Module, nn.Module]:
-    """G and D for ``cfg`` (D from ``design``, by default ``cfg.design()``), initialised from
-    ``cfg.seed``."""
-    torch.manual_seed(cfg.seed)
-    g = generator_for(cfg)
-    d = build_discriminator(design or cfg.design())
-    g, d = g.to(device), d.to(device)
-    if device.type == "cuda":
-        g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
-    return g, d
+def _pack_batches(streams: list[Iterator[list[Tensor]]]) -> Iterator[list[Tensor]]:
+    """Per step, per D step: the members' batches stacked, (K, B, C, H, W)."""
+    while True:
+        per_member = [next(s) for s in streams]
+        yield [torch.stack(xs) for xs in zip(*per_member)]
 
 
 def fixed_noise(cfg: TrainConfig, n: int, device: torch.device) -> Tensor:
@@ -229,7 +94,7 @@ def train(
     out_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Train one GAN.
+    """Train one GAN (a pack of one: :func:`train_pack`).
 
     Args:
         config: a :class:`TrainConfig` (validated when it was made) or a flat/nested dict of its
@@ -248,94 +113,147 @@ def train(
         The last metrics, with ``status`` ``"finished"`` or ``"diverged"``.
     """
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
-    design = cfg.design()
+
+    def report_one(metrics: list[dict[str, Any] | None], ckpt: str | None) -> None:
+        if report is not None and metrics[0] is not None:
+            report(metrics[0], ckpt)
+
+    out = [Path(out_dir)] if out_dir is not None else None
+    return train_pack([cfg], report_one, resume_from=resume_from, out_dirs=out, progress=progress)[
+        0
+    ]
+
+
+def train_pack(
+    configs: list[TrainConfig],
+    report: PackReport | None = None,
+    *,
+    resume_from: str | Path | None = None,
+    out_dirs: list[Path] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train K member GANs as one pack (:mod:`ganrf.pack`); each exactly as it would alone.
+
+    Args:
+        configs: the members' configs; they agree on everything but seed and ``d.*``.
+        report: ``report(metrics, checkpoint_dir)`` every evaluation period, ``metrics`` a list
+            with each member's metrics, or None for a member that diverged before this period
+            (it reported its divergence once). The checkpoint holds the whole pack; it is None
+            when every member has diverged.
+        resume_from: a pack checkpoint; every member continues exactly.
+        out_dirs: one trial folder per member (config.json, design.json, samples, ERF maps).
+        progress: ``progress(step, total_steps)`` after every step.
+
+    Returns:
+        Each member's last metrics, ``status`` ``"finished"`` or ``"diverged"``.
+    """
+    cfg = configs[0]  # the hyper-parameters every member shares
+    designs = [c.design() for c in configs]
     device = pick_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        write_trial_files(out, config=cfg.to_dict())
+    outs = out_dirs or [None] * len(configs)
+    for c, out in zip(configs, outs):
+        if out is not None:
+            write_trial_files(out, config=c.to_dict())
 
-    data = load_training_images(cfg.data, device, seed=cfg.seed)
-    spe = steps_per_epoch(data.num_images, cfg.schedule.batch_size, cfg.optim.d_steps)
+    datas: dict[int | None, Any] = {}  # the synthetic set depends on the seed; real sets do not
+    for c in configs:
+        key = c.seed if c.data.dataset == "synthetic" else None
+        if key not in datas:
+            datas[key] = load_training_images(c.data, device, seed=c.seed)
+    data_of = [datas[c.seed if c.data.dataset == "synthetic" else None] for c in configs]
+    spe = steps_per_epoch(data_of[0].num_images, cfg.schedule.batch_size, cfg.optim.d_steps)
     total = cfg.schedule.steps or cfg.schedule.epochs * spe
     period = cfg.schedule.eval_every_steps or cfg.schedule.eval_every * spe
 
-    g, d = build_models(cfg, device, design)
-    if out is not None:
-        write_trial_files(out, design=describe_models(cfg, design, g))
-    stepper = Stepper(g, d, cfg, device)
+    pack = Pack(configs, device, designs)
+    for i, (c, design, out) in enumerate(zip(configs, designs, outs)):
+        if out is not None:
+            write_trial_files(out, design=describe_models(c, design, pack.member(i)[0]))
+    stepper = Stepper(pack, cfg, device)
     step = 0
     if resume_from is not None:
         state = load_checkpoint(resume_from)
-        check_compatible(cfg, state["config"])
-        g.load_state_dict(state["g"])
-        d.load_state_dict(state["d"])
-        stepper.opt_g.load_state_dict(state["opt_g"])
-        stepper.opt_d.load_state_dict(state["opt_d"])
-        torch.set_rng_state(state["rng_cpu"])
-        if stepper.cuda and state["rng_cuda"]:
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        check_compatible(configs, state["configs"])
         step = int(state["step"])
-        stepper.step_t.fill_(step)
+        stepper.load_state_dict(state, step)
     else:
-        torch.manual_seed(cfg.seed + 1)  # training noise and dropout, after init
+        torch.manual_seed(cfg.seed + 1)  # dropout, after init (noise has its own streams)
 
-    evaluator = None
+    evaluators: list[Any] = [None] * len(configs)
     if cfg.eval.metrics:
         from ganrf.metrics.evaluate import Evaluator
 
-        evaluator = Evaluator(cfg, device, design=design)
-    static = {"progress/steps_per_epoch": spe}
-    noise = fixed_noise(cfg, cfg.eval.grid, device)
-    batches = _step_batches(data, cfg, spe, step, device)
+        evaluators = [Evaluator(c, device, design=d) for c, d in zip(configs, designs)]
+    spe_info = {"progress/steps_per_epoch": spe, "pack/members": len(configs)}
+    noises = [fixed_noise(c, c.eval.grid, device) for c in configs]
+    streams = [_step_batches(data, c, spe, step, device) for data, c in zip(data_of, configs)]
+    batches = _pack_batches(streams)
     check_every = 1 if device.type == "cpu" else period
-    metrics: dict[str, Any] = {"status": "finished", "progress/step": step, **static}
-    while step < total:
+    done = [bad is not None for bad in stepper.bad_steps()]  # diverged before a resume
+    last: list[dict[str, Any]] = [
+        {"status": "diverged" if d else "finished", "progress/step": step, **spe_info} for d in done
+    ]
+    while step < total and not all(done):
         end = min(total, (step // period + 1) * period)
         first = step
         t0 = time.perf_counter()
-        bad = None
         while step < end:
             stepper.step(next(batches))
             step += 1
             if progress is not None:
                 progress(step, total)
-            if step % check_every == 0 and (bad := stepper.bad_step()) is not None:
+            if step % check_every == 0 and all(b is not None for b in stepper.bad_steps()):
                 break
-        bad = stepper.bad_step()  # syncs the device: the period's time is now honest
+        bad = stepper.bad_steps()  # syncs the device: the period's time is now honest
         train_s = time.perf_counter() - t0
-        if bad is None and not stepper.weights_finite():
+        finite = pack.weights_finite().tolist()
+        for i in range(len(configs)):
             # Losses can still be finite one step after an overflow; the weights are not. Never
-            # evaluate or checkpoint such a state (LAPACK aborts the process on NaN matrices).
-            bad = step - 1
-        loss_d, loss_g = stepper.take_means()
-        metrics = {
-            "loss/d": loss_d,
-            "loss/g": loss_g,
+            # evaluate such a member (LAPACK aborts the process on NaN matrices).
+            if bad[i] is None and not finite[i] and not done[i]:
+                bad[i] = step - 1
+        means = stepper.take_means()
+        common = {
             "time/epoch_s": train_s * spe / max(step - first, 1),
             "progress/step": step,
             "progress/epoch": step / spe,
-            **static,
+            **spe_info,
         }
-        if bad is not None:
-            metrics |= {"status": "diverged", "diverged_step": bad}
-            log.warning("losses became non-finite at step %d: stopping as diverged", bad)
-            if report is not None:
-                report(metrics, None)
-            return metrics
-        t1 = time.perf_counter()
-        metrics |= _evaluate(g, d, cfg, device, noise, out, step, evaluator)
-        metrics["time/eval_s"] = time.perf_counter() - t1
-        metrics["status"] = "finished" if step >= total else "running"
-        if report is not None:
-            ckpt = Path(tempfile.mkdtemp(prefix="ganrf-ckpt-"))
-            try:
-                save_checkpoint(ckpt, cfg=cfg, step=step, stepper=stepper)
-                report(metrics, str(ckpt))
-            finally:
-                shutil.rmtree(ckpt, ignore_errors=True)
-    return metrics
+        metrics: list[dict[str, Any] | None] = [None] * len(configs)
+        newly_dead = []
+        for i, c in enumerate(configs):
+            if done[i]:
+                continue
+            m = {"loss/d": means[i][0], "loss/g": means[i][1], **common}
+            if bad[i] is not None:
+                m |= {"status": "diverged", "diverged_step": bad[i]}
+                log.warning("member %d: losses became non-finite at step %d", i, bad[i])
+                newly_dead.append(i)
+            else:
+                t1 = time.perf_counter()
+                g, d = pack.member(i)
+                m |= _evaluate(g, d, c, device, noises[i], outs[i], step, evaluators[i])
+                m["time/eval_s"] = time.perf_counter() - t1
+                m["status"] = "finished" if step >= total else "running"
+            metrics[i] = last[i] = m
+        stepper.freeze(newly_dead)
+        for i in newly_dead:
+            done[i] = True
+        if report is None:
+            continue
+        if all(done):  # nothing alive: nothing worth a checkpoint
+            report(metrics, None)
+            break
+        ckpt = Path(tempfile.mkdtemp(prefix="ganrf-ckpt-"))
+        try:
+            state = stepper.state_dict()
+            save_checkpoint(ckpt, configs=configs, step=step, state=state)
+            report(metrics, str(ckpt))
+        finally:
+            shutil.rmtree(ckpt, ignore_errors=True)
+    return last
 
 
 def describe_models(cfg: TrainConfig, design: DiscriminatorDesign, g: nn.Module) -> dict[str, Any]:

@@ -80,3 +80,32 @@ class Trial:
             tuple(e for e in exps.split(",") if e),
             None if timeout is None else float(timeout),
         )
+
+
+def pack_name(members: list[Trial]) -> str:
+    """A pack's name: its one member's name, the design with every seed when the members share
+    a design (``rf5-d1-conv5-image-s0-1-2``), else ``pack<K>-`` and the first member's name."""
+    if len(members) == 1:
+        return members[0].name
+    if len({m.design for m in members}) == 1:
+        return f"{members[0].design.name}-s{'-'.join(str(m.seed) for m in members)}"
+    return f"pack{len(members)}-{members[0].name}"
+
+
+def make_packs(trials: list[Trial], size: int) -> list[list[Trial]]:
+    """Split ``trials`` into packs of at most ``size`` members that may train together
+    (:func:`ganrf.pack.pack_key`); the members of a pack share a design where they can, so
+    each stacked discriminator group is as large as possible. ``size`` 1: one trial each."""
+    from ganrf.pack import pack_key, packable  # torch, only when packing is asked for
+
+    if size <= 1:
+        return [[t] for t in trials]
+    groups: dict[tuple, list[Trial]] = {}
+    for t in trials:
+        key = ("alone", t.name) if packable(t.config) else pack_key(t.config)
+        groups.setdefault(key, []).append(t)
+    packs: list[list[Trial]] = []
+    for members in groups.values():
+        members = sorted(members, key=lambda t: (t.design.name, t.seed))
+        packs += [members[i : i + size] for i in range(0, len(members), size)]
+    return packs

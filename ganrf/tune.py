@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -30,8 +29,9 @@ import ray  # noqa: E402
 from ray import tune  # noqa: E402
 
 from ganrf import runs  # noqa: E402
+from ganrf.config import TrainConfig  # noqa: E402
 from ganrf.metrics.spec import progress_columns  # noqa: E402
-from ganrf.trial import Trial  # noqa: E402
+from ganrf.trial import Trial, pack_name  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -40,61 +40,106 @@ FAULT_ENV = "GANRF_FAULT"
 FAULT_COUNTER = ".fault-attempts"  # in a trial folder: attempts under an injected fault
 
 
-def trainable(config: dict[str, Any]) -> None:
-    """One trial: rebuild the Trial, give it its resources, resume, train, report."""
-    from ganrf.train import train
-
-    trial = Trial.from_flat(config[runs.TRIAL_KEY])
-    cfg = trial.config
+def _place(cfgs: list[TrainConfig]) -> None:
+    """Threads and device for this trial's configs, from the resources Tune gave it."""
     res = tune.get_context().get_trial_resources().required_resources
     cpus, gpu = int(res.get("CPU", 1)), float(res.get("GPU", 0))
-    if cfg.threads == 0:
-        cfg.threads = max(1, cpus)
+    cuda = False
     if gpu > 0:
         import torch
 
-        if not torch.cuda.is_available():
+        cuda = torch.cuda.is_available()
+        if not cuda:
             # e.g. the fake GPUs of a simulated cluster; a real GPU node lacking CUDA says so here
             log.warning("trial was given %.3g GPU but this node has no CUDA; training on CPU", gpu)
-            cfg.device = "cpu" if cfg.device == "auto" else cfg.device
-        else:
-            if gpu < 1:
-                # Several trials share the GPU: keep this one within its share of memory.
-                torch.cuda.set_per_process_memory_fraction(gpu)
-            cfg.device = "cuda" if cfg.device == "auto" else cfg.device
-    elif cfg.device == "auto":
-        cfg.device = "cpu"  # a CPU-only trial never grabs a GPU it was not given
-    out_dir = Path(tune.get_context().get_trial_dir())
-    runs.write_trial_files(out_dir, meta=trial.meta)
+        elif gpu < 1:
+            # Several trials share the GPU: keep this one within its share of memory.
+            torch.cuda.set_per_process_memory_fraction(gpu)
+    for cfg in cfgs:
+        cfg.threads = cfg.threads or max(1, cpus)
+        if cfg.device == "auto":  # a CPU-only trial never grabs a GPU it was not given
+            cfg.device = "cuda" if cuda else "cpu"
+
+
+def trainable(config: dict[str, Any]) -> None:
+    """One Tune trial: a pack of one or more Trials; resources, resume, train, report.
+
+    A pack of one writes its files into the Tune trial's folder; a larger pack gives each member
+    its own folder inside it (config.json, design.json, meta.json, result.json, samples, ERF
+    maps), so every member is read back as its own trial."""
+    from ganrf.train import train_pack
+
+    members = [Trial.from_flat(flat) for flat in config[runs.TRIAL_KEY]]
+    cfgs = [m.config for m in members]
+    _place(cfgs)
+    tune_dir = Path(tune.get_context().get_trial_dir())
+    out_dirs = [tune_dir] if len(members) == 1 else [tune_dir / m.name for m in members]
+    for m, out in zip(members, out_dirs):
+        runs.write_trial_files(out, meta=m.meta)
 
     marker = _read_trial_file(runs.TIMEOUT_FILE)
     if marker is not None:  # an earlier attempt ran out of its time budget: end, do not rerun
         tune.report({"status": "timed_out", **json.loads(marker)})
         return
-    fault = _injected_fault(trial)
+    fault = _injected_fault(members)
     reports = 0
     node_id = ray.get_runtime_context().get_node_id()  # which machine ran each report
+    t_start = time.time()
 
-    def report(metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
+    def report(metrics: list[dict[str, Any] | None], checkpoint_dir: str | None) -> None:
         nonlocal reports
         ckpt = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        tune.report({**metrics, "node/id": node_id}, checkpoint=ckpt)
+        if len(members) == 1:
+            tune.report({**metrics[0], "node/id": node_id}, checkpoint=ckpt)  # type: ignore[dict-item]
+        else:
+            for m, out in zip(metrics, out_dirs):
+                if m is not None:  # the member's own result.json, as Tune writes a trial's
+                    row = {**m, "node/id": node_id, "time_total_s": time.time() - t_start}
+                    with open(out / runs.RESULT_FILE, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+            tune.report(pack_summary(metrics, node_id), checkpoint=ckpt)
         reports += 1
         if fault and reports == fault.get("after_reports", 1):
             _fail(fault)
 
-    watchdog = _watchdog(trial.timeout_s) if trial.timeout_s else None
+    watchdog = _watchdog(members[0].timeout_s) if members[0].timeout_s else None
     try:
         checkpoint = tune.get_checkpoint()
         if checkpoint is None:
-            train(cfg, report, out_dir=out_dir)
+            train_pack(cfgs, report, out_dirs=out_dirs)
             return
         with checkpoint.as_directory() as resume_from:
-            log.info("resuming %s from %s", out_dir.name, resume_from)
-            train(cfg, report, out_dir=out_dir, resume_from=resume_from)
+            log.info("resuming %s from %s", tune_dir.name, resume_from)
+            if len(members) > 1:
+                step = load_checkpoint_step(resume_from)
+                for out in out_dirs:  # reports after the checkpoint will come again
+                    runs.truncate_results(out / runs.RESULT_FILE, step)
+            train_pack(cfgs, report, out_dirs=out_dirs, resume_from=resume_from)
     finally:
         if watchdog is not None:
             watchdog.cancel()
+
+
+def load_checkpoint_step(folder: str) -> int:
+    from ganrf.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(folder)["step"])
+
+
+def pack_summary(metrics: list[dict[str, Any] | None], node_id: str) -> dict[str, Any]:
+    """What Tune's table shows for a pack: progress, the members' mean of each progress
+    column, and the pack's status (running until every member has finished or diverged)."""
+    live = [m for m in metrics if m is not None]
+    out: dict[str, Any] = {"node/id": node_id, "pack/members": len(metrics)}
+    for key in ("progress/step", "progress/epoch"):
+        out[key] = max(m[key] for m in live)
+    for key in progress_columns():
+        values = [m[key] for m in live if isinstance(m.get(key), (int, float))]
+        if values:
+            out[key] = sum(values) / len(values)
+    running = any(m.get("status") == "running" for m in live)
+    out["status"] = "running" if running else "finished"
+    return out
 
 
 def _watchdog(seconds: float) -> threading.Timer:
@@ -131,7 +176,7 @@ def _write_trial_file(name: str, text: str) -> None:
         f.write(text.encode())
 
 
-def _injected_fault(trial: Trial) -> dict[str, Any] | None:
+def _injected_fault(members: list[Trial]) -> dict[str, Any] | None:
     """Fault injection for the reliability tests (tests/test_reliability.py), off unless the
     ``GANRF_FAULT`` environment variable holds JSON such as
     ``{"kind": "raise", "rf": 5, "after_reports": 1, "attempts": 1}``: trials of that rf raise
@@ -141,7 +186,7 @@ def _injected_fault(trial: Trial) -> dict[str, Any] | None:
     if not spec:
         return None
     fault = json.loads(spec)
-    if "rf" in fault and trial.design.rf != fault["rf"]:
+    if "rf" in fault and all(m.design.rf != fault["rf"] for m in members):
         return None
     attempt = int(_read_trial_file(FAULT_COUNTER) or 0)
     _write_trial_file(FAULT_COUNTER, str(attempt + 1))
@@ -155,83 +200,31 @@ def _fail(fault: dict[str, Any]) -> None:
     raise RuntimeError(f"injected fault ({FAULT_ENV}={json.dumps(fault)})")
 
 
-# Training images per dataset when the config does not say (data.subset = 0): the dataset is
-# held on the GPU as uint8 up to data.device_max_gb.
-TRAIN_IMAGES = {"mnist": 60_000}
-
-
-def model_footprint(trial: Trial) -> tuple[int, int]:
-    """(parameters of G and D, activations per image of one G and two D forwards), counted on
-    torch's meta device from the models the trial builds: right for any generator and size."""
-    import torch
-
-    from ganrf.models import build_discriminator, generator_for
-
-    cfg = trial.config
-    with torch.device("meta"):
-        g = generator_for(cfg)
-        d = build_discriminator(trial.design)
-    acts = {"g": 0, "d": 0}
-
-    def counter(key: str):
-        def hook(_mod, _inp, out) -> None:
-            if isinstance(out, torch.Tensor):
-                acts[key] += out[0].numel()
-
-        return hook
-
-    leaves = [
-        (k, m) for k, net in (("g", g), ("d", d)) for m in net.modules() if not list(m.children())
-    ]
-    handles = [m.register_forward_hook(counter(k)) for k, m in leaves]
-    try:
-        with torch.no_grad():
-            d(g(torch.empty(2, cfg.g.noise_dim, device="meta")))
-    finally:
-        for h in handles:
-            h.remove()
-    params = sum(p.numel() for net in (g, d) for p in net.parameters())
-    return params, acts["g"] + 2 * acts["d"]  # D sees a real and a fake batch
-
-
-def gpu_fraction(trial: Trial, gpu_memory_bytes: float) -> float:
-    """A GPU share sized to the trial: a rough upper bound of its memory over the card's, rounded
-    up to 1/16 and at least 1/8 (so at most eight trials share one GPU)."""
-    cfg = trial.config
-    params, acts = model_footprint(trial)
-    act_bytes = 4 * cfg.schedule.batch_size * acts * 2  # fp32 bound, kept for backward
-    param_bytes = 16 * params  # weights, grads, two Adam moments
-    image_bytes = cfg.data.channels * cfg.data.image_size**2
-    if cfg.data.dataset == "synthetic":
-        n_images = cfg.data.synthetic_size
-    else:
-        n_images = cfg.data.subset or TRAIN_IMAGES.get(cfg.data.dataset, math.inf)
-    data_bytes = min(n_images * image_bytes, cfg.data.device_max_gb * 1e9)
-    need = (act_bytes + param_bytes + data_bytes) * 1.5 + 500e6  # + CUDA context
-    return min(1.0, max(1 / 8, math.ceil(16 * need / gpu_memory_bytes) / 16))
-
-
 def resources_for(
-    trials: list[Trial], *, cpus_per_trial: int, gpus_per_trial: float | None
+    packs: list[list[Trial]], *, cpus_per_trial: int, gpus_per_trial: float | None
 ) -> dict[str, float]:
-    """Per-trial resources: CPU trials share the cores; GPU trials take a sized GPU fraction."""
+    """Per-trial resources: CPU trials share the cores; GPU trials take a GPU share sized to the
+    largest pack (:func:`ganrf.resources.gpu_fraction`)."""
     n_gpus = ray.cluster_resources().get("GPU", 0)
     if n_gpus == 0 or gpus_per_trial == 0:
         return {"cpu": cpus_per_trial}
     if gpus_per_trial is None:
-        import torch
+        from ganrf.resources import gpu_fraction, gpu_memory_bytes
 
-        mem = (
-            torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else 80e9
-        )
-        gpus_per_trial = max(gpu_fraction(t, mem) for t in trials)
+        gpus_per_trial = max(gpu_fraction(p, gpu_memory_bytes()) for p in packs)
     return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
 
 
+def cluster_has_gpus() -> bool:
+    return ray.cluster_resources().get("GPU", 0) > 0
+
+
 def _trial_name(trial) -> str:
-    """Tune's name for a trial, and its folder: the design's name, then Tune's id."""
-    flat = trial.config.get(runs.TRIAL_KEY) or {}
-    return f"{flat.get('meta.name', 'trial')}-{trial.trial_id}"
+    """Tune's name for a trial, and its folder: the pack's name, then Tune's id."""
+    flats = trial.config.get(runs.TRIAL_KEY) or []
+    if len(flats) == 1:
+        return f"{flats[0].get('meta.name', 'trial')}-{trial.trial_id}"
+    return f"{pack_name([Trial.from_flat(f) for f in flats])}-{trial.trial_id}"
 
 
 def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) -> None:
@@ -267,7 +260,7 @@ def _reporter() -> tune.CLIReporter:
     # Rows are named by the trial (its design and seed); columns come from the metric registry.
     return tune.CLIReporter(
         metric_columns={"progress/epoch": "epoch", **progress_columns(), "status": "result"},
-        parameter_columns={f"{runs.TRIAL_KEY}/meta.experiment": "experiment"},
+        parameter_columns={f"{runs.TRIAL_KEY}/0/meta.experiment": "experiment"},
         max_report_frequency=30,
         max_column_length=40,
     )
@@ -275,7 +268,7 @@ def _reporter() -> tune.CLIReporter:
 
 def run_sweep(
     *,
-    trials: list[Trial],
+    packs: list[list[Trial]],
     storage_path: str,
     name: str,
     max_concurrent: int | None,
@@ -285,7 +278,8 @@ def run_sweep(
     flags: dict[str, Any] | None = None,
     verbose: int = 1,
 ) -> tune.ResultGrid:
-    """Run the sweep: one Tune trial per :class:`Trial`.
+    """Run the sweep: one Tune trial per pack of :class:`Trial` values (a pack of one each
+    unless the sweep packs them).
 
     ``flags`` (the command-line flags that define the sweep) are kept in ``sweep.json`` beside
     the resources, so ``--resume`` can tell the same command from a different one."""
@@ -293,13 +287,14 @@ def run_sweep(
     # truncated dict; the classic reporter shows the columns chosen above.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     path = f"{storage_path.rstrip('/')}/{name}"
-    resources = resources_for(trials, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
+    resources = resources_for(packs, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
     fn = tune.with_resources(trainable, resources)
-    sweep = {"resources": resources, "trials": len(trials), "flags": flags}
+    trials = sum(len(p) for p in packs)
+    sweep = {"resources": resources, "trials": trials, "packs": len(packs), "flags": flags}
     runs.write_text(f"{path}/{runs.SWEEP_FILE}", json.dumps(sweep, indent=2))
     tuner = tune.Tuner(
         fn,
-        param_space={runs.TRIAL_KEY: tune.grid_search([t.to_flat() for t in trials])},
+        param_space={runs.TRIAL_KEY: tune.grid_search([[t.to_flat() for t in p] for p in packs])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent,
             trial_name_creator=_trial_name,

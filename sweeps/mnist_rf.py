@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 from analysis.publish import publish  # noqa: E402
 from ganrf.experiments import EXPERIMENTS, Space  # noqa: E402
-from ganrf.sweep import Preset, main  # noqa: E402
+from ganrf.presets import Preset  # noqa: E402
+from ganrf.sweep import main  # noqa: E402
 
 PRESETS = {
     "smoke": Preset(

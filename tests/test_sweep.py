@@ -345,7 +345,7 @@ def test_set_items_are_parsed_by_one_function_for_train_and_sweep():
 def test_preset_has_no_dead_max_concurrent():
     from dataclasses import fields
 
-    from ganrf.sweep import Preset
+    from ganrf.presets import Preset
 
     assert [f.name for f in fields(Preset)] == ["base", "space", "about"]
 
@@ -381,7 +381,7 @@ DCGAN = {"schedule.batch_size": 128, "optim.lr_g": 2e-4, "optim.lr_d": 2e-4, "op
 )
 def test_rgb_scripts_share_one_preset_shape(script, smoke, full, full_rfs):
     from ganrf.experiments import EXPERIMENTS
-    from ganrf.sweep import Preset, rgb_presets
+    from ganrf.presets import Preset, rgb_presets
 
     mod = _script(script)
     assert mod.rgb_presets is rgb_presets and set(mod.PRESETS) == {"smoke", "full"}

@@ -85,9 +85,11 @@ def test_resume_continues_exactly(tmp_path, extra):
     train(cfg, report2, resume_from=kept[3])
     resumed = load_checkpoint(resumed_kept[6])
     assert resumed["step"] == 6
-    for part in ("g", "d"):
-        for key, value in straight[part].items():
-            assert torch.equal(value, resumed[part][key]), (part, key)
+    a, b = straight["pack"], resumed["pack"]
+    for part, value in [("g", a["g"]), ("d", a["d"][0])]:
+        other = b["g"] if part == "g" else b["d"][0]
+        for key, tensor in value.items():
+            assert torch.equal(tensor, other[key]), (part, key)
 
 
 def test_resume_refuses_a_different_run(tmp_path):
@@ -117,9 +119,9 @@ def test_divergence_stops_without_checkpointing_poison():
 
 
 def test_non_finite_weights_at_evaluation_count_as_divergence(monkeypatch):
-    from ganrf import train as train_mod
+    from ganrf.pack import Pack
 
-    monkeypatch.setattr(train_mod.Stepper, "weights_finite", lambda self: False)
+    monkeypatch.setattr(Pack, "weights_finite", lambda self: torch.zeros(self.k, dtype=torch.bool))
     reports = []
     out = train(TINY, lambda m, c: reports.append((m["status"], c)))
     assert out["status"] == "diverged" and out["diverged_step"] == 2

@@ -1,12 +1,11 @@
-"""The Tune adapter's sizing of GPU shares, for every dataset's models."""
+"""GPU shares and pack sizes, counted from every dataset's own models."""
 
 import pytest
 
+from ganrf import resources
 from ganrf.experiments import Space, build_grid
 from ganrf.models import build_discriminator, build_generator
 from ganrf.trial import Trial
-
-tune = pytest.importorskip("ganrf.tune")
 
 MNIST = {"schedule.batch_size": 256}
 IMAGENET = {
@@ -40,7 +39,7 @@ def test_footprint_counts_the_trials_own_models(base, size, channels):
         width=cfg.g.width,
     )
     d = build_discriminator(trial.design)
-    params, acts = tune.model_footprint(trial)
+    params, acts = resources.model_footprint(trial)
     assert params == sum(p.numel() for m in (g, d) for p in m.parameters())
     # D: conv map, its LeakyReLU and the flattened copy (64 x H x W each), then one score
     d_acts = 3 * 64 * size * size + 1
@@ -49,7 +48,7 @@ def test_footprint_counts_the_trials_own_models(base, size, channels):
 
 def test_notes_mnist_models_have_the_notes_sizes():
     trial = _trial(MNIST)
-    params, acts = tune.model_footprint(trial)
+    params, acts = resources.model_footprint(trial)
     # G: dense 100 -> 7*7*256 without bias, BN, ConvT 256->128 k5, BN, ConvT 128->64 k5, BN,
     # ConvT 64->1 k5 (no biases), the notes' generator; D: conv5 64 + dense over 64*28*28.
     g = 100 * 12544 + 2 * 12544 + 256 * 128 * 25 + 2 * 128 + 128 * 64 * 25 + 2 * 64 + 64 * 25
@@ -58,8 +57,18 @@ def test_notes_mnist_models_have_the_notes_sizes():
 
 
 def test_gpu_share_grows_with_the_dataset_and_model():
-    mnist = tune.gpu_fraction(_trial(MNIST), 80e9)
-    imagenet = tune.gpu_fraction(_trial(IMAGENET, image_size=128, in_channels=3), 80e9)
+    mnist = resources.gpu_fraction([_trial(MNIST)], 80e9)
+    imagenet = resources.gpu_fraction([_trial(IMAGENET, image_size=128, in_channels=3)], 80e9)
     assert mnist == 1 / 8  # the floor: eight small MNIST trials share a card
     assert imagenet > mnist
-    assert tune.gpu_fraction(_trial(IMAGENET, image_size=128, in_channels=3), 8e9) == 1.0
+    assert resources.gpu_fraction([_trial(IMAGENET, image_size=128, in_channels=3)], 8e9) == 1.0
+
+
+def test_pack_size_fills_the_card_and_no_more():
+    trials = [_trial(MNIST)] * 64
+    one = resources.gpu_need_bytes(trials[:1])
+    k = resources.auto_pack_size(trials, 80e9)
+    assert 1 < k <= 32
+    assert resources.gpu_need_bytes(trials[:k]) <= 0.9 * 80e9
+    assert k == 32 or resources.gpu_need_bytes(trials[: k + 1]) > 0.9 * 80e9
+    assert resources.auto_pack_size(trials, one / 0.9) == 1  # room for one: no packing

@@ -1,0 +1,79 @@
+"""Sweep presets: a base training config and a default search space, per named preset.
+
+A sweep script (``sweeps/*.py``) defines ``PRESETS`` with :class:`Preset` values (the RGB
+scripts share one shape through :func:`rgb_presets`) and hands them to :func:`ganrf.sweep.main`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ganrf.experiments import EXPERIMENTS, Space
+
+
+@dataclass(frozen=True)
+class Preset:
+    base: dict[str, Any]  # TrainConfig keys shared by every trial
+    space: Space
+    about: str  # one line for --help
+
+
+def rgb_presets(
+    *,
+    dataset: str,
+    image_size: int,
+    defaults: dict[str, dict[str, tuple]],
+    data: dict[str, Any] | None = None,
+    smoke: dict[str, Any],
+    full: dict[str, Any],
+    full_about: str,
+) -> dict[str, Preset]:
+    """The presets of an RGB sweep with the DCGAN generator (sweeps/celeba_rf.py,
+    sweeps/imagenet_rf.py): ``smoke``, synthetic RGB images of the dataset's size, tiny models
+    and no Inception metrics, seconds on a CPU; ``full``, every experiment at 3 seeds with
+    DCGAN's Adam (2e-4, beta1 0.5) at batch 128.
+
+    ``defaults`` are the per-experiment rf/depth/head grids for this image size; ``data`` adds
+    data keys to both presets; ``smoke`` and ``full`` add (or override) each preset's keys.
+    """
+    rgb = {
+        "data.dataset": dataset,
+        "data.image_size": image_size,
+        "data.channels": 3,
+        "g.kind": "dcgan",
+        **(data or {}),
+    }
+
+    def space(**kw: Any) -> Space:
+        return Space(image_size=image_size, in_channels=3, defaults=defaults, **kw)
+
+    return {
+        "smoke": Preset(
+            about=f"seconds on a CPU: synthetic {image_size}x{image_size} RGB images, tiny models, "
+            "no Inception metrics",
+            base={
+                **rgb,
+                "data.dataset": "synthetic",
+                **smoke,
+                "schedule.batch_size": 16,
+                "schedule.steps": 4,
+                "schedule.eval_every_steps": 2,
+                "eval.metrics": False,
+            },
+            space=space(experiments=("onelayer",), rfs=(1, 5)),
+        ),
+        "full": Preset(
+            about=full_about,
+            base={
+                **rgb,
+                "schedule.batch_size": 128,
+                **full,
+                "optim.lr_g": 2e-4,
+                "optim.lr_d": 2e-4,
+                "optim.beta1": 0.5,
+                "eval.samples": 10_000,
+            },
+            space=space(experiments=EXPERIMENTS, seeds=3),
+        ),
+    }
