@@ -3,6 +3,7 @@
     python -m ganrf.bench --data-root DATA          # real MNIST (downloads if missing)
     python -m ganrf.bench --dataset synthetic       # no data needed
     python -m ganrf.bench --models 8                # also 8 trials sharing the device
+    python -m ganrf.bench --pack 1,4,8,16           # packed trials: model-epochs/s per size
     python -m ganrf.bench --eval-only --data-root DATA   # time one full evaluation (10k samples)
 
 The plain reference loop is what most GAN code does: a DataLoader over CPU tensors, fp32,
@@ -119,6 +120,30 @@ def shared(args: argparse.Namespace, steps: int, k: int) -> dict:
     }
 
 
+FULL_PRESET = {"trials": 90, "epochs": 50, "evaluations": 10}  # sweeps/mnist_rf.py --preset full
+
+
+def packed(args: argparse.Namespace, steps: int, k: int) -> dict:
+    """One pack of K members (seeds 0..K-1, the notes' models without dropout, which packs
+    leave out): seconds per pack-epoch and model-epochs per second."""
+    from ganrf.train import train_pack
+
+    base = bench_config(args, steps).to_dict() | {"d.dropout": 0.0}
+    cfgs = [TrainConfig.from_dict(base | {"seed": i}) for i in range(k)]
+    last = train_pack(cfgs)[0]
+    epoch_s = last["time/epoch_s"]
+    return {"members": k, "pack_epoch_s": round(epoch_s, 4), "model_epochs_per_s": k / epoch_s}
+
+
+def projected_full_preset_s(model_epochs_per_s: float, eval_seconds: float) -> float:
+    """Wall time of the full MNIST preset at this throughput, evaluations included."""
+    p = FULL_PRESET
+    return (
+        p["trials"] * p["epochs"] / model_epochs_per_s
+        + p["trials"] * p["evaluations"] * eval_seconds
+    )
+
+
 def eval_s(args: argparse.Namespace, g_width: float) -> float:
     """One full evaluation (every metric, 10,000 samples generated) of the notes' models."""
     from ganrf.metrics import Evaluator
@@ -163,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--models", type=int, default=1, help="also time K trials sharing the device")
     p.add_argument(
+        "--pack",
+        help="comma-separated pack sizes, e.g. 1,4,8,16: model-epochs/s of each and the "
+        "projected wall time of the full MNIST preset (90 trials x 50 epochs)",
+    )
+    p.add_argument(
         "--eval-only",
         action="store_true",
         help="time one full evaluation (10k samples, all metrics) instead",
@@ -178,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(json.dumps(result, indent=2))
         return 0
+    if args.pack:
+        return _bench_packs(args, device)
     cfg0 = bench_config(args, 1)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -210,6 +242,41 @@ def main(argv: list[str] | None = None) -> int:
     if args.models > 1:
         result["shared"] = shared(args, steps, args.models)
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _bench_packs(args: argparse.Namespace, device: torch.device) -> int:
+    try:
+        sizes = [int(k) for k in args.pack.split(",") if k.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise SystemExit(
+            f"--pack takes comma-separated positive sizes, e.g. 1,4,8; got {args.pack!r}"
+        )
+    steps = args.steps or (100 if device.type == "cuda" else 3)
+    evaluation = eval_s(args, 1.0)
+    rows = []
+    for k in sizes:
+        row = packed(args, steps, k)
+        row["full_preset_projected_min"] = round(
+            projected_full_preset_s(row["model_epochs_per_s"], evaluation) / 60, 1
+        )
+        row["model_epochs_per_s"] = round(row["model_epochs_per_s"], 2)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
+    print(
+        f"\n{name}, torch {torch.__version__}, batch {args.batch_size}, {steps} timed steps, "
+        f"evaluation {evaluation:.2f} s (10,000 samples)"
+    )
+    print("| pack | s / pack-epoch | model-epochs / s | full preset, projected |")
+    print("| --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['members']} | {r['pack_epoch_s']} | {r['model_epochs_per_s']} | "
+            f"{r['full_preset_projected_min']} min |"
+        )
     return 0
 
 

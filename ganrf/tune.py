@@ -31,6 +31,7 @@ from ray import tune  # noqa: E402
 from ganrf import runs  # noqa: E402
 from ganrf.config import TrainConfig  # noqa: E402
 from ganrf.metrics.spec import progress_columns  # noqa: E402
+from ganrf.resources import CoreShare  # noqa: E402
 from ganrf.trial import Trial, pack_name  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,12 @@ def trainable(config: dict[str, Any]) -> None:
 
     members = [Trial.from_flat(flat) for flat in config[runs.TRIAL_KEY]]
     cfgs = [m.config for m in members]
+    # Threads follow the trials still running on a CPU node, unless the config fixes them.
+    share = CoreShare() if cfgs[0].threads == 0 else None
     _place(cfgs)
+    if share is not None and cfgs[0].device != "cpu":
+        share.close()
+        share = None
     tune_dir = Path(tune.get_context().get_trial_dir())
     out_dirs = [tune_dir] if len(members) == 1 else [tune_dir / m.name for m in members]
     for m, out in zip(members, out_dirs):
@@ -105,8 +111,9 @@ def trainable(config: dict[str, Any]) -> None:
     watchdog = _watchdog(members[0].timeout_s) if members[0].timeout_s else None
     try:
         checkpoint = tune.get_checkpoint()
+        progress = share.progress if share is not None else None
         if checkpoint is None:
-            train_pack(cfgs, report, out_dirs=out_dirs)
+            train_pack(cfgs, report, out_dirs=out_dirs, progress=progress)
             return
         with checkpoint.as_directory() as resume_from:
             log.info("resuming %s from %s", tune_dir.name, resume_from)
@@ -114,10 +121,12 @@ def trainable(config: dict[str, Any]) -> None:
                 step = load_checkpoint_step(resume_from)
                 for out in out_dirs:  # reports after the checkpoint will come again
                     runs.truncate_results(out / runs.RESULT_FILE, step)
-            train_pack(cfgs, report, out_dirs=out_dirs, resume_from=resume_from)
+            train_pack(cfgs, report, out_dirs=out_dirs, resume_from=resume_from, progress=progress)
     finally:
         if watchdog is not None:
             watchdog.cancel()
+        if share is not None:
+            share.close()
 
 
 def load_checkpoint_step(folder: str) -> int:

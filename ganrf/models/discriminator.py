@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ganrf.designs import DiscriminatorDesign
+from ganrf.models.fftconv import FFTConv2d
 from ganrf.rf import torch_conv_padding
 
 # Keras' LeakyReLU default, which the notes' discriminators use (PyTorch DCGAN code uses 0.2).
@@ -43,7 +44,7 @@ class Discriminator(nn.Module):
         cin = design.in_channels
         for i, la in enumerate(design.layers):
             normed = design.normalised(i)  # every conv but the first, as DCGAN
-            conv = nn.Conv2d(
+            conv = FFTConv2d(  # an nn.Conv2d; large kernels run by FFT
                 cin,
                 la.channels,
                 la.kernel,
