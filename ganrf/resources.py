@@ -1,4 +1,4 @@
-"""How much of a machine a trial takes: its GPU share, pack sizes, and CPU threads.
+"""How much of a GPU a trial needs, and how many pack members fit on one.
 
 Counted from the models the trial itself builds (on torch's meta device, so nothing is allocated)
 and the dataset's own size, for any generator and image size.
@@ -7,9 +7,6 @@ and the dataset's own size, for any generator and image size.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from pathlib import Path
 
 import torch
 
@@ -92,47 +89,3 @@ def auto_pack_size(trials: list[Trial], gpu_memory: float, most: int = 32) -> in
     while k < min(most, len(trials)) and gpu_need_bytes([biggest] * (k + 1)) <= 0.9 * gpu_memory:
         k += 1
     return k
-
-
-class CoreShare:
-    """This node's cores, shared by the CPU trials running on it: each takes
-    ``cores // running`` threads and re-reads the count as it goes, so a trial left running
-    alone at the end of a sweep uses every core instead of one.
-
-    The running trials are files named by their process ids in a folder of this node's temp
-    directory; a file whose process is gone does not count."""
-
-    def __init__(self, every_steps: int = 25, folder: Path | None = None) -> None:
-        self.folder = folder or Path(tempfile.gettempdir()) / "ganrf-cpu-trials"
-        self.folder.mkdir(exist_ok=True)
-        self.me = self.folder / str(os.getpid())
-        self.me.touch()
-        self.cores = (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else (os.cpu_count() or 1)
-        )
-        self.every, self.threads = every_steps, 0
-
-    def running(self) -> int:
-        alive = 0
-        for f in self.folder.iterdir():
-            try:
-                os.kill(int(f.name), 0)
-                alive += 1
-            except (ValueError, ProcessLookupError):
-                f.unlink(missing_ok=True)
-            except PermissionError:  # another user's live process
-                alive += 1
-        return max(alive, 1)
-
-    def progress(self, step: int, total: int) -> None:
-        if step % self.every and self.threads:
-            return
-        threads = max(1, self.cores // self.running())
-        if threads != self.threads:
-            torch.set_num_threads(threads)
-            self.threads = threads
-
-    def close(self) -> None:
-        self.me.unlink(missing_ok=True)

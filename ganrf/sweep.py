@@ -82,7 +82,12 @@ def build_parser(
         "(default: on GPUs as many as fit one GPU, on CPUs 1); members that cannot share a "
         "pack (spectral norm, dropout, WGAN-GP) train alone",
     )
-    p.add_argument("--cpus-per-trial", type=int, default=1)
+    p.add_argument(
+        "--cpus-per-trial",
+        type=int,
+        help="CPU threads per trial (default: on CPU-only machines every core of a node, so "
+        "trials run one after another at full speed; with GPUs 1)",
+    )
     p.add_argument(
         "--gpus-per-trial",
         type=float,

@@ -31,7 +31,6 @@ from ray import tune  # noqa: E402
 from ganrf import runs  # noqa: E402
 from ganrf.config import TrainConfig  # noqa: E402
 from ganrf.metrics.spec import progress_columns  # noqa: E402
-from ganrf.resources import CoreShare  # noqa: E402
 from ganrf.trial import Trial, pack_name  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -72,12 +71,7 @@ def trainable(config: dict[str, Any]) -> None:
 
     members = [Trial.from_flat(flat) for flat in config[runs.TRIAL_KEY]]
     cfgs = [m.config for m in members]
-    # Threads follow the trials still running on a CPU node, unless the config fixes them.
-    share = CoreShare() if cfgs[0].threads == 0 else None
     _place(cfgs)
-    if share is not None and cfgs[0].device != "cpu":
-        share.close()
-        share = None
     tune_dir = Path(tune.get_context().get_trial_dir())
     out_dirs = [tune_dir] if len(members) == 1 else [tune_dir / m.name for m in members]
     for m, out in zip(members, out_dirs):
@@ -111,9 +105,8 @@ def trainable(config: dict[str, Any]) -> None:
     watchdog = _watchdog(members[0].timeout_s) if members[0].timeout_s else None
     try:
         checkpoint = tune.get_checkpoint()
-        progress = share.progress if share is not None else None
         if checkpoint is None:
-            train_pack(cfgs, report, out_dirs=out_dirs, progress=progress)
+            train_pack(cfgs, report, out_dirs=out_dirs)
             return
         with checkpoint.as_directory() as resume_from:
             log.info("resuming %s from %s", tune_dir.name, resume_from)
@@ -121,12 +114,10 @@ def trainable(config: dict[str, Any]) -> None:
                 step = load_checkpoint_step(resume_from)
                 for out in out_dirs:  # reports after the checkpoint will come again
                     runs.truncate_results(out / runs.RESULT_FILE, step)
-            train_pack(cfgs, report, out_dirs=out_dirs, resume_from=resume_from, progress=progress)
+            train_pack(cfgs, report, out_dirs=out_dirs, resume_from=resume_from)
     finally:
         if watchdog is not None:
             watchdog.cancel()
-        if share is not None:
-            share.close()
 
 
 def load_checkpoint_step(folder: str) -> int:
@@ -210,18 +201,26 @@ def _fail(fault: dict[str, Any]) -> None:
 
 
 def resources_for(
-    packs: list[list[Trial]], *, cpus_per_trial: int, gpus_per_trial: float | None
+    packs: list[list[Trial]], *, cpus_per_trial: int | None, gpus_per_trial: float | None
 ) -> dict[str, float]:
-    """Per-trial resources: CPU trials share the cores; GPU trials take a GPU share sized to the
-    largest pack (:func:`ganrf.resources.gpu_fraction`)."""
+    """Per-trial resources. GPU trials take a GPU share sized to the largest pack
+    (:func:`ganrf.resources.gpu_fraction`). CPU trials take every core of a node by default
+    (``cpus_per_trial`` None), so they run one after another and the last one is not left
+    alone on one core; their thread count is fixed, so a trial reruns exactly."""
     n_gpus = ray.cluster_resources().get("GPU", 0)
     if n_gpus == 0 or gpus_per_trial == 0:
-        return {"cpu": cpus_per_trial}
+        return {"cpu": cpus_per_trial or node_cpus()}
     if gpus_per_trial is None:
         from ganrf.resources import gpu_fraction, gpu_memory_bytes
 
         gpus_per_trial = max(gpu_fraction(p, gpu_memory_bytes()) for p in packs)
-    return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+    return {"cpu": cpus_per_trial or 1, "gpu": gpus_per_trial}
+
+
+def node_cpus() -> int:
+    """The CPUs of the smallest live node (every trial must fit on any node)."""
+    cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+    return max(1, int(min(cpus))) if cpus else 1
 
 
 def cluster_has_gpus() -> bool:
@@ -281,7 +280,7 @@ def run_sweep(
     storage_path: str,
     name: str,
     max_concurrent: int | None,
-    cpus_per_trial: int,
+    cpus_per_trial: int | None,
     gpus_per_trial: float | None,
     max_failures: int,
     flags: dict[str, Any] | None = None,

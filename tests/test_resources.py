@@ -72,31 +72,3 @@ def test_pack_size_fills_the_card_and_no_more():
     assert resources.gpu_need_bytes(trials[:k]) <= 0.9 * 80e9
     assert k == 32 or resources.gpu_need_bytes(trials[: k + 1]) > 0.9 * 80e9
     assert resources.auto_pack_size(trials, one / 0.9) == 1  # room for one: no packing
-
-
-def test_cpu_threads_follow_the_trials_still_running(tmp_path, monkeypatch):
-    import os
-    import subprocess
-    import sys
-
-    import torch
-
-    share = resources.CoreShare(every_steps=1, folder=tmp_path)
-    share.cores = 4
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        (tmp_path / str(other.pid)).touch()  # a second trial, alive
-        (tmp_path / "999999999").touch()  # a trial whose process is gone: not counted
-        set_to = []
-        monkeypatch.setattr(torch, "set_num_threads", set_to.append)
-        share.progress(1, 10)
-        assert share.running() == 2 and set_to == [2]  # two trials share four cores
-        assert not (tmp_path / "999999999").exists()
-        other.kill()
-        other.wait()
-        share.progress(2, 10)
-        assert set_to == [2, 4]  # alone now: every core
-    finally:
-        other.kill()
-        share.close()
-    assert not (tmp_path / str(os.getpid())).exists()
