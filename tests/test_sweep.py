@@ -522,9 +522,10 @@ def test_sweep_records_its_defining_flags(smoke):
         "data_root": str(ROOT / "data"),
         "trial_timeout_s": None,
         "max_concurrent": None,
-        "cpus_per_trial": 1,
+        "cpus_per_trial": None,
         "gpus_per_trial": None,
         "max_failures": 2,
+        "pack": None,
     }
 
 
