@@ -145,7 +145,7 @@ def experiment_report(final: pd.DataFrame) -> tuple[list[str], list[str]]:
         for d in ds:
             arch.append(
                 f"<h4>discriminator {esc(d['layers'])} ({esc(d['head'])} head, norm "
-                f"{esc(d['norm'])}, {esc(d['params'])} parameters)</h4><pre>{esc(d['table'])}</pre>"
+                f"{esc(d['norm'])}, {esc(d['params'])} parameters)</h4><pre>{esc(d.get('table', ''))}</pre>"
             )
         body.append(
             "<details><summary>architectures (layer tables with rf)</summary>"
@@ -166,7 +166,13 @@ def experiment_report(final: pd.DataFrame) -> tuple[list[str], list[str]]:
                 "",
             ]
         for d in ds:
-            md += [f"Discriminator {d['layers']} ({d['head']} head):", "", "```", d["table"], "```"]
+            md += [
+                f"Discriminator {d['layers']} ({d['head']} head):",
+                "",
+                "```",
+                d.get("table", ""),
+                "```",
+            ]
             md += [""]
     return body, md
 

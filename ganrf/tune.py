@@ -38,12 +38,18 @@ log = logging.getLogger(__name__)
 TIMEOUT_EXIT = 75
 FAULT_ENV = "GANRF_FAULT"
 FAULT_COUNTER = ".fault-attempts"  # in a trial folder: attempts under an injected fault
+CHECKPOINT_LOGGER = "ray.train._internal.storage"  # "Checkpoint successfully created" at INFO
+PUBLISH_EVERY_ENV = "GANRF_PUBLISH_EVERY_S"
+PUBLISH_EVERY_S = 30.0  # partial results.csv and page at most this often while a sweep runs
 
 
 def trainable(config: dict[str, Any]) -> None:
     """One trial: rebuild the Trial, give it its resources, resume, train, report."""
     from ganrf.train import train
 
+    # Ray logs "Checkpoint successfully created at ..." at INFO for every report of every trial;
+    # the "ray" logger is INFO in every worker, so quieten just that module (errors still show).
+    logging.getLogger(CHECKPOINT_LOGGER).setLevel(logging.WARNING)
     trial = Trial.from_flat(config[runs.TRIAL_KEY])
     cfg = trial.config
     res = tune.get_context().get_trial_resources().required_resources
@@ -263,14 +269,90 @@ def experiment_exists(path: str) -> bool:
     return tune.Tuner.can_restore(path)
 
 
-def _reporter() -> tune.CLIReporter:
+class _Reporter(tune.CLIReporter):
+    """Tune's progress table, with the experiment's folder (not Ray's staging folder) named as
+    where the results are."""
+
+    def __init__(self, exp_path: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._exp_path = exp_path
+
+    def _print(self, msg: str) -> None:
+        lines = [
+            f"Results: {self._exp_path}" if line.startswith("Result logdir:") else line
+            for line in msg.splitlines()
+        ]
+        super()._print("\n".join(lines))
+
+
+def _reporter(exp_path: str) -> tune.CLIReporter:
     # Rows are named by the trial (its design and seed); columns come from the metric registry.
-    return tune.CLIReporter(
-        metric_columns={"progress/epoch": "epoch", **progress_columns(), "status": "result"},
+    # Tune's own status column is the only "status": the trial's result (finished, diverged)
+    # is in results.csv and the page.
+    return _Reporter(
+        exp_path,
+        metric_columns={"progress/epoch": "epoch", **progress_columns()},
         parameter_columns={f"{runs.TRIAL_KEY}/meta.experiment": "experiment"},
         max_report_frequency=30,
         max_column_length=40,
     )
+
+
+class PublishCallback(tune.Callback):
+    """Writes results.csv and the page (``publish(exp_path)``) while the sweep runs, after each
+    evaluation but at most every ``every_s`` seconds, in a background thread so training never
+    waits on it; the last one is awaited when the sweep ends (the sweep then publishes again)."""
+
+    def __init__(self, publish: Any, exp_path: str, every_s: float) -> None:
+        self.publish, self.exp_path, self.every_s = publish, exp_path, every_s
+        self._last = -math.inf
+        self._thread: threading.Thread | None = None
+        self._stale = False
+        self.published = 0
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles the RunConfig (tuner.pkl)
+        return {**self.__dict__, "_thread": None}
+
+    def _run(self) -> None:
+        try:
+            self.publish(self.exp_path)
+            self.published += 1
+        except Exception as e:  # a partial page is a convenience: never end the sweep for it
+            log.warning("partial results for %s not written: %s", self.exp_path, e)
+
+    def maybe_publish(self) -> bool:
+        now = time.monotonic()
+        busy = self._thread is not None and self._thread.is_alive()
+        if busy or now - self._last < self.every_s:
+            return False
+        self._last = now
+        self._thread = threading.Thread(target=self._run, name="ganrf-publish", daemon=True)
+        self._thread.start()
+        return True
+
+    # A result marks the page stale; it is written at the end of Tune's step, once Tune's own
+    # loggers have put the result in result.json, and again later if the throttle held it back.
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self._stale = True
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._stale = True
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        if self._stale and self.maybe_publish():
+            self._stale = False
+
+    def on_experiment_end(self, trials, **info) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+
+def publish_every_s() -> float:
+    """Seconds between partial publishes: ``GANRF_PUBLISH_EVERY_S``, else 30."""
+    try:
+        return float(os.environ.get(PUBLISH_EVERY_ENV, PUBLISH_EVERY_S))
+    except ValueError:
+        return PUBLISH_EVERY_S
 
 
 def run_sweep(
@@ -284,11 +366,14 @@ def run_sweep(
     max_failures: int,
     flags: dict[str, Any] | None = None,
     verbose: int = 1,
+    publish: Any = None,
 ) -> tune.ResultGrid:
     """Run the sweep: one Tune trial per :class:`Trial`.
 
     ``flags`` (the command-line flags that define the sweep) are kept in ``sweep.json`` beside
-    the resources, so ``--resume`` can tell the same command from a different one."""
+    the resources, so ``--resume`` can tell the same command from a different one. ``publish``
+    (``exp_path -> ...``, from the sweep script) refreshes results.csv and the page while it
+    runs (:class:`PublishCallback`)."""
     # Tune's newer console output ignores progress reporters and prints the grid point as one
     # truncated dict; the classic reporter shows the columns chosen above.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -314,11 +399,16 @@ def run_sweep(
             failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             sync_config=tune.SyncConfig(sync_artifacts=True),
-            progress_reporter=_reporter(),
+            progress_reporter=_reporter(path),
             verbose=verbose,
+            callbacks=_callbacks(publish, path),
         ),
     )
     return tuner.fit()
+
+
+def _callbacks(publish: Any, path: str) -> list[tune.Callback]:
+    return [PublishCallback(publish, path, publish_every_s())] if publish else []
 
 
 def read_sweep(path: str) -> dict[str, Any]:

@@ -503,6 +503,63 @@ def test_sweep_with_some_finished_trials_exits_0_and_counts_them(tmp_path, capsy
     )
 
 
+def test_sweep_output_names_one_status_and_the_results_folder(smoke):
+    store, run = smoke
+    out = run.stdout + run.stderr
+    assert f"results in {store / 'smoke'}" in run.stderr  # printed at the start
+    assert "Checkpoint successfully created" not in out  # Ray's per-report log line
+    assert "Result logdir" not in out  # Ray's staging folder, not the results
+    header = next(line for line in out.splitlines() if "| Trial name" in line)
+    assert header.count("status") == 1 and "| result" not in header
+    table = pd.read_csv(store / "smoke" / "results.csv")
+    assert "trial_status" in table.columns and "status" not in table.columns
+
+
+def test_partial_results_while_the_sweep_runs(tmp_path):
+    """results.csv and the page exist, naming the running trial, before the sweep ends: rf 5
+    hangs after its first report and the test reads them meanwhile."""
+    env = {
+        **os.environ,
+        "GANRF_PUBLISH_EVERY_S": "0",
+        "GANRF_FAULT": json.dumps({"kind": "hang", "rf": 5, "after_reports": 1}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *SMOKE_START, "--storage-path", str(tmp_path)]
+        + ["--name", "partial"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    exp = tmp_path / "partial"
+    deadline = time.time() + 180
+    try:
+        while time.time() < deadline:
+            assert proc.poll() is None, "the sweep ended: rf 5 should still be running"
+            try:
+                table = pd.read_csv(exp / "results.csv")
+                page = (exp / "report.html").read_text()
+            except (OSError, pd.errors.EmptyDataError):
+                table = None
+            running = None if table is None else table[table["trial_status"] == "running"]
+            if (
+                running is not None
+                and set(table["trial_status"]) == {"finished", "running"}
+                and running["metric/fid"].notna().all()  # the hanging trial's evaluation is in
+                and "1 trial(s) still running" in page  # the page is written after the csv
+            ):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("no partial results.csv naming a running trial while the sweep ran")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert running["rf"].tolist() == [5]
+    assert running["trial"].item() in page.split("still running")[1].split("</p>")[0]
+
+
 def test_sweep_records_its_defining_flags(smoke):
     store, _ = smoke
     flags = json.loads((store / "smoke" / "sweep.json").read_text())["flags"]
