@@ -637,3 +637,38 @@ def test_resume_refuses_flags_that_differ(smoke, args, message, monkeypatch, cap
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("mnist_rf.py: error: ") and message in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_ganrf_ls_on_a_folder_and_a_file_uri(tmp_path, capsys):
+    from ganrf.cli import main as ganrf_main
+
+    store = tmp_path / "runs"
+    exp = store / "mnist_rf-smoke-1"
+    _trial(exp, "rf1-s0", 1, ["running", "finished"])
+    _trial(exp, "rf3-s0", 3, ["running", "diverged"])
+    _trial(exp, "rf5-s0", 5, ["running"])
+    _trial(exp, "rf7-s0", 7, [], error=True)
+    (exp / "sweep.json").write_text(json.dumps({"resources": {}, "flags": {"preset": "smoke"}}))
+    (exp / "report.html").write_text("<html></html>")
+    other = store / "celeba_rf-full-2"
+    _trial(other, "rf9-s0", 9, ["finished"])
+    (store / "not-an-experiment").mkdir()
+    for where in (str(store), store.as_uri()):
+        assert ganrf_main(["ls", where]) == 0
+        out = capsys.readouterr().out.splitlines()
+        head = out[0].split()
+        assert head[:8] == ["experiment", "preset", "trials", *runs_statuses()]
+        rows = {line.split()[0]: line.split() for line in out[1:]}
+        assert set(rows) == {"mnist_rf-smoke-1", "celeba_rf-full-2"}
+        smoke = rows["mnist_rf-smoke-1"]
+        assert smoke[1:8] == ["smoke", "4", "1", "1", "1", "1", "0"]
+        assert smoke[-1].endswith("mnist_rf-smoke-1/report.html")
+        assert rows["celeba_rf-full-2"][1:4] == ["-", "1", "1"]
+    assert ganrf_main(["ls", str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def runs_statuses():
+    from ganrf.runs import TRIAL_STATUSES
+
+    return list(TRIAL_STATUSES)
