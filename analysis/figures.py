@@ -289,12 +289,13 @@ def fig_erf(configs: Configs) -> go.Figure:
 
 def fig_curves(frame: pd.DataFrame, configs: Configs, metric: str) -> go.Figure:
     """Every trial's ``metric`` over training, coloured by configuration (one legend entry
-    each; the page recolours by another split without redrawing the data)."""
+    each; the page recolours by another split without redrawing the data). Every trial has a
+    trace, in the same order for every metric, so the page swaps only the y values."""
     keys = dict(zip(configs.final["trial"], configs.final.index))
     fig = go.Figure()
     colours: dict[str, str] = {}
     for trial, rows in frame.groupby("trial", sort=True):
-        if trial not in keys or metric not in rows or rows[metric].isna().all():
+        if trial not in keys:
             continue
         r = configs.final.loc[keys[trial]]
         rows = rows.sort_values("step")
@@ -304,7 +305,7 @@ def fig_curves(frame: pd.DataFrame, configs: Configs, metric: str) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=list(rows["epoch"]),
-                y=[None if pd.isna(v) else float(f"{v:.5g}") for v in rows[metric]],
+                y=[None if pd.isna(v) else float(f"{v:.5g}") for v in rows.get(metric, [])],
                 mode="lines+markers",
                 name=esc(group),
                 legendgroup=esc(group),

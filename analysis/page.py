@@ -62,9 +62,12 @@ pre {{ background: #f6f6f6; padding: 0.5em; font-size: 0.8em; overflow-x: auto; 
 {body}
 <p><label>dataset <select id="dataset">{select}</select></label></p>
 {sections}
+<script type="application/json" id="page-data">{data}</script>
+<script type="application/json" id="plotly-template">{template}</script>
 <script>
-const DATA = {data};
-const TEMPLATE = {template};
+// JSON.parse of a script element's text is far faster than a JavaScript literal this size.
+const DATA = JSON.parse(document.getElementById("page-data").textContent);
+const TEMPLATE = JSON.parse(document.getElementById("plotly-template").textContent);
 const PALETTE = ["#1f77b4","#ff7f0e","#2ca02c","#d62728","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
 const STATE = {{}};
 function escHtml(s) {{
@@ -115,7 +118,9 @@ function draw(id) {{
   const split = el.parentNode.querySelector("select.split")?.value ?? C.split;
   const v = C.variants[metric][C.recolour ? "" : split];
   const keep = allowed(sec);
-  const data = JSON.parse(JSON.stringify(v.data)).map(t => filterTrace(t, keep)).filter(t => t);
+  let data = JSON.parse(JSON.stringify(v.data || C.variants[C.metric][""].data));
+  if (v.ys) data.forEach((t, i) => t.y = v.ys[i]);  // training curves: only y differs
+  data = data.map(t => filterTrace(t, keep)).filter(t => t);
   if (C.recolour) recolour(sec, data, split);
   const layout = Object.assign(JSON.parse(JSON.stringify(v.layout)), {{template: TEMPLATE}});
   return Plotly.react(el, data, layout, {{responsive: true}}).then(() => el.dataset.rendered = "1");

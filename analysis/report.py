@@ -219,13 +219,17 @@ def _filters(configs: Configs, sec: str) -> str:
     return '<div class="filters">filter: ' + " ".join(parts) + "</div>"
 
 
-def _variants(build, metrics: list[str], splits: list[tuple[str, str]]) -> dict:
+def _variants(build, metrics: list[str], splits: list[tuple[str, str]], ys=False) -> dict:
+    """{metric: {split: figure}}; with ``ys`` (the training curves: the same traces for every
+    metric) only the first metric has whole figures, the others their y values and layout."""
     out = {}
     for m in metrics:
         out[m] = {}
         for key, _ in splits:
             spec = json.loads(build(m, key).to_json())
             spec["layout"].pop("template", None)
+            if ys and m != metrics[0]:
+                spec = {"ys": [t.get("y") for t in spec["data"]], "layout": spec["layout"]}
             out[m][key] = spec
     return out
 
@@ -241,7 +245,10 @@ def section_charts(frame: pd.DataFrame, cf: Configs, sec: str) -> list[dict]:
                 "title": title,
                 "section": sec,
                 "variants": _variants(
-                    build, metrics or [""], [("", "")] if recolour or not splits else splits
+                    build,
+                    metrics or [""],
+                    [("", "")] if recolour or not splits else splits,
+                    ys=recolour,
                 ),
                 "metrics": [(m, F.label(m)) for m in metrics],
                 "splits": splits,

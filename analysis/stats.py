@@ -127,6 +127,12 @@ class Configs:
     def summary(self, metric: str) -> pd.DataFrame:
         """Per configuration: its fields, n (seeds averaged), mean, the 95% interval's half
         width and ends; over the trials that finished or are still running."""
+        cache = self.__dict__.setdefault("_summaries", {})
+        if metric not in cache:
+            cache[metric] = self._summary(metric)
+        return cache[metric].copy()
+
+    def _summary(self, metric: str) -> pd.DataFrame:
         ok = self.final[self.final["trial_status"].isin(SUMMARY_STATUSES)]
         rows = []
         for cfg, g in ok.groupby("cfg", sort=True):

@@ -298,7 +298,7 @@ def test_erf_chart_and_curves_with_a_legend(exp):
     erf = F.fig_erf(cf)
     assert {t.name for t in erf.data} >= {"ERF size (95% mass)", "decision rf", "= theoretical rf"}
     curves = F.fig_curves(frame, cf, "metric/fid")
-    assert len(curves.data) == 8  # one trace per trial that reported the metric
+    assert len(curves.data) == 9  # one trace per trial, the same for every metric
     by_trial = {
         cf.final.loc[cf.final["key"] == t.meta["key"], "trial"].item(): t for t in curves.data
     }
