@@ -3,8 +3,8 @@
     python -m analysis.bench                 # 200 trials x 50 evaluations, with images
     python -m analysis.bench --trials 20 --evals 10
 
-Writes a synthetic experiment folder (Tune's layout, a 242 px sample grid and a 28 px ERF map
-per trial), builds the page, and, when Chromium is installed, opens it headless and times until
+Writes a synthetic experiment folder (Tune's layout; random 242 px sample grids and 28 px ERF
+maps at the first, every tenth and the last evaluation of each trial: the worst case for JPEG), builds the page, and, when Chromium is installed, opens it headless and times until
 every chart is drawn. Prints one JSON object.
 """
 
@@ -57,8 +57,14 @@ def make_experiment(root: Path, trials: int, evals: int, seed: int = 0) -> Path:
             design={"discriminator": design, "generator": g},
             meta={"meta.experiment": "onelayer"},
         )
-        lines = []
+        lines, saved = [], []
         for e in range(1, evals + 1):
+            if e % 10 == 0 or e in (1, evals):  # sample grids at some evaluations: the slider
+                saved.append(100 * e)
+                noise = rng.randbytes(242 * 242)
+                name = f"step{100 * e:08d}.png"
+                Image.frombytes("L", (242, 242), noise).save(d / "samples" / name)
+                Image.frombytes("L", (28, 28), noise[: 28 * 28]).save(d / "erf" / name)
             fid = 20 + 80 * math.exp(-e / 10) + 30 / rf + rng.random()
             lines.append(
                 json.dumps(
@@ -79,15 +85,12 @@ def make_experiment(root: Path, trials: int, evals: int, seed: int = 0) -> Path:
                         "erf/size50": float(rf),
                         "time/epoch_s": 5 + rf / 3,
                         "status": "running" if e < evals else "finished",
-                        "artifact/samples": "samples/last.png",
-                        "artifact/erf": "erf/last.png",
+                        "artifact/samples": f"samples/step{saved[-1]:08d}.png",
+                        "artifact/erf": f"erf/step{saved[-1]:08d}.png",
                     }
                 )
             )
         (d / "result.json").write_text("\n".join(lines) + "\n")
-        noise = bytes(rng.getrandbits(8) for _ in range(242 * 242))
-        Image.frombytes("L", (242, 242), noise).save(d / "samples" / "last.png")
-        Image.frombytes("L", (28, 28), noise[: 28 * 28]).save(d / "erf" / "last.png")
     return exp
 
 

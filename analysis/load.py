@@ -16,8 +16,6 @@ from typing import Any
 import pandas as pd
 
 from ganrf import runs
-from ganrf.config import ConfigError, TrainConfig
-from ganrf.designs import DesignError
 from ganrf.metrics.spec import METRICS
 from ganrf.runs import TRIAL_STATUSES
 
@@ -30,7 +28,7 @@ ID_COLUMNS = [
     "experiment",
     "trial",
     "trial_status",
-    "status",
+    "preset",
     "seed",
     "rf",
     "decision_rf",
@@ -75,14 +73,32 @@ def _design_fields(folder: runs.TrialFolder) -> dict[str, Any]:
         return folder.design["discriminator"]
     if not folder.config:
         return {}
+    # lazily: ganrf.config reaches ganrf.rf, which imports torch (analysis/ runs without it)
+    from ganrf.config import ConfigError, TrainConfig
+    from ganrf.designs import DesignError
+
     try:
         return TrainConfig.from_dict(folder.config).design().to_dict()
     except (ConfigError, DesignError):
         return {}
 
 
-def load_trial(trial_dir: Path, experiment: Path) -> list[dict[str, Any]]:
-    """The rows of one trial folder: one per report (one in all when it never reported)."""
+def sweep_preset(experiment: Path) -> str | None:
+    """The preset the sweep of ``experiment`` started with (its ``sweep.json``), if recorded."""
+    try:
+        sweep = json.loads((experiment / runs.SWEEP_FILE).read_text())
+        return (sweep.get("flags") or {}).get("preset")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def load_trial(
+    trial_dir: Path, experiment: Path, preset: str | None = None
+) -> list[dict[str, Any]]:
+    """The rows of one trial folder: one per report (one in all when it never reported).
+
+    ``trial_status`` is the trial's status (:data:`TRIAL_STATUSES`), on each of its rows; the
+    per-report ``status`` Tune recorded is folded into it, not kept as a second column."""
     folder = runs.read_trial(trial_dir)
     experiment_name = experiment.name
     cfg, design = folder.config, _design_fields(folder)
@@ -94,6 +110,7 @@ def load_trial(trial_dir: Path, experiment: Path) -> list[dict[str, Any]]:
         "trial": trial_dir.relative_to(experiment).as_posix(),  # a packed member: pack/member
         "trial_dir": str(trial_dir),
         "trial_status": status,
+        "preset": preset,
         "seed": cfg.get("seed"),
         **{col: design.get(key) for key, col in DESIGN_COLUMNS.items()},
         "loss": cfg.get("loss.kind"),
@@ -102,17 +119,15 @@ def load_trial(trial_dir: Path, experiment: Path) -> list[dict[str, Any]]:
     if isinstance(common["channels"], list):
         common["channels"] = ",".join(map(str, common["channels"]))
     if not folder.results:
-        return [common | {"status": status}]
+        return [common]
     rows = []
     for r in folder.results:
         row = dict(common)
-        row.update({k: v for k, v in r.items() if "/" in k or k in ("status", "diverged_step")})
+        row.update({k: v for k, v in r.items() if "/" in k or k == "diverged_step"})
         row["step"] = r.get("progress/step")
         row["epoch"] = r.get("progress/epoch")
         row["time_total_s"] = r.get("time_total_s")
         rows.append(row)
-    if status in ("errored", "timed_out"):
-        rows[-1]["status"] = status
     return rows
 
 
@@ -128,8 +143,9 @@ def load_experiment(*paths: str | Path) -> pd.DataFrame:
             tmp = tmp or tempfile.mkdtemp(prefix="ganrf-fetch-")
             path = runs.fetch_experiment(str(path), tmp)
         for exp in runs.experiment_dirs(path):
+            preset = sweep_preset(exp)
             for trial in runs.trial_dirs(exp):
-                rows += load_trial(trial, exp)
+                rows += load_trial(trial, exp, preset)
     frame = pd.DataFrame(rows)
     for col in ID_COLUMNS + METRIC_COLUMNS:
         if col not in frame.columns:

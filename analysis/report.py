@@ -13,78 +13,26 @@ embedded once; images are embedded as small JPEG thumbnails, so the file opens o
 
 from __future__ import annotations
 
-import base64
-import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
-from analysis.figures import (
-    available_metrics,
-    esc,
-    fig_curves,
-    fig_erf,
-    fig_heads,
-    fig_heatmap,
-    fig_metric_vs,
-    fig_time,
-)
+from analysis import figures as F
+from analysis.figures import esc
+from analysis.gallery import Images, gallery
 from analysis.load import TRIAL_STATUSES, final_rows, load_experiment
-
-THUMB_PX = 160
-
-
-def _thumb(path: Path, px: int = THUMB_PX) -> str | None:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((px, px))
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=80)
-    except OSError:
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def gallery(final: pd.DataFrame, section: str) -> str:
-    cards = []
-    for _, r in final.sort_values(["rf", "depth", "head", "seed"]).iterrows():
-        trial_dir = Path(r.get("trial_dir", ""))
-        imgs = []
-        for key, label in (("artifact/samples", "samples"), ("artifact/erf", "ERF")):
-            rel = r.get(key)
-            src = _thumb(trial_dir / rel) if isinstance(rel, str) else None
-            imgs.append(
-                f'<img alt="{label}" title="{label}" src="{src}">'
-                if src
-                else f'<div class="noimg">no {label}</div>'
-            )
-        cards.append(
-            f'<figure class="card" data-rf="{esc(r["rf"])}" data-depth="{esc(r["depth"])}">'
-            + "".join(imgs)
-            + f"<figcaption>rf {esc(r['rf'])} · depth {esc(r['depth'])} · {esc(r['layers'])} · "
-            f"{esc(r['head'])} · seed {esc(r['seed'])} · {esc(r['trial_status'])}</figcaption></figure>"
-        )
-    rfs = sorted(final["rf"].dropna().unique())
-    depths = sorted(final["depth"].dropna().unique())
-
-    def select(name, values):
-        opts = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in values)
-        return (
-            f'<label>{name} <select data-filter="{name}" data-section="{esc(section)}">'
-            f'<option value="">all</option>{opts}</select></label>'
-        )
-
-    return (
-        f'<div class="filters">{select("rf", rfs)} {select("depth", depths)}</div>'
-        f'<div class="gallery" id="gallery-{esc(section)}">{"".join(cards)}</div>'
-    )
+from analysis.page import render
+from analysis.stats import (
+    Configs,
+    configurations,
+    fmt,
+    headline,
+    summary_display,
+    summary_table,
+)
 
 
 def notes_table(final: pd.DataFrame) -> pd.DataFrame:
@@ -164,26 +112,23 @@ def architectures(final: pd.DataFrame) -> tuple[dict | None, list[dict]]:
     return g, ds
 
 
-def _table_html(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, escape=True, na_rep="", classes="tbl", border=0)
+def _table_html(df: pd.DataFrame, sortable: bool = False) -> str:
+    classes = "tbl sortable" if sortable else "tbl"
+    return df.to_html(index=False, escape=True, na_rep="", classes=classes, border=0)
 
 
-def build(frame: pd.DataFrame) -> tuple[str, str]:
-    """(html, markdown) of the whole report."""
-    final = final_rows(frame)
-    md = ["# gan_rf report", ""]
-    body = []
-    # -- the experiment report ---------------------------------------------------------------
-    body.append("<h2>Experiment report</h2>")
+def experiment_report(final: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(HTML, Markdown lines) of the notes' report per experiment: the table, the
+    hyper-parameters held fixed, G's and each D's layer table."""
+    body, md = ["<h2>Experiment report</h2>"], []
     for name, exp in final.groupby("experiment_name"):
         g, ds = architectures(exp)
         table = notes_table(exp)
         counts = exp["trial_status"].value_counts().to_dict()
         status_line = ", ".join(f"{counts.get(s, 0)} {s}" for s in TRIAL_STATUSES)
-        body.append(
-            f"<h3>{esc(name)} <small>({esc(exp['dataset'].iloc[0])}; {esc(status_line)})</small></h3>"
-        )
-        body.append(_table_html(table))
+        dataset = exp["dataset"].iloc[0]
+        body.append(f"<h3>{esc(name)} <small>({esc(dataset)}; {esc(status_line)})</small></h3>")
+        body.append(_table_html(table, sortable=True))
         hp = hyperparameters(exp)
         body.append(
             "<details><summary>hyper-parameters held fixed</summary>"
@@ -193,32 +138,27 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
         arch = []
         if g:
             arch.append(
-                f"<h4>generator: {esc(g['kind'])}, noise {esc(g['noise_dim'])}, width {esc(g['width'])}, "
-                f"{esc(g['params'])} parameters</h4><pre>{esc(chr(10).join(g['layers']))}</pre>"
+                f"<h4>generator: {esc(g['kind'])}, noise {esc(g['noise_dim'])}, width "
+                f"{esc(g['width'])}, {esc(g['params'])} parameters</h4>"
+                f"<pre>{esc(chr(10).join(g['layers']))}</pre>"
             )
         for d in ds:
             arch.append(
-                f"<h4>discriminator {esc(d['layers'])} ({esc(d['head'])} head, norm {esc(d['norm'])}, "
-                f"{esc(d['params'])} parameters)</h4><pre>{esc(d['table'])}</pre>"
+                f"<h4>discriminator {esc(d['layers'])} ({esc(d['head'])} head, norm "
+                f"{esc(d['norm'])}, {esc(d['params'])} parameters)</h4><pre>{esc(d.get('table', ''))}</pre>"
             )
         body.append(
             "<details><summary>architectures (layer tables with rf)</summary>"
             + "".join(arch)
             + "</details>"
         )
-        md += [
-            f"## {name} ({exp['dataset'].iloc[0]}; {status_line})",
-            "",
-            table.to_markdown(index=False),
-            "",
-            "Hyper-parameters held fixed:",
-            "",
-        ]
-        md += [f"- `{k}`: {v}" for k, v in hp.items()]
+        md += [f"## {name} ({dataset}; {status_line})", "", table.to_markdown(index=False), ""]
+        md += ["Hyper-parameters held fixed:", ""] + [f"- `{k}`: {v}" for k, v in hp.items()]
         md += ["", "Architectures:", ""]
         if g:
             md += [
-                f"Generator {g['kind']} (noise {g['noise_dim']}, width {g['width']}, {g['params']} params):",
+                f"Generator {g['kind']} (noise {g['noise_dim']}, width {g['width']}, "
+                f"{g['params']} params):",
                 "",
                 "```",
                 *g["layers"],
@@ -230,58 +170,235 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
                 f"Discriminator {d['layers']} ({d['head']} head):",
                 "",
                 "```",
-                d["table"],
+                d.get("table", ""),
                 "```",
-                "",
             ]
-    # -- charts per dataset ------------------------------------------------------------------
+            md += [""]
+    return body, md
+
+
+def trial_table(configs: Configs) -> str:
+    """The sortable trial table: key, status, every varying field, seed, epoch, headline
+    metrics; rows carry their key, so the section's filters hide them."""
+    final = configs.final.sort_values(["cfg", "seed"], na_position="last")
+    metrics = headline(final)
+    cols = ["trial", "status", *configs.fields, "seed", "epoch"]
+    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+    head += "".join(f"<th>{esc(F.label(m))}</th>" for m in metrics)
+    rows = []
+    for _, r in final.iterrows():
+        values = [r["trial"], r["trial_status"], *[r[f] for f in configs.fields]]
+        values += [r["seed"], r["epoch"], *[r[m] for m in metrics]]
+        cells = "".join(f'<td data-v="{esc(fmt(v))}">{esc(_short(v))}</td>' for v in values)
+        rows.append(f'<tr data-key="{esc(r["key"])}">{cells}</tr>')
+    return (
+        f'<div class="scroll"><table class="tbl sortable trials"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) and pd.notna(v) else fmt(v)
+
+
+def _filters(configs: Configs, sec: str) -> str:
+    def select(name: str, values) -> str:
+        opts = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in values)
+        return (
+            f'<label>{esc(name)} <select data-filter="{esc(name)}" data-section="{sec}">'
+            f'<option value="">all</option>{opts}</select></label>'
+        )
+
+    parts = [
+        select(f, sorted({fmt(v) for v in configs.final[f]}, key=F._order_one))
+        for f in configs.fields
+    ]
+    parts.append(
+        select("status", [s for s in TRIAL_STATUSES if s in set(configs.final["trial_status"])])
+    )
+    return '<div class="filters">filter: ' + " ".join(parts) + "</div>"
+
+
+def _variants(build, metrics: list[str], splits: list[tuple[str, str]], ys=False) -> dict:
+    """{metric: {split: figure}}; with ``ys`` (the training curves: the same traces for every
+    metric) only the first metric has whole figures, the others their y values and layout."""
+    out = {}
+    for m in metrics:
+        out[m] = {}
+        for key, _ in splits:
+            spec = json.loads(build(m, key).to_json())
+            spec["layout"].pop("template", None)
+            if ys and m != metrics[0]:
+                spec = {"ys": [t.get("y") for t in spec["data"]], "layout": spec["layout"]}
+            out[m][key] = spec
+    return out
+
+
+def section_charts(frame: pd.DataFrame, cf: Configs, sec: str) -> list[dict]:
+    """The charts of one dataset: each with its variants per metric and split."""
+    metrics = F.available_metrics(cf.final)
+    charts: list[dict] = []
+
+    def add(title, build, metrics, splits, split_label="split by", default="", recolour=False):
+        charts.append(
+            {
+                "title": title,
+                "section": sec,
+                "variants": _variants(
+                    build,
+                    metrics or [""],
+                    [("", "")] if recolour or not splits else splits,
+                    ys=recolour,
+                ),
+                "metrics": [(m, F.label(m)) for m in metrics],
+                "splits": splits,
+                "split_label": split_label,
+                "metric": (metrics or [""])[0],
+                "split": default,
+                "recolour": recolour,
+            }
+        )
+
+    varies = set(cf.fields)
+    if metrics and cf.final["rf"].notna().any():
+        add(
+            "metric against rf (mean and 95% interval over seeds, per configuration)",
+            lambda m, s: F.fig_metric_vs(cf, "rf", m, s),
+            metrics,
+            F.split_options(cf, "rf"),
+        )
+        if {"rf", "depth"} <= varies:
+            add(
+                "rf x depth",
+                lambda m, s: F.fig_heatmap(cf, m, s),
+                metrics,
+                F.heatmap_slices(cf),
+                "slice",
+                F.heatmap_slices(cf)[0][0],
+            )
+        if "depth" in varies:
+            add(
+                "same rf, varying depth",
+                lambda m, s: F.fig_metric_vs(cf, "depth", m, s),
+                metrics,
+                F.split_options(cf, "depth"),
+            )
+    if metrics and cf.fields:
+        splits = F.split_options(cf)
+        default = "head" if "head" in varies else ""
+        title = "image head vs patch head" if "head" in varies else "configurations side by side"
+        add(title, lambda m, s: F.fig_bars(cf, m, s, title), metrics, splits, default=default)
+        add("parallel coordinates", lambda m, s: F.fig_parcoords(cf, m), metrics, [])
+    add("theoretical rf, decision rf, ERF", lambda m, s: F.fig_erf(cf), [], [])
+    curve_metrics = F.available_metrics(frame)
+    if curve_metrics:
+        add(
+            "training curves",
+            lambda m, s: F.fig_curves(frame, cf, m),
+            curve_metrics,
+            F.split_options(cf),
+            "colour by",
+            recolour=True,
+        )
+    add("time per epoch", lambda m, s: F.fig_time(cf, s), [], F.split_options(cf, "rf"))
+    return charts
+
+
+def _chart_html(div_id: str, c: dict) -> str:
+    def select(cls, label, options, value):
+        if len(options) < 2:
+            return ""
+        opts = "".join(
+            f'<option value="{esc(k)}"{" selected" if k == value else ""}>{esc(v)}</option>'
+            for k, v in options
+        )
+        return f'<label>{esc(label)} <select class="{cls}">{opts}</select></label> '
+
+    controls = select("metric", "metric", c["metrics"], c["metric"])
+    controls += select("split", c["split_label"], c["splits"], c["split"])
+    return (
+        f'<div class="chartbox"><div class="controls"><b>{esc(c["title"])}</b> {controls}</div>'
+        f'<div class="chart" id="{div_id}" data-title="{esc(c["title"])}"></div></div>'
+    )
+
+
+def build(frame: pd.DataFrame) -> tuple[str, str]:
+    """(html, markdown) of the whole report."""
+    final = final_rows(frame)
+    everything = configurations(final, prefix="all")
+    summary = summary_table(everything)
+    shown = summary_display(summary)
+    running = final[final["trial_status"] == "running"]["trial"].tolist()
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    header = [
+        f"<p>{final['experiment_name'].nunique()} experiment(s), {len(final)} trial(s); "
+        f"written {esc(stamp)}. Means are over the seeds of one configuration (every field "
+        "that varies but the seed), with n and a 95% t interval; diverged and errored trials "
+        "are listed in the tables and left out of means.</p>"
+    ]
+    if running:
+        header.append(
+            f'<p class="running">{len(running)} trial(s) still running (this page is refreshed '
+            f"while the sweep runs): {esc(', '.join(running))}</p>"
+        )
+    header.append("<h2>Summary: one row per configuration</h2>")
+    header.append(_table_html(shown, sortable=True))
+    md = ["# gan_rf report", "", f"Written {stamp}.", ""]
+    if running:
+        md += [f"Still running: {', '.join(running)}", ""]
+    md += ["## Summary: one row per configuration", "", shown.to_markdown(index=False), ""]
+    body, md_exps = experiment_report(final)
+    md += md_exps
     datasets = sorted(final["dataset"].dropna().unique())
-    figs: list[tuple[str, go.Figure]] = []
-    sections = []
-    for ds_name in datasets:
-        f_final = final[final["dataset"] == ds_name]
+    charts: dict[str, dict] = {}
+    sections, data_sections = [], {}
+    images = Images()
+    for i, ds_name in enumerate(datasets):
+        sec = f"s{i}"
         f_all = frame[frame["dataset"] == ds_name]
-        metrics = available_metrics(f_final)
-        parts = [f'<section class="dataset" data-dataset="{esc(ds_name)}"><h2>{esc(ds_name)}</h2>']
-        charts = []
-        if metrics and f_final["rf"].notna().any():
-            charts.append(
-                (
-                    "metric against rf (one line per depth; mean and std over seeds)",
-                    fig_metric_vs(f_final, "rf", "depth", metrics, "metric against rf"),
-                )
-            )
-            charts.append(("rf x depth", fig_heatmap(f_final, metrics)))
-            charts.append(
-                (
-                    "same rf, varying depth (rf-equivalent stacks)",
-                    fig_metric_vs(f_final, "depth", "rf", metrics, "same rf, varying depth"),
-                )
-            )
-            if f_final["head"].nunique() > 1:
-                charts.append(("image head vs patch head", fig_heads(f_final, metrics)))
-        charts.append(("theoretical rf, decision rf, ERF", fig_erf(f_final)))
-        if metrics:
-            charts.append(("training curves", fig_curves(f_all, available_metrics(f_all))))
-        charts.append(("time per epoch", fig_time(f_final)))
-        for title, fig in charts:
-            div_id = f"fig{len(figs)}"
-            figs.append((div_id, fig))
-            parts.append(f'<div class="chart" id="{div_id}" data-title="{esc(title)}"></div>')
-        parts.append("<h3>gallery: latest samples and ERF map per trial</h3>")
-        parts.append(gallery(f_final, ds_name))
+        cf = configurations(final[final["dataset"] == ds_name], prefix=sec)
+        parts = [
+            f'<section class="dataset" data-dataset="{esc(ds_name)}" data-section="{sec}">'
+            f"<h2>{esc(ds_name)}</h2>",
+            _filters(cf, sec),
+            "<h3>trials (click a header to sort; the filters above apply to every chart)</h3>",
+            trial_table(cf),
+        ]
+        for c in section_charts(f_all, cf, sec):
+            div_id = f"fig{len(charts)}"
+            charts[div_id] = c
+            parts.append(_chart_html(div_id, c))
+        cards, slider = gallery(f_all, cf, images)
+        parts += ["<h3>gallery: samples and ERF map per trial, over training</h3>", cards]
         parts.append("</section>")
         sections.append("".join(parts))
+        data_sections[sec] = {
+            "fields": cf.fields,
+            "trials": {
+                r["key"]: {
+                    "cfg": cf.key(r["cfg"]),
+                    "status": r["trial_status"],
+                    "f": {f: fmt(r[f]) for f in cf.fields},
+                }
+                for _, r in cf.final.iterrows()
+            },
+            "gallery": slider,
+        }
     select = "".join(f'<option value="{esc(d)}">{esc(d)}</option>' for d in datasets)
-    specs = {div_id: json.loads(fig.to_json()) for div_id, fig in figs}
-    page = PAGE.format(
-        plotly=get_plotlyjs(),
+    data = {
+        "sections": data_sections,
+        "images": images.urls,
+        "charts": {
+            k: {x: c[x] for x in ("section", "variants", "metric", "split", "recolour")}
+            for k, c in charts.items()
+        },
+    }
+    page = render(
+        header="".join(header),
         body="".join(body),
         select=select,
         sections="".join(sections),
-        specs=json.dumps(specs).replace("</", "<\\/"),
-        n_trials=len(final),
-        n_exps=final["experiment_name"].nunique(),
+        data=data,
     )
     return page, "\n".join(md) + "\n"
 
@@ -301,54 +418,3 @@ def write_page(frame: pd.DataFrame, out: str | Path) -> Path:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     return out
-
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>gan_rf report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }}
-.tbl {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }}
-.tbl th, .tbl td {{ border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: left; }}
-pre {{ background: #f6f6f6; padding: 0.5em; font-size: 0.8em; overflow-x: auto; }}
-.chart {{ width: 100%; height: 460px; margin: 1em 0; }}
-.gallery {{ display: flex; flex-wrap: wrap; gap: 8px; }}
-.card {{ margin: 0; border: 1px solid #ddd; padding: 4px; font-size: 0.75em; width: 330px; }}
-.card img, .noimg {{ width: 160px; height: 160px; image-rendering: pixelated; display: inline-block; }}
-.noimg {{ background: #eee; text-align: center; line-height: 160px; color: #999; }}
-</style>
-<script>{plotly}</script>
-</head><body>
-<h1>gan_rf: discriminator receptive field and what the generator learns</h1>
-<p>{n_exps} experiment(s), {n_trials} trial(s). Diverged and errored trials are listed in the tables
-and left out of means.</p>
-{body}
-<p><label>dataset <select id="dataset">{select}</select></label></p>
-{sections}
-<script>
-const SPECS = {specs};
-function showDataset(name) {{
-  document.querySelectorAll("section.dataset").forEach(s => {{
-    const on = s.dataset.dataset === name;
-    s.style.display = on ? "" : "none";
-    if (on) s.querySelectorAll(".chart").forEach(c => Plotly.Plots.resize(c));
-  }});
-}}
-for (const [id, spec] of Object.entries(SPECS)) {{
-  Plotly.newPlot(id, spec.data, spec.layout, {{responsive: true}}).then(() => {{
-    document.getElementById(id).dataset.rendered = "1";
-  }});
-}}
-const sel = document.getElementById("dataset");
-sel.addEventListener("change", () => showDataset(sel.value));
-showDataset(sel.value);
-document.querySelectorAll("select[data-filter]").forEach(s => s.addEventListener("change", () => {{
-  const section = s.dataset.section;
-  const f = {{}};
-  document.querySelectorAll(`select[data-section="${{CSS.escape(section)}}"]`).forEach(x => f[x.dataset.filter] = x.value);
-  document.querySelectorAll(`#gallery-${{CSS.escape(section)}} .card`).forEach(c => {{
-    c.style.display = (!f.rf || c.dataset.rf === f.rf) && (!f.depth || c.dataset.depth === f.depth) ? "" : "none";
-  }});
-}}));
-</script>
-</body></html>
-"""

@@ -46,6 +46,21 @@ def _cmd_cluster_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ls(args: argparse.Namespace) -> int:
+    from ganrf.listing import format_table, list_experiments
+
+    try:
+        experiments = list_experiments(args.storage)
+    except FileNotFoundError as e:
+        print(f"ganrf ls: error: {e}", file=sys.stderr)
+        return 2
+    if not experiments:
+        print(f"no experiments in {args.storage}")
+        return 0
+    print(format_table(experiments))
+    return 0
+
+
 def _ray_version() -> str:
     import ray
 
@@ -100,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cc.add_argument("config", help="the cluster YAML to check, e.g. cluster/gpu.yaml")
     cc.set_defaults(func=_cmd_cluster_check)
+
+    ls = sub.add_parser(
+        "ls",
+        help="list the experiments in a storage folder",
+        description="List the experiments in a storage folder (a local folder, file://, s3:// "
+        "or gs://): preset, trial counts by status (running: still running or interrupted), "
+        "when each started, and its page.",
+    )
+    ls.add_argument("storage", nargs="?", default="runs", help="default runs/ (as the sweeps)")
+    ls.set_defaults(func=_cmd_ls)
 
     from ganrf import train_cli  # the training command lives beside the loop it drives
 

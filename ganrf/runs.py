@@ -158,18 +158,7 @@ def split_meta(flat: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """JSON lines; a line cut short by a crash is skipped, the earlier ones still count."""
-    rows = []
-    if not path.exists():
-        return rows
-    for line in path.read_text(errors="replace").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    return parse_jsonl(path.read_text(errors="replace")) if path.exists() else []
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -193,16 +182,36 @@ class TrialFolder:
 
     @property
     def status(self) -> str:
-        """The trial's own last word wins: Tune keeps error.txt after a retry that finished."""
-        last = self.results[-1].get("status") if self.results else None
-        if last in ("finished", "diverged", "timed_out"):
-            return last
-        tune_dir = self.pack_dir or self.path
-        if (tune_dir / TIMEOUT_FILE).exists():
-            return "timed_out"
-        if (tune_dir / ERROR_FILE).exists() or (tune_dir / "error.pkl").exists():
-            return "errored"
-        return "running"  # still running, or interrupted: --resume continues it
+        tune_dir = self.pack_dir or self.path  # a packed member's errors are its pack's
+        files = {n for n in (TIMEOUT_FILE, ERROR_FILE, "error.pkl") if (tune_dir / n).exists()}
+        return trial_status(self.results, files)
+
+
+def trial_status(results: list[dict[str, Any]], files: set[str]) -> str:
+    """A trial's status from its reports and the names of the files in its folder. The trial's
+    own last word wins: Tune keeps error.txt after a retry that finished."""
+    last = results[-1].get("status") if results else None
+    if last in ("finished", "diverged", "timed_out"):
+        return last
+    if TIMEOUT_FILE in files:
+        return "timed_out"
+    if ERROR_FILE in files or "error.pkl" in files:
+        return "errored"
+    return "running"  # still running, or interrupted: --resume continues it
+
+
+def parse_jsonl(text: str) -> list[dict[str, Any]]:
+    """JSON lines; a line cut short by a crash is skipped, the earlier ones still count."""
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 def tune_members(path: Path) -> list[dict[str, Any]]:

@@ -291,7 +291,16 @@ def main(
         return 2
     gtune.init_ray(args.address, args.dashboard)
     packs = make_packs(trials, k or auto_pack(trials, gtune.cluster_has_gpus()))
-    print(f"{len(trials)} trials in {len(packs)} packed trials -> {exp_path}", file=sys.stderr)
+    print(
+        f"{len(trials)} trials in {len(packs)} packed trials; results in {exp_path}",
+        file=sys.stderr,
+    )
+    if publish is not None:
+        print(
+            f"results.csv and report.html there are refreshed while the sweep runs "
+            f"(at most every {gtune.publish_every_s():g} s)",
+            file=sys.stderr,
+        )
     gtune.run_sweep(
         packs=packs,
         storage_path=storage,
@@ -301,6 +310,7 @@ def main(
         gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures,
         flags=flags,
+        publish=publish,
     )
     return finish(exp_path, prog, publish)
 
@@ -331,7 +341,7 @@ def _resume(
         print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
     gtune.init_ray(args.address, args.dashboard)
-    print(f"resuming {exp_path}", file=sys.stderr)
+    print(f"resuming {exp_path}; results in {exp_path}", file=sys.stderr)
     try:
         gtune.resume_sweep(exp_path)
     except gtune.ResumeError as e:

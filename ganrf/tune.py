@@ -32,12 +32,14 @@ from ganrf import runs  # noqa: E402
 from ganrf.config import TrainConfig  # noqa: E402
 from ganrf.metrics.spec import progress_columns  # noqa: E402
 from ganrf.trial import Trial, pack_name  # noqa: E402
+from ganrf.tune_progress import PublishCallback, publish_every_s, reporter  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_EXIT = 75
 FAULT_ENV = "GANRF_FAULT"
 FAULT_COUNTER = ".fault-attempts"  # in a trial folder: attempts under an injected fault
+CHECKPOINT_LOGGER = "ray.train._internal.storage"  # "Checkpoint successfully created" at INFO
 
 
 def _place(cfgs: list[TrainConfig]) -> None:
@@ -69,6 +71,9 @@ def trainable(config: dict[str, Any]) -> None:
     maps), so every member is read back as its own trial."""
     from ganrf.train import train_pack
 
+    # Ray logs "Checkpoint successfully created at ..." at INFO for every report of every trial;
+    # the "ray" logger is INFO in every worker, so quieten just that module (errors still show).
+    logging.getLogger(CHECKPOINT_LOGGER).setLevel(logging.WARNING)
     members = [Trial.from_flat(flat) for flat in config[runs.TRIAL_KEY]]
     cfgs = [m.config for m in members]
     _place(cfgs)
@@ -264,16 +269,6 @@ def experiment_exists(path: str) -> bool:
     return tune.Tuner.can_restore(path)
 
 
-def _reporter() -> tune.CLIReporter:
-    # Rows are named by the trial (its design and seed); columns come from the metric registry.
-    return tune.CLIReporter(
-        metric_columns={"progress/epoch": "epoch", **progress_columns(), "status": "result"},
-        parameter_columns={f"{runs.TRIAL_KEY}/0/meta.experiment": "experiment"},
-        max_report_frequency=30,
-        max_column_length=40,
-    )
-
-
 def run_sweep(
     *,
     packs: list[list[Trial]],
@@ -285,12 +280,15 @@ def run_sweep(
     max_failures: int,
     flags: dict[str, Any] | None = None,
     verbose: int = 1,
+    publish: Any = None,
 ) -> tune.ResultGrid:
     """Run the sweep: one Tune trial per pack of :class:`Trial` values (a pack of one each
     unless the sweep packs them).
 
     ``flags`` (the command-line flags that define the sweep) are kept in ``sweep.json`` beside
-    the resources, so ``--resume`` can tell the same command from a different one."""
+    the resources, so ``--resume`` can tell the same command from a different one. ``publish``
+    (``exp_path -> ...``, from the sweep script) refreshes results.csv and the page while it
+    runs (:class:`PublishCallback`)."""
     # Tune's newer console output ignores progress reporters and prints the grid point as one
     # truncated dict; the classic reporter shows the columns chosen above.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -317,11 +315,16 @@ def run_sweep(
             failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             sync_config=tune.SyncConfig(sync_artifacts=True),
-            progress_reporter=_reporter(),
+            progress_reporter=reporter(path),
             verbose=verbose,
+            callbacks=_callbacks(publish, path),
         ),
     )
     return tuner.fit()
+
+
+def _callbacks(publish: Any, path: str) -> list[tune.Callback]:
+    return [PublishCallback(publish, path, publish_every_s())] if publish else []
 
 
 def read_sweep(path: str) -> dict[str, Any]:

@@ -6,9 +6,10 @@ import sys
 import pandas as pd
 import pytest
 
-from analysis.figures import fig_curves, fig_erf, fig_heads, fig_heatmap, fig_metric_vs
+from analysis import figures as F
 from analysis.load import final_rows, load_experiment, write_results_csv
 from analysis.report import build, notes_table, write_report
+from analysis.stats import configurations, summary_display, summary_table, t975
 from ganrf import runs
 from ganrf.config import TrainConfig
 
@@ -173,47 +174,169 @@ def test_truncated_result_line_is_skipped_not_fatal(exp):
     assert final.loc["rf5-s0", "metric/fid"] == 30
 
 
-METRICS = [("metric/fid", "FID-like", True), ("metric/success", "success", False)]
+def test_metric_vs_rf_means_and_intervals_skip_diverged(exp):
+    cf = configurations(final_rows(load_experiment(exp)))
+    fig = F.fig_metric_vs(cf, "rf", "metric/fid")  # one line per depth and head
+    image = next(t for t in fig.data if t.name == "depth=1 · head=image")
+    assert list(image.x) == [1, 5, 9, 11]  # rf 3 diverged, rf 7 errored: not averaged
+    assert list(image.y) == [90, 30, 50, 44]  # rf 1: mean of 80 and 100
+    # a 95% t interval over the two seeds, not a bare standard deviation
+    assert image.error_y.array[0] == pytest.approx(12.706 * 10, abs=1e-2)
+    assert image.error_y.array[1] is None  # one seed: the point, no interval
+    assert "n = 2 seeds" in image.hovertext[0] and "n = 1 seed" in image.hovertext[1]
 
 
-def test_metric_vs_rf_means_and_spread_skip_diverged(exp):
-    final = final_rows(load_experiment(exp))
-    fig = fig_metric_vs(final, "rf", "depth", METRICS, "t")
-    depth1 = next(t for t in fig.data if t.name == "depth 1")
-    assert list(depth1.x) == [1, 5, 9, 11]  # rf 3 diverged, rf 7 errored: not averaged
-    assert list(depth1.y) == [90, 30, 50, 44]  # rf 1: mean of 80 and 100
-    assert depth1.error_y.array[0] == pytest.approx(14.142, abs=1e-3)  # std of 80, 100
-    # the dropdown switches the metric: success means per rf
-    success = fig.layout.updatemenus[0].buttons[1]
-    assert success.label == "success" and list(success.args[0]["y"][0]) == [0, 1, 0, 1]
+def pooling_fixture(root, two_experiments=False):
+    """The issue's case: at rf 5 image-head FIDs 80 and 81 and patch-head FIDs 20 and 21, rf 3
+    image-head FIDs 60 and 61; a second experiment's FID 10 at rf 3."""
+    a = root / "A"
+    for seed, fid in ((0, 60), (1, 61)):
+        trial(a, f"rf3-image-s{seed}", rf=3, depth=1, seed=seed, results=[ok(fid)])
+    for seed, fid in ((0, 80), (1, 81)):
+        trial(a, f"rf5-image-s{seed}", rf=5, depth=1, seed=seed, results=[ok(fid)])
+    for seed, fid in ((0, 20), (1, 21)):
+        trial(a, f"rf5-patch-s{seed}", rf=5, depth=1, seed=seed, head="patch", results=[ok(fid)])
+    if not two_experiments:
+        return [a]
+    b = root / "B"
+    trial(b, "rf3-image-s0", rf=3, depth=1, seed=0, results=[ok(10)])
+    return [a, b]
 
 
-def test_heatmap_rf_by_depth(exp):
-    final = final_rows(load_experiment(exp))
-    fig = fig_heatmap(final[final["head"] == "image"], METRICS)
+HALF = 12.706 * 0.5**0.5 / 2**0.5  # t(0.975, 1) x sd(80, 81) / sqrt(2)
+
+
+def points(fig):
+    """{(trace, x): (mean, half width, n)} of a mean chart."""
+    out = {}
+    for t in fig.data:
+        for x, y, e, h in zip(t.x, t.y, t.error_y.array, t.hovertext):
+            n = int(h.split("n = ")[1].split()[0])
+            out[(t.name, x)] = (y, e, n)
+    return out
+
+
+def test_heads_are_never_pooled_in_one_experiment(tmp_path):
+    frame = load_experiment(*pooling_fixture(tmp_path))
+    cf = configurations(final_rows(frame))
+    assert "head" in cf.fields and "seed" not in cf.fields
+    got = points(F.fig_metric_vs(cf, "rf", "metric/fid"))
+    assert got[("head=image", 5)] == (80.5, pytest.approx(HALF, abs=1e-3), 2)
+    assert got[("head=patch", 5)] == (20.5, pytest.approx(HALF, abs=1e-3), 2)
+    assert got[("head=image", 3)][:1] == (60.5,)
+    assert len(got) == 3  # no 50.5 anywhere
+    table = summary_table(cf).set_index(["rf", "head"])
+    fid = "FID-like (evaluator features)"
+    assert table.loc[(5, "image"), fid] == 80.5 and table.loc[(5, "patch"), fid] == 20.5
+    assert table.loc[(5, "image"), "n"] == 2
+    assert table.loc[(5, "image"), f"{fid} ±"] == pytest.approx(HALF, abs=1e-3)
+    shown = summary_display(summary_table(cf))
+    assert "80.5 ± 6.4" in set(shown[fid]) and "20.5 ± 6.4" in set(shown[fid])
+
+
+def test_two_experiments_are_compared_not_pooled(tmp_path):
+    frame = load_experiment(*pooling_fixture(tmp_path, two_experiments=True))
+    cf = configurations(final_rows(frame))
+    assert cf.fields[0] == "experiment_name"
+    got = points(F.fig_metric_vs(cf, "rf", "metric/fid"))
+    assert got[("experiment_name=A · head=image", 3)][:1] == (60.5,)
+    # one seed: the point, no interval
+    assert got[("experiment_name=B · head=image", 3)] == (10, None, 1)
+    assert all(y != pytest.approx(43.667, abs=0.01) for y, _, _ in got.values())
+    table = summary_table(cf)
+    b = table[table["experiment_name"] == "B"]
+    assert len(table) == 4 and b["n"].tolist() == [1]
+    assert pd.isna(b["FID-like (evaluator features) ±"].item())
+    page, md = build(frame)
+    assert "## Summary: one row per configuration" in md.split("## A")[0]
+    assert "| B " in md and "60.5 ± 6.4" in md and "Summary: one row per configuration" in page
+    # the split-by control's variants: every field, or one field
+    by_head = F.fig_metric_vs(cf, "rf", "metric/fid", "head")
+    assert len(by_head.data) == 2 and len(F.fig_metric_vs(cf, "rf", "metric/fid").data) == 3
+
+
+def test_t_quantiles():
+    assert t975(1) == 12.706 and t975(30) == 2.042
+    assert t975(31) == pytest.approx(2.0395, abs=1e-3) and t975(120) == pytest.approx(
+        1.980, abs=1e-3
+    )
+
+
+def test_set_keys_that_vary_become_fields(tmp_path):
+    e = tmp_path / "lr"
+    for lr in (1e-4, 2e-4):
+        d = trial(e, f"rf1-lr{lr}", rf=1, depth=1, seed=0, results=[ok(50)])
+        cfg = json.loads((d / "config.json").read_text())
+        cfg.update({"optim.lr_d": lr, "data.root": f"/data/{lr}"})
+        (d / "config.json").write_text(json.dumps(cfg))
+    cf = configurations(final_rows(load_experiment(e)))
+    assert cf.fields == ["optim.lr_d"]  # data.root is where the data is, not what it is
+
+
+def test_heatmap_rf_by_depth_per_slice(exp):
+    cf = configurations(final_rows(load_experiment(exp)))
+    slices = [k for k, _ in F.heatmap_slices(cf)]
+    assert any("head=image" in k for k in slices) and any("head=patch" in k for k in slices)
+    image = next(k for k in slices if "head=image" in k)
+    fig = F.fig_heatmap(cf, "metric/fid", image)
     z = pd.DataFrame(fig.data[0].z, index=fig.data[0].y, columns=fig.data[0].x)
-    assert z.loc["1", "1"] == 90 and z.loc["2", "5"] == 20 and pd.isna(z.loc["2", "1"])
+    assert z.loc["1", "1"] == 90 and pd.isna(z.loc["2", "1"])
 
 
-def test_heads_compare_same_stack(exp):
+def test_bars_compare_heads_of_the_same_stack(exp):
     final = final_rows(load_experiment(exp))
-    fig = fig_heads(final[final["depth"] == 2], METRICS)
-    by_name = {t.name: (list(t.x), list(t.y)) for t in fig.data}
-    assert by_name == {"image head": (["conv3,conv3"], [20]), "patch head": (["conv3,conv3"], [10])}
+    cf = configurations(final[final["depth"] == 2])
+    assert cf.fields == ["head", "decision_rf"] or "head" in cf.fields
+    fig = F.fig_bars(cf, "metric/fid", "head")
+    by_name = {t.name: list(t.y) for t in fig.data}
+    assert by_name == {"head=image": [20], "head=patch": [10]}
 
 
-def test_erf_chart_and_curves(exp):
+def test_erf_chart_and_curves_with_a_legend(exp):
     frame = load_experiment(exp)
-    final = final_rows(frame)
-    erf = fig_erf(final)
+    cf = configurations(final_rows(frame))
+    erf = F.fig_erf(cf)
     assert {t.name for t in erf.data} >= {"ERF size (95% mass)", "decision rf", "= theoretical rf"}
-    curves = fig_curves(frame, METRICS)
-    assert len(curves.data) == 9  # one trace per trial
-    rf1 = [t for t in curves.data if t.name == "rf1-s0"][0]
-    assert list(rf1.y) == [90, 80]
-    assert (
-        rf1.line.color == [t for t in curves.data if t.name == "rf1-s1"][0].line.color
-    )  # colour = rf
+    curves = F.fig_curves(frame, cf, "metric/fid")
+    assert len(curves.data) == 9  # one trace per trial, the same for every metric
+    by_trial = {
+        cf.final.loc[cf.final["key"] == t.meta["key"], "trial"].item(): t for t in curves.data
+    }
+    assert list(by_trial["rf1-s0"].y) == [90, 80]
+    # one colour and one legend entry per configuration: the two rf 1 seeds share both
+    a, b = by_trial["rf1-s0"], by_trial["rf1-s1"]
+    assert a.line.color == b.line.color and a.name == b.name and a.showlegend != b.showlegend
+    assert sum(bool(t.showlegend) for t in curves.data) == len({t.name for t in curves.data})
+
+
+def test_axes_integer_ticks_discrete_colours_and_a_floor_on_tiny_ranges(tmp_path):
+    e = tmp_path / "tiny"
+    for rf in (1, 3):
+        for depth in (1, 2):
+            trial(
+                e,
+                f"rf{rf}-d{depth}",
+                rf=rf,
+                depth=depth,
+                seed=0,
+                results=[ok(119.8305 + 0.001 * rf, **{"time/epoch_s": 2.0 + depth})],
+            )
+    cf = configurations(final_rows(load_experiment(e)))
+    fig = F.fig_metric_vs(cf, "rf", "metric/fid", "depth")
+    assert list(fig.layout.xaxis.tickvals) == [1, 3]  # no 1.5
+    lo, hi = fig.layout.yaxis.range
+    assert hi - lo >= 0.02 * 119.8  # equal trials do not look different
+    time_fig = F.fig_time(cf, "depth")
+    assert [t.name for t in time_fig.data] == ["depth=1", "depth=2"]  # a legend, no colour bar
+    assert all(not getattr(t.marker, "showscale", None) for t in time_fig.data)
+
+
+def test_parcoords_over_the_varying_fields(exp):
+    cf = configurations(final_rows(load_experiment(exp)))
+    fig = F.fig_parcoords(cf, "metric/fid")
+    labels = [d.label for d in fig.data[0].dimensions]
+    assert labels[:-1] == cf.fields and "rf" in labels and "head" in labels
+    assert len(fig.data[0].meta["keys"]) == len(fig.data[0].dimensions[0].values)
 
 
 def test_notes_table_shape_and_results(exp):

@@ -27,31 +27,30 @@ def browser():
         b.close()
 
 
+def _arts(step):
+    return {
+        "artifact/samples": f"samples/step{step:08d}.png",
+        "artifact/erf": f"erf/step{step:08d}.png",
+    }
+
+
 def fixture_experiments(root):
     mnist = root / "mnist_rf-x"
-    for rf, fid in ((1, 90), (5, 30)):
+    for rf, fid, head in ((1, 90, "image"), (5, 30, "image"), (5, 20, "patch")):
         for seed in (0, 1):
             d = trial(
                 mnist,
-                f"rf{rf}-s{seed}",
+                f"rf{rf}-{head}-s{seed}",
                 rf=rf,
                 depth=1,
                 seed=seed,
-                results=[
-                    ok(
-                        fid + 10,
-                        "running",
-                        **{"artifact/samples": "samples/a.png", "artifact/erf": "erf/a.png"},
-                    ),
-                    ok(
-                        fid + seed,
-                        **{"artifact/samples": "samples/a.png", "artifact/erf": "erf/a.png"},
-                    ),
-                ],
+                head=head,
+                results=[ok(fid + 10, "running", **_arts(100)), ok(fid + seed, **_arts(200))],
             )
             for sub in ("samples", "erf"):
                 (d / sub).mkdir()
-                Image.new("L", (60, 60), color=40 * rf).save(d / sub / "a.png")
+                for step, grey in ((100, 10), (200, 40 * rf)):  # the slider's images differ
+                    Image.new("L", (60, 60), color=grey).save(d / sub / f"step{step:08d}.png")
     trial(
         mnist,
         "rf3-diverged",
@@ -67,6 +66,16 @@ def fixture_experiments(root):
     celeba = root / "celeba_rf-x"
     trial(celeba, "rf9-s0", rf=9, depth=2, seed=0, results=[ok(40)], dataset="celeba")
     return [mnist, celeba]
+
+
+def n_points(page, chart_id):
+    return page.evaluate(
+        f"document.getElementById('{chart_id}').data.reduce((n, t) => n + (t.x || []).length, 0)"
+    )
+
+
+def n_traces(page, chart_id):
+    return page.evaluate(f"document.getElementById('{chart_id}').data.length")
 
 
 def test_page_renders_every_chart_without_console_errors(browser, tmp_path):
@@ -89,11 +98,50 @@ def test_page_renders_every_chart_without_console_errors(browser, tmp_path):
     page.select_option("#dataset", other)
     assert page.locator(f'section[data-dataset="{other}"]').is_visible()
     assert not page.locator(f'section[data-dataset="{first}"]').is_visible()
-    # the gallery filter
     page.select_option("#dataset", "mnist")
-    page.select_option('select[data-filter="rf"][data-section="mnist"]', "5")
-    visible = page.locator("#gallery-mnist .card:visible")
-    assert visible.count() == 2 and all("rf 5" in t for t in visible.all_inner_texts())
-    # the diverged and errored trials are in the report table
+    mnist = page.locator('section[data-dataset="mnist"]')
+    sec = mnist.get_attribute("data-section")
+    rf_chart = mnist.locator('.chart[data-title^="metric against rf"]').get_attribute("id")
+
+    # a table header sorts the trial table
+    table = mnist.locator("table.trials")
+    table.locator("th", has_text="trial").first.click()
+    names = table.locator("tbody tr td:first-child").all_inner_texts()
+    assert names == sorted(names)
+    table.locator("th", has_text="trial").first.click()
+    assert table.locator("tbody tr td:first-child").all_inner_texts() == sorted(names)[::-1]
+
+    # a filter narrows the table, the gallery and the charts
+    before = n_points(page, rf_chart)
+    page.select_option(f'select[data-filter="head"][data-section="{sec}"]', "patch")
+    page.wait_for_function(
+        f"document.getElementById('{rf_chart}').data.reduce((n, t) => n + t.x.length, 0) < {before}"
+    )
+    assert n_points(page, rf_chart) == 1  # the patch head's one configuration
+    assert table.locator("tbody tr:visible").count() == 2
+    visible = mnist.locator(".card:visible")
+    assert visible.count() == 2 and all("head=patch" in t for t in visible.all_inner_texts())
+    page.select_option(f'select[data-filter="head"][data-section="{sec}"]', "")
+    assert n_points(page, rf_chart) == before
+
+    # the gallery's step slider changes the image
+    img = mnist.locator(".card img.samples").first
+    latest = img.get_attribute("src")
+    slider = mnist.locator(".step-slider")
+    slider.evaluate("s => { s.value = 0; s.dispatchEvent(new Event('input')); }")
+    assert (
+        img.get_attribute("src") != latest
+        and "step 100" in mnist.locator(".card").first.inner_text()
+    )
+
+    # the split-by control changes the number of traces
+    box = mnist.locator(".chartbox", has=page.locator(f"#{rf_chart}"))
+    every = n_traces(page, rf_chart)
+    box.locator("select.split").select_option("depth")
+    page.wait_for_function(f"document.getElementById('{rf_chart}').data.length !== {every}")
+    assert n_traces(page, rf_chart) == 1 and every == 2
+
+    # the summary table, and the diverged and errored trials in the report table
+    assert page.locator("text=Summary: one row per configuration").count() == 1
     assert page.locator("text=diverged").count() >= 1 and page.locator("text=errored").count() >= 1
     assert errors == []

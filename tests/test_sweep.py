@@ -503,6 +503,63 @@ def test_sweep_with_some_finished_trials_exits_0_and_counts_them(tmp_path, capsy
     )
 
 
+def test_sweep_output_names_one_status_and_the_results_folder(smoke):
+    store, run = smoke
+    out = run.stdout + run.stderr
+    assert f"results in {store / 'smoke'}" in run.stderr  # printed at the start
+    assert "Checkpoint successfully created" not in out  # Ray's per-report log line
+    assert "Result logdir" not in out  # Ray's staging folder, not the results
+    header = next(line for line in out.splitlines() if "| Trial name" in line)
+    assert header.count("status") == 1 and "| result" not in header
+    table = pd.read_csv(store / "smoke" / "results.csv")
+    assert "trial_status" in table.columns and "status" not in table.columns
+
+
+def test_partial_results_while_the_sweep_runs(tmp_path):
+    """results.csv and the page exist, naming the running trial, before the sweep ends: rf 5
+    hangs after its first report and the test reads them meanwhile."""
+    env = {
+        **os.environ,
+        "GANRF_PUBLISH_EVERY_S": "0",
+        "GANRF_FAULT": json.dumps({"kind": "hang", "rf": 5, "after_reports": 1}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *SMOKE_START, "--storage-path", str(tmp_path)]
+        + ["--name", "partial"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    exp = tmp_path / "partial"
+    deadline = time.time() + 180
+    try:
+        while time.time() < deadline:
+            assert proc.poll() is None, "the sweep ended: rf 5 should still be running"
+            try:
+                table = pd.read_csv(exp / "results.csv")
+                page = (exp / "report.html").read_text()
+            except (OSError, pd.errors.EmptyDataError):
+                table = None
+            running = None if table is None else table[table["trial_status"] == "running"]
+            if (
+                running is not None
+                and set(table["trial_status"]) == {"finished", "running"}
+                and running["metric/fid"].notna().all()  # the hanging trial's evaluation is in
+                and "1 trial(s) still running" in page  # the page is written after the csv
+            ):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("no partial results.csv naming a running trial while the sweep ran")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert running["rf"].tolist() == [5]
+    assert running["trial"].item() in page.split("still running")[1].split("</p>")[0]
+
+
 def test_sweep_records_its_defining_flags(smoke):
     store, _ = smoke
     flags = json.loads((store / "smoke" / "sweep.json").read_text())["flags"]
@@ -581,3 +638,38 @@ def test_resume_refuses_flags_that_differ(smoke, args, message, monkeypatch, cap
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("mnist_rf.py: error: ") and message in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_ganrf_ls_on_a_folder_and_a_file_uri(tmp_path, capsys):
+    from ganrf.cli import main as ganrf_main
+
+    store = tmp_path / "runs"
+    exp = store / "mnist_rf-smoke-1"
+    _trial(exp, "rf1-s0", 1, ["running", "finished"])
+    _trial(exp, "rf3-s0", 3, ["running", "diverged"])
+    _trial(exp, "rf5-s0", 5, ["running"])
+    _trial(exp, "rf7-s0", 7, [], error=True)
+    (exp / "sweep.json").write_text(json.dumps({"resources": {}, "flags": {"preset": "smoke"}}))
+    (exp / "report.html").write_text("<html></html>")
+    other = store / "celeba_rf-full-2"
+    _trial(other, "rf9-s0", 9, ["finished"])
+    (store / "not-an-experiment").mkdir()
+    for where in (str(store), store.as_uri()):
+        assert ganrf_main(["ls", where]) == 0
+        out = capsys.readouterr().out.splitlines()
+        head = out[0].split()
+        assert head[:8] == ["experiment", "preset", "trials", *runs_statuses()]
+        rows = {line.split()[0]: line.split() for line in out[1:]}
+        assert set(rows) == {"mnist_rf-smoke-1", "celeba_rf-full-2"}
+        smoke = rows["mnist_rf-smoke-1"]
+        assert smoke[1:8] == ["smoke", "4", "1", "1", "1", "1", "0"]
+        assert smoke[-1].endswith("mnist_rf-smoke-1/report.html")
+        assert rows["celeba_rf-full-2"][1:4] == ["-", "1", "1"]
+    assert ganrf_main(["ls", str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def runs_statuses():
+    from ganrf.runs import TRIAL_STATUSES
+
+    return list(TRIAL_STATUSES)

@@ -28,6 +28,8 @@ class Metric:
         datasets: the datasets whose trials report it.
         chart: offered in the page's metric dropdowns.
         progress: column header in Tune's progress table ("" for none).
+        headline: a column of the page's summary table (mean and 95% interval per
+            configuration).
     """
 
     key: str
@@ -37,6 +39,7 @@ class Metric:
     datasets: tuple[str, ...] = ALL_DATASETS
     chart: bool = True
     progress: str = ""
+    headline: bool = False
 
     @property
     def axis_title(self) -> str:
@@ -68,11 +71,23 @@ def progress_columns() -> dict[str, str]:
 
 # In the order the page's dropdowns list them.
 for _m in (
-    Metric("metric/fid", "FID-like (evaluator features)", lower_is_better=True, progress="fid"),
+    Metric(
+        "metric/fid",
+        "FID-like (evaluator features)",
+        lower_is_better=True,
+        progress="fid",
+        headline=True,
+    ),
     Metric("metric/patch_fid", "Patch-FID (half-size crops)", lower_is_better=True),
-    Metric("metric/kid_mean", "KID", lower_is_better=True),
+    Metric("metric/kid_mean", "KID", lower_is_better=True, headline=True),
     Metric("metric/kid_std", "KID std over subsets", chart=False),
-    Metric("metric/classifier_score", "classifier score", lower_is_better=False, datasets=DIGITS),
+    Metric(
+        "metric/classifier_score",
+        "classifier score",
+        lower_is_better=False,
+        datasets=DIGITS,
+        headline=True,
+    ),
     Metric("metric/class_count", "digit classes present", lower_is_better=False, datasets=DIGITS),
     Metric("metric/class_kl", "KL of classes from uniform", lower_is_better=True, datasets=DIGITS),
     Metric("metric/confident_share", "share named with p >= 0.9", datasets=DIGITS, chart=False),
@@ -87,6 +102,7 @@ for _m in (
         lower_is_better=False,
         datasets=DIGITS,
         progress="ok",
+        headline=True,
     ),
     Metric("erf/size95", "ERF size holding 95%", unit="px"),
     Metric("erf/size50", "ERF size holding 50%", unit="px", chart=False),

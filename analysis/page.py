@@ -1,0 +1,196 @@
+"""The page's HTML template and script: one file, plotly.js embedded once, no network.
+
+The script draws each chart from its variants (one per metric and split, computed in Python),
+applies the section's filters to every chart (points and traces carry their page key), to the
+trial table and to the gallery, sorts tables by a header click, recolours the training curves
+by the chosen field, and moves the gallery's step slider.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside a <script> element: no "<", ">" or "&" appears raw."""
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render(*, body: str, select: str, sections: str, data: dict, header: str) -> str:
+    template = json.loads(go.Figure().to_json())["layout"]["template"]  # once, for every chart
+    return PAGE.format(
+        plotly=get_plotlyjs(),
+        header=header,
+        body=body,
+        select=select,
+        sections=sections,
+        data=script_json(data),
+        template=script_json(template),
+    )
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>gan_rf report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1250px; color: #222; }}
+.tbl {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }}
+.tbl th, .tbl td {{ border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: left; }}
+.sortable th {{ cursor: pointer; user-select: none; background: #f3f3f3; }}
+.sortable th[data-dir="asc"]::after {{ content: " ▲"; }}
+.sortable th[data-dir="desc"]::after {{ content: " ▼"; }}
+.scroll {{ max-height: 420px; overflow: auto; }}
+pre {{ background: #f6f6f6; padding: 0.5em; font-size: 0.8em; overflow-x: auto; }}
+.chart {{ width: 100%; height: 470px; }}
+.controls {{ font-size: 0.85em; margin-top: 1em; }}
+.filters {{ position: sticky; top: 0; background: #fff; padding: 4px 0; z-index: 5;
+  border-bottom: 1px solid #ddd; font-size: 0.85em; }}
+.running {{ background: #fff4d6; padding: 4px 8px; }}
+.gallery {{ display: flex; flex-wrap: wrap; gap: 8px; }}
+.card {{ margin: 0; border: 1px solid #ddd; padding: 4px; font-size: 0.75em; width: 330px; }}
+.card img, .noimg {{ width: 160px; height: 160px; image-rendering: pixelated; display: inline-block; }}
+.noimg {{ background: #eee; text-align: center; line-height: 160px; color: #999; }}
+</style>
+<script>{plotly}</script>
+</head><body>
+<h1>gan_rf: discriminator receptive field and what the generator learns</h1>
+{header}
+{body}
+<p><label>dataset <select id="dataset">{select}</select></label></p>
+{sections}
+<script type="application/json" id="page-data">{data}</script>
+<script type="application/json" id="plotly-template">{template}</script>
+<script>
+// JSON.parse of a script element's text is far faster than a JavaScript literal this size.
+const DATA = JSON.parse(document.getElementById("page-data").textContent);
+const TEMPLATE = JSON.parse(document.getElementById("plotly-template").textContent);
+const PALETTE = ["#1f77b4","#ff7f0e","#2ca02c","#d62728","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
+const STATE = {{}};
+function escHtml(s) {{
+  return String(s).replace(/[&<>"']/g, c => ({{"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}})[c]);
+}}
+function allowed(sec) {{
+  const S = DATA.sections[sec], f = STATE[sec] || {{}}, keys = new Set();
+  for (const [k, t] of Object.entries(S.trials)) {{
+    let ok = true;
+    for (const [field, v] of Object.entries(f)) {{
+      if (v === "") continue;
+      if ((field === "status" ? t.status : t.f[field]) !== v) {{ ok = false; break; }}
+    }}
+    if (ok) {{ keys.add(k); keys.add(t.cfg); }}
+  }}
+  return keys;
+}}
+function filterTrace(t, keep) {{
+  if (t.meta && t.meta.key !== undefined) return keep.has(t.meta.key) ? t : null;
+  if (t.type === "parcoords" && t.meta && t.meta.keys) {{
+    const idx = t.meta.keys.map((k, i) => keep.has(k) ? i : -1).filter(i => i >= 0);
+    t.dimensions.forEach(d => d.values = idx.map(i => d.values[i]));
+    if (Array.isArray(t.line.color)) t.line.color = idx.map(i => t.line.color[i]);
+    return t;
+  }}
+  if (!Array.isArray(t.customdata) || typeof t.customdata[0] !== "string") return t;
+  const idx = t.customdata.map((k, i) => keep.has(k) ? i : -1).filter(i => i >= 0);
+  const pick = a => Array.isArray(a) ? idx.map(i => a[i]) : a;
+  for (const a of ["x", "y", "customdata", "hovertext", "text"]) t[a] = pick(t[a]);
+  if (t.error_y) {{ t.error_y.array = pick(t.error_y.array); }}
+  return t;
+}}
+function recolour(sec, data, split) {{
+  const S = DATA.sections[sec], fields = split === "" ? S.fields : [split], seen = {{}};
+  for (const t of data) {{
+    if (!t.meta || t.meta.key === undefined) continue;
+    const tr = S.trials[t.meta.key];
+    const name = fields.map(f => f + "=" + tr.f[f]).join(" · ") || "trials";
+    const first = !(name in seen);
+    if (first) seen[name] = PALETTE[Object.keys(seen).length % PALETTE.length];
+    Object.assign(t, {{name: escHtml(name), legendgroup: escHtml(name), showlegend: first}});
+    t.line = Object.assign({{}}, t.line, {{color: seen[name]}});
+  }}
+}}
+function draw(id) {{
+  const el = document.getElementById(id), C = DATA.charts[id], sec = C.section;
+  const metric = el.parentNode.querySelector("select.metric")?.value ?? C.metric;
+  const split = el.parentNode.querySelector("select.split")?.value ?? C.split;
+  const v = C.variants[metric][C.recolour ? "" : split];
+  const keep = allowed(sec);
+  let data = JSON.parse(JSON.stringify(v.data || C.variants[C.metric][""].data));
+  if (v.ys) data.forEach((t, i) => t.y = v.ys[i]);  // training curves: only y differs
+  data = data.map(t => filterTrace(t, keep)).filter(t => t);
+  if (C.recolour) recolour(sec, data, split);
+  const layout = Object.assign(JSON.parse(JSON.stringify(v.layout)), {{template: TEMPLATE}});
+  return Plotly.react(el, data, layout, {{responsive: true}}).then(() => el.dataset.rendered = "1");
+}}
+function applyFilters(sec) {{
+  const keep = allowed(sec), root = document.querySelector(`section[data-section="${{sec}}"]`);
+  root.querySelectorAll("[data-key]").forEach(e => e.style.display = keep.has(e.dataset.key) ? "" : "none");
+  root.querySelectorAll(".chart").forEach(c => draw(c.id));
+}}
+function sortTable(th) {{
+  const table = th.closest("table"), col = [...th.parentNode.children].indexOf(th);
+  const dir = th.dataset.dir === "asc" ? "desc" : "asc";
+  table.querySelectorAll("th").forEach(h => delete h.dataset.dir);
+  th.dataset.dir = dir;
+  const body = table.tBodies[0], rows = [...body.rows];
+  const val = r => r.cells[col].dataset.v ?? r.cells[col].textContent.trim();
+  rows.sort((a, b) => {{
+    const x = val(a), y = val(b), nx = parseFloat(x), ny = parseFloat(y);
+    const c = (x === "") - (y === "") || (!isNaN(nx) && !isNaN(ny) ? nx - ny : x.localeCompare(y));
+    return dir === "asc" ? c : -c;
+  }});
+  rows.forEach(r => body.appendChild(r));
+}}
+function showStep(sec, i) {{
+  const G = DATA.sections[sec].gallery, step = G.steps[i];
+  const root = document.querySelector(`section[data-section="${{sec}}"]`);
+  const out = root.querySelector(".step-slider + output");
+  if (out) out.textContent = step;
+  root.querySelectorAll(".card").forEach(card => {{
+    const frames = G.frames[card.dataset.key] || [];
+    let f = null;
+    for (const x of frames) if (x[0] <= step) f = x;
+    f = f || frames[0];
+    ["samples", "ERF"].forEach((kind, j) => {{
+      const img = card.querySelector("img." + kind), none = card.querySelector(".noimg." + kind);
+      const src = f && f[j + 1] >= 0 ? DATA.images[f[j + 1]] : null;
+      if (src) img.src = src;
+      img.style.display = src ? "" : "none";
+      none.style.display = src ? "none" : "";
+    }});
+    card.querySelector(".step").textContent = f ? "step " + f[0] : "";
+  }});
+}}
+function showDataset(name) {{
+  document.querySelectorAll("section.dataset").forEach(s => {{
+    const on = s.dataset.dataset === name;
+    s.style.display = on ? "" : "none";
+    if (on) s.querySelectorAll(".chart").forEach(c => Plotly.Plots.resize(c));
+  }});
+}}
+document.querySelectorAll("table.sortable th").forEach(th => th.addEventListener("click", () => sortTable(th)));
+document.querySelectorAll("select[data-filter]").forEach(s => s.addEventListener("change", () => {{
+  const sec = s.dataset.section;
+  STATE[sec] = STATE[sec] || {{}};
+  STATE[sec][s.dataset.filter] = s.value;
+  applyFilters(sec);
+}}));
+document.querySelectorAll(".controls select").forEach(s => s.addEventListener("change", () => {{
+  draw(s.closest(".chartbox").querySelector(".chart").id);
+}}));
+Object.keys(DATA.sections).forEach(sec => {{
+  const root = document.querySelector(`section[data-section="${{sec}}"]`);
+  const slider = root.querySelector(".step-slider");
+  if (slider) slider.addEventListener("input", () => showStep(sec, +slider.value));
+  if (DATA.sections[sec].gallery.steps.length) showStep(sec, DATA.sections[sec].gallery.steps.length - 1);
+}});
+Object.keys(DATA.charts).forEach(draw);
+const sel = document.getElementById("dataset");
+sel.addEventListener("change", () => showDataset(sel.value));
+showDataset(sel.value);
+</script>
+</body></html>
+"""

@@ -1,0 +1,239 @@
+"""Configurations and their statistics: what varies between trials, and means that never pool.
+
+A *configuration* is one combination of every field that varies between the trials of a page
+other than the seed: the experiment folder, its preset, the dataset, the design (rf, depth,
+layers, head, norm, dropout...), the loss, and any training-config key a ``--set`` changed. The
+fields are found in the data, never listed by hand, so a key that starts varying becomes a field
+by itself. Means are taken over the seeds of one configuration only, with a 95% t interval.
+
+Left out of the fields, because they change where or how fast a trial runs but not what it
+learns: the data folder (``data.root``: a cluster's and a laptop's copy of MNIST are the same
+data), ``data.download``, ``data.workers``, ``data.device_max_gb``, ``device``, ``threads`` and
+``cuda_graph``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ganrf.metrics.spec import METRICS
+
+# Trials whose last evaluation is a result: averaged. Diverged and errored trials are listed.
+SUMMARY_STATUSES = ("finished", "running")
+NOT_FIELDS = {
+    "seed",
+    "data.root",
+    "data.download",
+    "data.workers",
+    "data.device_max_gb",
+    "device",
+    "threads",
+    "cuda_graph",
+}
+# Frame columns that are fields, in display order; config keys they stand for are not repeated.
+NAMED_FIELDS = {
+    "experiment_name": (),
+    "preset": (),
+    "dataset": ("data.dataset",),
+    "experiment": (),
+    "rf": ("d.layers",),
+    "depth": ("d.layers",),
+    "layers": ("d.layers",),
+    "channels": ("d.channels",),
+    "head": ("d.head",),
+    "norm": ("d.norm",),
+    "dropout": ("d.dropout",),
+    "loss": ("loss.kind",),
+}
+# Two-sided 95% t quantiles, t(0.975, df) for df = 1..30.
+T975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t975(df: int) -> float:
+    """t(0.975, df); past 30 the Cornish-Fisher expansion (within 1e-3 of the exact value)."""
+    if df < 1:
+        return math.nan
+    if df <= len(T975):
+        return T975[df - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def fmt(value: Any) -> str:
+    """A field value as the page shows and filters it: 5, 0.3, image; empty for missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:g}"
+    return str(value)
+
+
+def mean_interval(values: pd.Series) -> tuple[int, float, float]:
+    """(n, mean, half-width of the 95% t interval; NaN for a single seed)."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    n = len(v)
+    if n == 0:
+        return 0, math.nan, math.nan
+    mean = float(v.mean())
+    if n == 1:
+        return 1, mean, math.nan
+    return n, mean, t975(n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
+
+
+def plus_minus(mean: float, half: float, digits: int = 4) -> str:
+    if mean is None or math.isnan(mean):
+        return ""
+    text = f"{mean:.{digits}g}"
+    return text if half is None or math.isnan(half) else f"{text} ± {half:.2g}"
+
+
+@dataclass
+class Configs:
+    """The final row of every trial with its configuration.
+
+    Attributes:
+        final: one row per trial, with a column per field, ``cfg`` (the configuration's number)
+            and ``cfg_label`` ("head=image · rf=5").
+        fields: the fields that vary, in display order (empty when every trial is alike).
+    """
+
+    final: pd.DataFrame
+    fields: list[str]
+    prefix: str = ""  # keeps the keys of several sections on one page apart
+
+    def key(self, cfg: int) -> str:
+        """The page's key of configuration ``cfg`` (filters match points by it)."""
+        return f"{self.prefix}c{cfg}"
+
+    def label(self, row: pd.Series | dict, fields: list[str] | None = None) -> str:
+        fields = self.fields if fields is None else fields
+        return " · ".join(f"{f}={fmt(row[f])}" for f in fields) or "all trials"
+
+    @property
+    def _shown(self) -> list[str]:
+        """The fields, and the chart axes even where they do not vary."""
+        axes = [c for c in ("rf", "depth") if c in self.final and c not in self.fields]
+        return [*self.fields, *axes]
+
+    def summary(self, metric: str) -> pd.DataFrame:
+        """Per configuration: its fields, n (seeds averaged), mean, the 95% interval's half
+        width and ends; over the trials that finished or are still running."""
+        cache = self.__dict__.setdefault("_summaries", {})
+        if metric not in cache:
+            cache[metric] = self._summary(metric)
+        return cache[metric].copy()
+
+    def _summary(self, metric: str) -> pd.DataFrame:
+        ok = self.final[self.final["trial_status"].isin(SUMMARY_STATUSES)]
+        rows = []
+        for cfg, g in ok.groupby("cfg", sort=True):
+            if metric not in g or g[metric].isna().all():
+                continue
+            n, mean, half = mean_interval(g[metric])
+            first = g.iloc[0]
+            rows.append(
+                {
+                    "cfg": cfg,
+                    "cfg_label": first["cfg_label"],
+                    **{f: first[f] for f in self._shown},
+                    "n": n,
+                    "mean": mean,
+                    "half": half,
+                    "lo": mean - half if n > 1 else math.nan,
+                    "hi": mean + half if n > 1 else math.nan,
+                }
+            )
+        cols = ["cfg", "cfg_label", *self._shown, "n", "mean", "half", "lo", "hi"]
+        return pd.DataFrame(rows, columns=cols)
+
+
+def _config_columns(final: pd.DataFrame) -> pd.DataFrame:
+    cfgs = [json.loads(c) if isinstance(c, str) else {} for c in final.get("config", [])]
+    return pd.DataFrame(cfgs, index=final.index) if cfgs else pd.DataFrame(index=final.index)
+
+
+def _varies(col: pd.Series) -> bool:
+    return col.map(fmt).nunique(dropna=False) > 1
+
+
+def configurations(final: pd.DataFrame, prefix: str = "") -> Configs:
+    """Find the fields that vary among ``final``'s trials and number their configurations;
+    each trial gets a page key (``key``: ``<prefix>t<i>``)."""
+    final = final.reset_index(drop=True).copy()
+    final["key"] = [f"{prefix}t{i}" for i in range(len(final))]
+    cfg = _config_columns(final)
+    covered = {k for keys in NAMED_FIELDS.values() for k in keys} | NOT_FIELDS
+    fields = [f for f in NAMED_FIELDS if f in final and _varies(final[f])]
+    for key in sorted(cfg.columns):
+        if key in covered or key.startswith("meta.") or not _varies(cfg[key]):
+            continue
+        if key not in final:
+            final[key] = cfg[key]
+            fields.append(key)
+    if fields:
+        keys = final[fields].apply(lambda r: tuple(fmt(v) for v in r), axis=1)
+        order = {k: i for i, k in enumerate(sorted(set(keys), key=_sort_key))}
+        final["cfg"] = keys.map(order).astype(int)
+    else:
+        final["cfg"] = 0
+    configs = Configs(final, fields, prefix)
+    final["cfg_label"] = [configs.label(r) for _, r in final.iterrows()]
+    return configs
+
+
+def _sort_key(key: tuple[str, ...]) -> tuple:
+    """Numbers in numeric order (rf 5 before rf 13), text after."""
+    out = []
+    for v in key:
+        try:
+            out.append((0, float(v), ""))
+        except ValueError:
+            out.append((1, 0.0, v))
+    return tuple(out)
+
+
+def headline(frame: pd.DataFrame) -> list[str]:
+    """The registry's headline metrics that ``frame`` has values for."""
+    return [k for k, m in METRICS.items() if m.headline and k in frame and frame[k].notna().any()]
+
+
+def summary_table(configs: Configs, metrics: list[str] | None = None) -> pd.DataFrame:
+    """One row per configuration: every varying field, n (seeds averaged: finished or running
+    trials), then per headline metric its mean and the half width of its 95% interval
+    (``<label> ±``; empty for one seed)."""
+    final = configs.final
+    metrics = headline(final) if metrics is None else metrics
+    base = final.groupby("cfg", sort=True).first()[configs.fields]
+    ok = final[final["trial_status"].isin(SUMMARY_STATUSES)]
+    table = base.copy()
+    table.insert(0, "n", ok.groupby("cfg").size().reindex(base.index).fillna(0).astype(int))
+    for m in metrics:
+        s = configs.summary(m).set_index("cfg")
+        label = METRICS[m].label if m in METRICS else m
+        table[label] = s["mean"].reindex(base.index)
+        table[f"{label} ±"] = s["half"].reindex(base.index)
+    cols = [*configs.fields, "n"] + [c for c in table.columns if c not in configs.fields + ["n"]]
+    return table[cols].reset_index(drop=True)
+
+
+def summary_display(table: pd.DataFrame) -> pd.DataFrame:
+    """``summary_table`` with each metric and its interval joined as "80.5 ± 6.4"."""
+    out = table.copy()
+    for col in [c for c in table.columns if c.endswith(" ±")]:
+        label = col[:-2]
+        out[label] = [plus_minus(m, h) for m, h in zip(table[label], table[col])]
+        out = out.drop(columns=col)
+    for c in out.columns:
+        if out[c].dtype == object or c in ("n",):
+            continue
+        out[c] = out[c].map(fmt)
+    return out

@@ -1,0 +1,116 @@
+"""``ganrf ls [STORAGE]``: the experiments in a storage folder (local, ``file://``, ``s3://``,
+``gs://``), each with its preset, trial counts by status, start time and page.
+
+Torch-free and Ray-free: it reads ``sweep.json`` and each trial folder's ``result.json`` and
+marker files through :mod:`ganrf.runs`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ganrf import runs
+
+PAGE_FILE = "report.html"  # what analysis.publish writes beside the trials
+
+
+@dataclass
+class Experiment:
+    name: str
+    path: str  # storage path of the experiment folder
+    preset: str | None
+    started: float | None  # sweep.json's time (seconds since the epoch)
+    counts: Counter = field(default_factory=Counter)  # trial status -> trials
+    page: str | None = None
+
+    @property
+    def trials(self) -> int:
+        return sum(self.counts.values())
+
+
+def _join(storage: str, *parts: str) -> str:
+    return "/".join([storage.rstrip("/"), *parts])
+
+
+def list_experiments(storage: str) -> list[Experiment]:
+    """Every experiment directly inside ``storage``, in order of start (oldest first).
+
+    Raises:
+        FileNotFoundError: ``storage`` is not a folder.
+    """
+    import pyarrow.fs as pafs
+
+    storage = runs.storage_root(storage)
+    fs, root = runs.filesystem(storage)
+    root = root.rstrip("/")
+    if fs.get_file_info(root).type != pafs.FileType.Directory:
+        raise FileNotFoundError(f"{storage} is not a folder of experiments")
+    found = []
+    for entry in fs.get_file_info(pafs.FileSelector(root)):
+        if entry.type == pafs.FileType.Directory:
+            exp = _experiment(fs, entry.path, _join(storage, entry.base_name))
+            if exp is not None:
+                found.append(exp)
+    return sorted(found, key=lambda e: (e.started or 0, e.name))
+
+
+def _experiment(fs, inner: str, path: str) -> Experiment | None:
+    import pyarrow.fs as pafs
+
+    infos = fs.get_file_info(pafs.FileSelector(inner, recursive=True))
+    files: dict[str, set[str]] = {}  # trial folder -> names of its files
+    top: dict[str, float] = {}  # the experiment folder's own files -> mtime
+    for info in infos:
+        if info.type != pafs.FileType.File:
+            continue
+        parts = info.path[len(inner) + 1 :].split("/")
+        if len(parts) == 1:
+            top[parts[0]] = info.mtime.timestamp() if info.mtime else 0.0
+        elif len(parts) == 2:
+            files.setdefault(parts[0], set()).add(parts[1])
+    trials = {
+        t: names for t, names in files.items() if {runs.PARAMS_FILE, runs.CONFIG_FILE} & names
+    }
+    if runs.SWEEP_FILE not in top and not trials:
+        return None
+    preset, started = None, top.get(runs.SWEEP_FILE)
+    if runs.SWEEP_FILE in top:
+        try:
+            with fs.open_input_stream(f"{inner}/{runs.SWEEP_FILE}") as f:
+                sweep = json.loads(f.read())
+            preset = (sweep.get("flags") or {}).get("preset")
+        except (OSError, ValueError, AttributeError):
+            pass
+    exp = Experiment(path.rstrip("/").rsplit("/", 1)[-1], path, preset, started)
+    for trial, names in trials.items():
+        results = []
+        if runs.RESULT_FILE in names:
+            with fs.open_input_stream(f"{inner}/{trial}/{runs.RESULT_FILE}") as f:
+                results = runs.parse_jsonl(f.read().decode(errors="replace"))
+        exp.counts[runs.trial_status(results, names)] += 1
+    if PAGE_FILE in top:
+        exp.page = _join(path, PAGE_FILE)
+    return exp
+
+
+def format_table(experiments: list[Experiment]) -> str:
+    """One line per experiment, under a header."""
+    head = ["experiment", "preset", "trials", *runs.TRIAL_STATUSES, "started", "page"]
+    rows = [
+        [
+            e.name,
+            e.preset or "-",
+            str(e.trials),
+            *[str(e.counts.get(s, 0)) for s in runs.TRIAL_STATUSES],
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(e.started)) if e.started else "-",
+            e.page or "-",
+        ]
+        for e in experiments
+    ]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]
+    )
