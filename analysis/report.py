@@ -22,8 +22,10 @@ import pandas as pd
 
 from analysis import figures as F
 from analysis.figures import esc
+from analysis.findings import findings
 from analysis.gallery import Images, gallery
 from analysis.load import TRIAL_STATUSES, final_rows, load_experiment
+from analysis.notes import experiment_report, table_html
 from analysis.page import render
 from analysis.stats import (
     Configs,
@@ -33,148 +35,6 @@ from analysis.stats import (
     summary_display,
     summary_table,
 )
-
-
-def notes_table(final: pd.DataFrame) -> pd.DataFrame:
-    """The notes' table shape, extended with metrics: one row per trial."""
-    rows = []
-    for _, r in final.sort_values(["rf", "depth", "head", "seed"]).iterrows():
-        cfg = json.loads(r.get("config") or "{}")
-        status = r.get("trial_status")
-        success = r.get("metric/success")
-        result = {"diverged": "diverged", "errored": "errored", "timed_out": "timed out"}.get(
-            status, "yes" if success == 1 else ("no" if success == 0 else "?")
-        )
-        note = []
-        if status == "diverged" and pd.notna(r.get("diverged_step")):
-            note.append(f"non-finite loss at step {int(r['diverged_step'])}")
-        if pd.notna(r.get("metric/class_count")):
-            note.append(f"{int(r['metric/class_count'])} classes")
-        rows.append(
-            {
-                "rf size": f"{r['rf']}x{r['rf']}",
-                "depth": r.get("depth"),
-                "layers": r.get("layers"),
-                "head": r.get("head"),
-                "epochs": round(float(r["epoch"]), 2) if pd.notna(r.get("epoch")) else None,
-                "noise_dim": cfg.get("g.noise_dim"),
-                "time per epoch (s)": round(float(r["time/epoch_s"]), 2)
-                if pd.notna(r.get("time/epoch_s"))
-                else None,
-                "result": result,
-                "notes": ", ".join(note),
-                "fid": _round(r.get("metric/fid")),
-                "patch_fid": _round(r.get("metric/patch_fid")),
-                "classifier score": _round(r.get("metric/classifier_score")),
-                "ERF 95% (px)": r.get("erf/size95"),
-                "decision rf": r.get("decision_rf"),
-                "seed": r.get("seed"),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _round(v: Any) -> Any:
-    return round(float(v), 3) if v is not None and pd.notna(v) else None
-
-
-def hyperparameters(final: pd.DataFrame) -> dict[str, Any]:
-    """Config keys shared by every trial of the experiment (what was held fixed)."""
-    cfgs = [json.loads(c) for c in final["config"].dropna()]
-    if not cfgs:
-        return {}
-    shared = {
-        k: v
-        for k, v in cfgs[0].items()
-        if all(c.get(k) == v for c in cfgs) and not k.startswith("meta.")
-    }
-    return dict(sorted(shared.items()))
-
-
-def architectures(final: pd.DataFrame) -> tuple[dict | None, list[dict]]:
-    """G (one per experiment) and each distinct D, from the trials' design.json."""
-    g, ds, seen = None, [], set()
-    for _, r in final.iterrows():
-        path = Path(r.get("trial_dir", "")) / "design.json"
-        try:
-            info = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        g = g or info["generator"]
-        key = (
-            info["discriminator"]["layers"],
-            str(info["discriminator"]["channels"]),
-            info["discriminator"]["head"],
-        )
-        if key not in seen:
-            seen.add(key)
-            ds.append(info["discriminator"])
-    return g, ds
-
-
-def _table_html(df: pd.DataFrame, sortable: bool = False) -> str:
-    classes = "tbl sortable" if sortable else "tbl"
-    return df.to_html(index=False, escape=True, na_rep="", classes=classes, border=0)
-
-
-def experiment_report(final: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """(HTML, Markdown lines) of the notes' report per experiment: the table, the
-    hyper-parameters held fixed, G's and each D's layer table."""
-    body, md = ["<h2>Experiment report</h2>"], []
-    for name, exp in final.groupby("experiment_name"):
-        g, ds = architectures(exp)
-        table = notes_table(exp)
-        counts = exp["trial_status"].value_counts().to_dict()
-        status_line = ", ".join(f"{counts.get(s, 0)} {s}" for s in TRIAL_STATUSES)
-        dataset = exp["dataset"].iloc[0]
-        body.append(f"<h3>{esc(name)} <small>({esc(dataset)}; {esc(status_line)})</small></h3>")
-        body.append(_table_html(table, sortable=True))
-        hp = hyperparameters(exp)
-        body.append(
-            "<details><summary>hyper-parameters held fixed</summary>"
-            + _table_html(pd.DataFrame({"key": list(hp), "value": [str(v) for v in hp.values()]}))
-            + "</details>"
-        )
-        arch = []
-        if g:
-            arch.append(
-                f"<h4>generator: {esc(g['kind'])}, noise {esc(g['noise_dim'])}, width "
-                f"{esc(g['width'])}, {esc(g['params'])} parameters</h4>"
-                f"<pre>{esc(chr(10).join(g['layers']))}</pre>"
-            )
-        for d in ds:
-            arch.append(
-                f"<h4>discriminator {esc(d['layers'])} ({esc(d['head'])} head, norm "
-                f"{esc(d['norm'])}, {esc(d['params'])} parameters)</h4><pre>{esc(d.get('table', ''))}</pre>"
-            )
-        body.append(
-            "<details><summary>architectures (layer tables with rf)</summary>"
-            + "".join(arch)
-            + "</details>"
-        )
-        md += [f"## {name} ({dataset}; {status_line})", "", table.to_markdown(index=False), ""]
-        md += ["Hyper-parameters held fixed:", ""] + [f"- `{k}`: {v}" for k, v in hp.items()]
-        md += ["", "Architectures:", ""]
-        if g:
-            md += [
-                f"Generator {g['kind']} (noise {g['noise_dim']}, width {g['width']}, "
-                f"{g['params']} params):",
-                "",
-                "```",
-                *g["layers"],
-                "```",
-                "",
-            ]
-        for d in ds:
-            md += [
-                f"Discriminator {d['layers']} ({d['head']} head):",
-                "",
-                "```",
-                d.get("table", ""),
-                "```",
-            ]
-            md += [""]
-    return body, md
 
 
 def trial_table(configs: Configs) -> str:
@@ -341,11 +201,19 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
             f'<p class="running">{len(running)} trial(s) still running (this page is refreshed '
             f"while the sweep runs): {esc(', '.join(running))}</p>"
         )
+    answers = findings(final)
+    header.append("<h2>Findings: the notes' four questions</h2>")
+    for title, lines in answers:
+        items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+        header.append(f'<div class="finding"><h3>{esc(title)}</h3><ul>{items}</ul></div>')
     header.append("<h2>Summary: one row per configuration</h2>")
-    header.append(_table_html(shown, sortable=True))
+    header.append(table_html(shown, sortable=True))
     md = ["# gan_rf report", "", f"Written {stamp}.", ""]
     if running:
         md += [f"Still running: {', '.join(running)}", ""]
+    md += ["## Findings: the notes' four questions", ""]
+    for title, lines in answers:
+        md += [f"### {title}", "", *(f"- {line}" for line in lines), ""]
     md += ["## Summary: one row per configuration", "", shown.to_markdown(index=False), ""]
     body, md_exps = experiment_report(final)
     md += md_exps

@@ -69,11 +69,24 @@ def _experiment(fs, inner: str, path: str) -> Experiment | None:
         parts = info.path[len(inner) + 1 :].split("/")
         if len(parts) == 1:
             top[parts[0]] = info.mtime.timestamp() if info.mtime else 0.0
-        elif len(parts) == 2:
-            files.setdefault(parts[0], set()).add(parts[1])
+        elif len(parts) in (2, 3):  # a trial's files, or a packed member's (pack/member/file)
+            files.setdefault("/".join(parts[:-1]), set()).add(parts[-1])
     trials = {
-        t: names for t, names in files.items() if {runs.PARAMS_FILE, runs.CONFIG_FILE} & names
+        t: names
+        for t, names in files.items()
+        if "/" not in t and {runs.PARAMS_FILE, runs.CONFIG_FILE} & names
     }
+    for t in [t for t, names in trials.items() if runs.PARAMS_FILE in names]:
+        try:
+            with fs.open_input_stream(f"{inner}/{t}/{runs.PARAMS_FILE}") as f:
+                members = (json.loads(f.read()) or {}).get(runs.TRIAL_KEY)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(members, list) and len(members) > 1:  # a pack: count its members
+            shared = trials.pop(t) & {runs.ERROR_FILE, runs.TIMEOUT_FILE, "error.pkl"}
+            for m in members:
+                member = f"{t}/{m.get('meta.name')}"
+                trials[member] = files.get(member, set()) | shared
     if runs.SWEEP_FILE not in top and not trials:
         return None
     preset, started = None, top.get(runs.SWEEP_FILE)
@@ -87,8 +100,9 @@ def _experiment(fs, inner: str, path: str) -> Experiment | None:
     exp = Experiment(path.rstrip("/").rsplit("/", 1)[-1], path, preset, started)
     for trial, names in trials.items():
         results = []
-        if runs.RESULT_FILE in names:
-            with fs.open_input_stream(f"{inner}/{trial}/{runs.RESULT_FILE}") as f:
+        name = next((n for n in (runs.REPORTS_FILE, runs.RESULT_FILE) if n in names), None)
+        if name:
+            with fs.open_input_stream(f"{inner}/{trial}/{name}") as f:
                 results = runs.parse_jsonl(f.read().decode(errors="replace"))
         exp.counts[runs.trial_status(results, names)] += 1
     if PAGE_FILE in top:

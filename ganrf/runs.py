@@ -29,7 +29,8 @@ PARAMS_FILE = "params.json"  # trial folder, Tune's: {"trial": flat trial value}
 CONFIG_FILE = "config.json"  # trial folder: the resolved TrainConfig, flat
 DESIGN_FILE = "design.json"  # trial folder: {"discriminator": ..., "generator": ...}
 META_FILE = "meta.json"  # trial folder: the sweep's meta keys (experiment, time budget)
-RESULT_FILE = "result.json"  # trial folder, Tune's: one JSON line per report
+RESULT_FILE = "result.json"  # trial folder, Tune's: one JSON line per report (flushed late)
+REPORTS_FILE = "reports.jsonl"  # trial folder: our line per report, in storage at once
 ERROR_FILE = "error.txt"  # trial folder, Tune's: the traceback of a failed attempt
 TIMEOUT_FILE = "timed_out.json"  # trial folder: the trial overran its time budget
 TRIAL_KEY = "trial"  # the one key of Tune's param space
@@ -42,6 +43,7 @@ ARTIFACT_DIRS = ("samples", "erf")
 FETCHED = {
     PARAMS_FILE,
     RESULT_FILE,
+    REPORTS_FILE,
     ERROR_FILE,
     TIMEOUT_FILE,
     DESIGN_FILE,
@@ -240,7 +242,7 @@ def read_trial(path: Path) -> TrialFolder:
         config=config,
         meta=meta,
         design=_read_json(path / DESIGN_FILE),
-        results=read_jsonl(path / RESULT_FILE),
+        results=read_jsonl(path / REPORTS_FILE) or read_jsonl(path / RESULT_FILE),
         pack_dir=pack_dir,
     )
 
@@ -294,10 +296,20 @@ def write_trial_files(
             write_text(folder / name, json.dumps(value, indent=2, sort_keys=True))
 
 
-def truncate_results(path: Path, step: int) -> None:
-    """Drop a member's reports after ``step`` (a resume from that step's checkpoint reports
-    them again), keeping the file whole."""
-    if not path.exists():
-        return
-    kept = [r for r in read_jsonl(path) if (r.get("progress/step") or 0) <= step]
-    write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+def append_report(fs, path: str, row: dict[str, Any], until_step: int | None = None) -> None:
+    """Add ``row`` to the reports file at ``path`` on the pyarrow filesystem ``fs`` (read and
+    written whole: a few lines per evaluation); with ``until_step``, first drop the reports
+    after that step (a run resumed from its checkpoint reports them again). ``row`` None: only
+    drop."""
+    try:
+        with fs.open_input_stream(path) as f:
+            rows = parse_jsonl(f.read().decode(errors="replace"))
+    except (FileNotFoundError, OSError):
+        rows = []
+    if until_step is not None:
+        rows = [r for r in rows if (r.get("progress/step") or 0) <= until_step]
+    if row is not None:
+        rows.append(row)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows).encode())

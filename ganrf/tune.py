@@ -67,7 +67,7 @@ def trainable(config: dict[str, Any]) -> None:
     """One Tune trial: a pack of one or more Trials; resources, resume, train, report.
 
     A pack of one writes its files into the Tune trial's folder; a larger pack gives each member
-    its own folder inside it (config.json, design.json, meta.json, result.json, samples, ERF
+    its own folder inside it (config.json, design.json, meta.json, reports.jsonl, samples, ERF
     maps), so every member is read back as its own trial."""
     from ganrf.train import train_pack
 
@@ -82,9 +82,25 @@ def trainable(config: dict[str, Any]) -> None:
     for m, out in zip(members, out_dirs):
         runs.write_trial_files(out, meta=m.meta)
 
+    storage = tune.get_context().get_storage()
+    report_files = [
+        f"{storage.trial_fs_path}/{runs.REPORTS_FILE}"
+        if len(members) == 1
+        else f"{storage.trial_fs_path}/{m.name}/{runs.REPORTS_FILE}"
+        for m in members
+    ]
+
+    def record(row: dict[str, Any], file: str, until_step: int | None = None) -> None:
+        # Written to storage at once (Tune's own result.json is flushed late), so partial
+        # results and a resumed trial on another node see every report.
+        runs.append_report(storage.storage_filesystem, file, row, until_step)
+
     marker = _read_trial_file(runs.TIMEOUT_FILE)
     if marker is not None:  # an earlier attempt ran out of its time budget: end, do not rerun
-        tune.report({"status": "timed_out", **json.loads(marker)})
+        row = {"status": "timed_out", **json.loads(marker)}
+        for file in report_files:
+            record(row, file)
+        tune.report(row)
         return
     fault = _injected_fault(members)
     reports = 0
@@ -94,14 +110,12 @@ def trainable(config: dict[str, Any]) -> None:
     def report(metrics: list[dict[str, Any] | None], checkpoint_dir: str | None) -> None:
         nonlocal reports
         ckpt = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        for m, file in zip(metrics, report_files):
+            if m is not None:  # a frozen (diverged) member reported its end once
+                record({**m, "node/id": node_id, "time_total_s": time.time() - t_start}, file)
         if len(members) == 1:
             tune.report({**metrics[0], "node/id": node_id}, checkpoint=ckpt)  # type: ignore[dict-item]
         else:
-            for m, out in zip(metrics, out_dirs):
-                if m is not None:  # the member's own result.json, as Tune writes a trial's
-                    row = {**m, "node/id": node_id, "time_total_s": time.time() - t_start}
-                    with open(out / runs.RESULT_FILE, "a") as f:
-                        f.write(json.dumps(row) + "\n")
             tune.report(pack_summary(metrics, node_id), checkpoint=ckpt)
         reports += 1
         if fault and reports == fault.get("after_reports", 1):
@@ -115,10 +129,9 @@ def trainable(config: dict[str, Any]) -> None:
             return
         with checkpoint.as_directory() as resume_from:
             log.info("resuming %s from %s", tune_dir.name, resume_from)
-            if len(members) > 1:
-                step = load_checkpoint_step(resume_from)
-                for out in out_dirs:  # reports after the checkpoint will come again
-                    runs.truncate_results(out / runs.RESULT_FILE, step)
+            step = load_checkpoint_step(resume_from)
+            for file in report_files:  # reports after the checkpoint will come again
+                runs.append_report(storage.storage_filesystem, file, None, step)
             train_pack(cfgs, report, out_dirs=out_dirs, resume_from=resume_from)
     finally:
         if watchdog is not None:

@@ -8,7 +8,8 @@ import pytest
 
 from analysis import figures as F
 from analysis.load import final_rows, load_experiment, write_results_csv
-from analysis.report import build, notes_table, write_report
+from analysis.notes import notes_table
+from analysis.report import build, write_report
 from analysis.stats import configurations, summary_display, summary_table, t975
 from ganrf import runs
 from ganrf.config import TrainConfig

@@ -200,8 +200,10 @@ def test_security_lint_catches_each_broken_promise(tmp_path, change, match):
 
 
 def _rows(trial: Path) -> list[dict]:
-    f = trial / "result.json"
-    return [json.loads(x) for x in f.read_text().splitlines() if x.strip()] if f.exists() else []
+    """The trial's reports, as the trainable writes them to storage at each report."""
+    from ganrf.runs import read_trial
+
+    return read_trial(trial).results
 
 
 # Ray 2.60 waits RAY_gcs_server_port_wait_time_s (default 30 s; ray/_private/node.py,

@@ -33,8 +33,10 @@ def trial_dirs(exp: Path) -> list[Path]:
 
 
 def results(trial: Path) -> list[dict]:
-    f = trial / "result.json"
-    return [json.loads(x) for x in f.read_text().splitlines() if x.strip()] if f.exists() else []
+    """The trial's reports, as the trainable writes them to storage at each report."""
+    from ganrf.runs import read_trial
+
+    return read_trial(trial).results
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,173 @@
+"""The notes' four questions, answered from the data: one paragraph each, with effect sizes.
+
+1. **rf size**: one-layer discriminators, the smallest rf against rf >= 5;
+2. **rf-equivalent stacks**: the same rf at different depths (the shallowest against the
+   deepest);
+3. **same depth, different rf**: the smallest against the largest rf at each depth > 1;
+4. **image head vs patch head**: the same conv stacks with either head.
+
+Every contrast holds everything else fixed (dataset, experiment folder, head, loss, norm, preset
+and any ``--set`` key that varies), answers image and patch heads separately, and reports the
+difference of the FID-like means with its 95% interval (Welch's t over seeds) and how many trials
+of each side the verdict (``metric/success``) called a success. Where the interval holds 0 it says
+"not distinguishable at n = a, b"; with one seed a side, that no interval can be given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+from scipy.stats import t as student_t
+
+from analysis.stats import SUMMARY_STATUSES, fmt
+
+METRIC = "metric/fid"
+VERDICT = "metric/success"
+# Fields a contrast holds fixed, besides the ones it varies (when the frame has them).
+HELD = ("dataset", "experiment_name", "preset", "head", "loss", "norm", "dropout")
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str
+    values: pd.Series  # the metric, one per trial
+    verdicts: pd.Series  # 1/0 per trial (may hold NaN)
+
+    @property
+    def n(self) -> int:
+        return int(self.values.notna().sum())
+
+    @property
+    def mean(self) -> float:
+        return float(self.values.mean())
+
+    @property
+    def successes(self) -> str:
+        v = self.verdicts.dropna()
+        return f"{int(v.sum())}/{len(v)}" if len(v) else "no verdict"
+
+
+def welch(a: Side, b: Side) -> tuple[float, float, float]:
+    """(mean(a) - mean(b), the 95% interval's ends) by Welch's t; NaN ends with one seed."""
+    diff = a.mean - b.mean
+    if a.n < 2 or b.n < 2:
+        return diff, math.nan, math.nan
+    va, vb = float(a.values.var(ddof=1)) / a.n, float(b.values.var(ddof=1)) / b.n
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return diff, diff, diff
+    df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))  # Welch-Satterthwaite
+    half = float(student_t.ppf(0.975, df)) * se
+    return diff, diff - half, diff + half
+
+
+def sentence(a: Side, b: Side) -> str:
+    """One contrast in words: means, difference with its interval, verdict counts."""
+    diff, lo, hi = welch(a, b)
+    text = f"{a.label} FID-like {a.mean:.3g} against {b.label} {b.mean:.3g}: difference {diff:+.3g}"
+    if math.isnan(lo):
+        text += f" (n = {a.n}, {b.n}: too few seeds for an interval)"
+    elif lo <= 0 <= hi:
+        text += f" [{lo:+.3g}, {hi:+.3g}], not distinguishable at n = {a.n}, {b.n}"
+    else:
+        better = a.label if diff < 0 else b.label
+        text += f" [{lo:+.3g}, {hi:+.3g}] at n = {a.n}, {b.n}: {better} is better"
+    return text + f"; verdict success {a.successes} against {b.successes}."
+
+
+def _usable(final: pd.DataFrame) -> pd.DataFrame:
+    ok = final[final["trial_status"].isin(SUMMARY_STATUSES)]
+    return ok[ok[METRIC].notna()] if METRIC in ok else ok.iloc[0:0]
+
+
+def _groups(frame: pd.DataFrame, held: tuple[str, ...]):
+    """(" (the held fields that vary here)", rows) for each combination of ``held``."""
+    cols = [c for c in held if c in frame and frame[c].notna().any()]
+    if not cols:
+        yield "", frame
+        return
+    for key, g in frame.groupby(cols, dropna=False, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        varying = [f"{c}={fmt(v)}" for c, v in zip(cols, key) if frame[c].nunique() > 1]
+        yield (" (" + ", ".join(varying) + ")") if varying else "", g
+
+
+def _side(g: pd.DataFrame, label: str) -> Side:
+    verdicts = g[VERDICT] if VERDICT in g else pd.Series(dtype=float)
+    return Side(label, g[METRIC], verdicts)
+
+
+def rf_size(final: pd.DataFrame) -> list[str]:
+    """Question 1: one conv layer, the smallest rf against every rf >= 5."""
+    out = []
+    for where, g in _groups(_usable(final[final["depth"] == 1]), HELD):
+        rfs = sorted(g["rf"].dropna().unique())
+        small, large = g[g["rf"] == rfs[0]] if rfs else g, g[g["rf"] >= 5]
+        if not rfs or rfs[0] >= 5 or large.empty:
+            continue
+        large_rfs = ", ".join(fmt(r) for r in sorted(large["rf"].unique()))
+        text = sentence(_side(small, f"rf {fmt(rfs[0])}"), _side(large, f"rf >= 5 ({large_rfs})"))
+        out.append(f"One conv layer{where}: {text}")
+    return out
+
+
+def same_rf_depths(final: pd.DataFrame) -> list[str]:
+    """Question 2: the same rf reached at different depths (rf-equivalent stacks)."""
+    out = []
+    for where, g in _groups(_usable(final), (*HELD, "rf")):
+        depths = sorted(g["depth"].dropna().unique())
+        if len(depths) < 2:
+            continue
+        rf = fmt(g["rf"].iloc[0])
+        a, b = g[g["depth"] == depths[0]], g[g["depth"] == depths[-1]]
+        text = sentence(_side(a, f"depth {fmt(depths[0])}"), _side(b, f"depth {fmt(depths[-1])}"))
+        out.append(f"rf {rf}{where}: {text}")
+    return out
+
+
+def same_depth_rfs(final: pd.DataFrame) -> list[str]:
+    """Question 3: at the same depth (> 1), the smallest rf against the largest."""
+    out = []
+    for where, g in _groups(_usable(final[final["depth"] > 1]), (*HELD, "depth")):
+        rfs = sorted(g["rf"].dropna().unique())
+        if len(rfs) < 2:
+            continue
+        depth = fmt(g["depth"].iloc[0])
+        a, b = g[g["rf"] == rfs[0]], g[g["rf"] == rfs[-1]]
+        text = sentence(_side(a, f"rf {fmt(rfs[0])}"), _side(b, f"rf {fmt(rfs[-1])}"))
+        out.append(f"depth {depth}{where}: {text}")
+    return out
+
+
+def heads(final: pd.DataFrame) -> list[str]:
+    """Question 4: the same conv stack with the image (dense) head and the patch head."""
+    out = []
+    held = tuple(c for c in HELD if c != "head")
+    for stack, by_stack in _usable(final).groupby("layers", sort=True):
+        for where, g in _groups(by_stack, held):
+            image, patch = g[g["head"] == "image"], g[g["head"] == "patch"]
+            if image.empty or patch.empty:
+                continue
+            text = sentence(_side(patch, "patch head"), _side(image, "image head"))
+            out.append(f"conv stack {stack}{where}: {text}")
+    return out
+
+
+QUESTIONS = (
+    ("1. Does the rf size matter?", rf_size),
+    ("2. Same rf, different depth (rf-equivalent stacks)", same_rf_depths),
+    ("3. Same depth, different rf", same_depth_rfs),
+    ("4. Image head vs patch head", heads),
+)
+
+
+def findings(final: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """(question, its sentences) for each of the notes' questions; a question the data cannot
+    speak to says so."""
+    out = []
+    for title, answer in QUESTIONS:
+        lines = answer(final) if {"rf", "depth", "head"} <= set(final.columns) else []
+        out.append((title, lines or ["No trials in these experiments speak to it."]))
+    return out

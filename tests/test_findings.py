@@ -1,0 +1,80 @@
+"""The findings section: the notes' four questions answered with effect sizes and intervals."""
+
+import pytest
+from scipy import stats
+
+from analysis.findings import Side, findings, welch
+from analysis.load import final_rows, load_experiment
+from analysis.report import build
+from tests.test_analysis import ok, trial
+
+
+def _exp(tmp_path):
+    e = tmp_path / "mnist_rf-laptop"
+    for rf, fids, wins in ((1, (100, 110), (0, 0)), (5, (30, 34), (1, 1)), (13, (32, 36), (1, 0))):
+        for seed, (fid, win) in enumerate(zip(fids, wins)):
+            trial(
+                e,
+                f"rf{rf}-s{seed}",
+                rf=rf,
+                depth=1,
+                seed=seed,
+                results=[ok(fid, **{"metric/success": win})],
+            )
+    # the same two-layer stack with either head, and rf 5 reached at depth 2
+    for head, fids in (("image", (40, 44)), ("patch", (41, 43))):
+        for seed, fid in enumerate(fids):
+            trial(
+                e,
+                f"rf5-d2-{head}-s{seed}",
+                rf=5,
+                depth=2,
+                seed=seed,
+                head=head,
+                layers="conv3,conv3",
+                results=[ok(fid)],
+            )
+    return e
+
+
+def test_welch_interval_matches_scipy():
+    import pandas as pd
+
+    a, b = [100.0, 110.0], [30.0, 34.0, 32.0, 36.0]
+    diff, lo, hi = welch(
+        Side("a", pd.Series(a), pd.Series(dtype=float)),
+        Side("b", pd.Series(b), pd.Series(dtype=float)),
+    )
+    ref = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert diff == pytest.approx(72.0)
+    assert (lo, hi) == pytest.approx((ref.low, ref.high), rel=1e-9)
+
+
+def test_findings_answer_each_question_with_numbers(tmp_path):
+    answers = dict(findings(final_rows(load_experiment(_exp(tmp_path)))))
+    (q1,) = answers["1. Does the rf size matter?"]
+    # rf 1 (105) against rf 5 and 13 pooled (33): +72, rf >= 5 better, verdicts 0/2 vs 3/4
+    assert "rf 1 FID-like 105 against rf >= 5 (5, 13) 33: difference +72" in q1
+    assert "rf >= 5 (5, 13) is better" in q1 and "success 0/2 against 3/4" in q1
+    (q2,) = answers["2. Same rf, different depth (rf-equivalent stacks)"]
+    assert q2.startswith("rf 5") and "depth 1 FID-like 32 against depth 2 42" in q2
+    (q4,) = answers["4. Image head vs patch head"]
+    # 42 vs 42: the intervals overlap
+    assert "patch head FID-like 42 against image head 42" in q4
+    assert "not distinguishable at n = 2, 2" in q4
+    assert answers["3. Same depth, different rf"] == ["No trials in these experiments speak to it."]
+
+
+def test_one_seed_says_no_interval(tmp_path):
+    e = tmp_path / "one"
+    trial(e, "rf1", rf=1, depth=1, seed=0, results=[ok(90)])
+    trial(e, "rf5", rf=5, depth=1, seed=0, results=[ok(30)])
+    (q1,) = dict(findings(final_rows(load_experiment(e))))["1. Does the rf size matter?"]
+    assert "n = 1, 1: too few seeds for an interval" in q1
+
+
+def test_page_and_markdown_open_with_the_findings(tmp_path):
+    page, md = build(load_experiment(_exp(tmp_path)))
+    assert md.index("## Findings") < md.index("## Summary")
+    assert "not distinguishable at n = 2, 2" in md
+    assert page.index("Findings: the notes") < page.index("Summary: one row per configuration")
