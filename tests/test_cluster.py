@@ -2,7 +2,6 @@
 sweep on a simulated two-node cluster that loses a node mid-run."""
 
 import copy
-import json
 import os
 import subprocess
 import sys
