@@ -69,7 +69,15 @@ def progress_columns() -> dict[str, str]:
 # In the order the page's dropdowns list them.
 for _m in (
     Metric("metric/fid", "FID-like (evaluator features)", lower_is_better=True, progress="fid"),
-    Metric("metric/patch_fid", "Patch-FID (half-size crops)", lower_is_better=True),
+    # real-vs-real FID at the same n: what a perfect generator scores; constant per reference set
+    Metric("metric/fid_floor", "FID floor (real vs reference)", lower_is_better=None, chart=False),
+    Metric("metric/fid_over_floor", "FID-like / its floor", lower_is_better=True),
+    Metric(
+        "metric/local_fid",
+        "local FID (evaluator conv map, 8 px)",
+        lower_is_better=True,
+        datasets=DIGITS,
+    ),
     Metric("metric/kid_mean", "KID", lower_is_better=True),
     Metric("metric/kid_std", "KID std over subsets", chart=False),
     Metric("metric/classifier_score", "classifier score", lower_is_better=False, datasets=DIGITS),
@@ -83,15 +91,21 @@ for _m in (
     Metric("metric/ssim", "mean pairwise SSIM (high = alike)", lower_is_better=True),
     Metric(
         "metric/success",
-        "success (the notes' yes/no)",
+        "success (FID/floor, precision, coverage)",
         lower_is_better=False,
         datasets=DIGITS,
         progress="ok",
     ),
-    Metric("erf/size95", "ERF size holding 95%", unit="px"),
-    Metric("erf/size50", "ERF size holding 50%", unit="px", chart=False),
-    Metric("erf/radius95", "ERF radius holding 95%", unit="px", chart=False),
-    Metric("erf/radius50", "ERF radius holding 50%", unit="px", chart=False),
+    # the conv stack's ERF (its central unit): compare with the theoretical rf (design "rf")
+    Metric("erf/conv_size95", "conv-stack ERF size holding 95%", unit="px"),
+    Metric("erf/conv_size50", "conv-stack ERF size holding 50%", unit="px"),
+    Metric("erf/conv_radius95", "conv-stack ERF radius holding 95%", unit="px", chart=False),
+    Metric("erf/conv_radius50", "conv-stack ERF radius holding 50%", unit="px", chart=False),
+    # the gradient map of the decision (the whole image's logit for the dense head)
+    Metric("erf/decision_size95", "decision-gradient size holding 95%", unit="px"),
+    Metric("erf/decision_size50", "decision-gradient size holding 50%", unit="px", chart=False),
+    Metric("erf/decision_radius95", "decision-gradient radius, 95%", unit="px", chart=False),
+    Metric("erf/decision_radius50", "decision-gradient radius, 50%", unit="px", chart=False),
     Metric("time/epoch_s", "time per epoch", unit="s", lower_is_better=True, progress="s/epoch"),
     Metric("time/eval_s", "time per evaluation", unit="s", chart=False),
     Metric("loss/d", "D loss", progress="loss D"),
