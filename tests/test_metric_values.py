@@ -16,6 +16,8 @@ import scipy.linalg
 import torch
 from scipy.spatial.distance import cdist
 from scipy.stats import entropy
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from ganrf.metrics import scores
 
@@ -154,8 +156,34 @@ def test_unsure_predictions_score_one_whatever_the_marginal():
     assert scores.class_scores(probs)["class_count"] == 2
 
 
+class DeviceMixes(TorchDispatchMode):
+    """Records every op whose tensor arguments or results lie on more than one device."""
+
+    def __init__(self):
+        super().__init__()
+        self.mixed = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = [
+            t
+            for t in tree_flatten((args, kwargs, out))[0]
+            if isinstance(t, torch.Tensor) and t.dim() > 0  # 0-d CPU scalars mix legally
+        ]
+        if len({t.device.type for t in tensors}) > 1:
+            self.mixed.append(str(func))
+        return out
+
+
+def on_one_device(fn, *args, **kwargs):
+    """Run ``fn`` on 'meta' inputs; the ops that mixed devices (a CUDA crash) are returned."""
+    with DeviceMixes() as mode:
+        result = fn(*args, **kwargs)
+    return result, mode.mixed
+
+
 def test_scores_keep_tensors_on_the_inputs_device():
-    """prdc on 'meta' tensors: any tensor made on the CPU would meet them and raise."""
+    """prdc on 'meta' tensors: a tensor made on the CPU would meet them (on CUDA: a crash)."""
     real, fake = torch.randn(30, 4, device="meta"), torch.randn(20, 4, device="meta")
-    out = scores.prdc_tensors(real, fake, k=3, chunk=8)
-    assert {v.device.type for v in out.values()} == {"meta"}
+    out, mixed = on_one_device(scores.prdc_tensors, real, fake, k=3, chunk=8)
+    assert {v.device.type for v in out.values()} == {"meta"} and mixed == []
