@@ -250,14 +250,16 @@ def _trial_hover(r: pd.Series) -> str:
 
 
 def fig_erf(configs: Configs) -> go.Figure:
-    """Theoretical rf against the measured ERF and the decision rf, one point per trial."""
-    ok = configs.final[configs.final["erf/size95"].notna()]
+    """Theoretical rf against the measured ERF of the conv stack (its central unit, Luo et al.
+    2016), the decision rf, and the size of the decision's gradient map; one point per trial."""
+    ok = configs.final[configs.final["erf/conv_size95"].notna()]
     hover = [_trial_hover(r) for _, r in ok.iterrows()]
     keys = list(ok["key"])
     fig = go.Figure()
     for col, name, symbol in (
-        ("erf/size95", "ERF size (95% mass)", "circle"),
-        ("erf/size50", "ERF size (50% mass)", "diamond"),
+        ("erf/conv_size95", "conv-stack ERF (95% mass)", "circle"),
+        ("erf/conv_size50", "conv-stack ERF (50% mass)", "diamond"),
+        ("erf/decision_size95", "decision gradient (95% mass)", "square-open"),
         ("decision_rf", "decision rf", "x"),
     ):
         fig.add_trace(

@@ -38,10 +38,10 @@ def thumb(path: Path, px: int = THUMB_PX, quality: int = 80) -> str | None:
 
 
 def _artifacts(rows: pd.DataFrame) -> list[tuple[int, str | None, str | None]]:
-    """(step, samples path, ERF path) of each evaluation that saved one, in step order."""
+    """(step, samples path, conv-stack ERF map path) of each evaluation that saved one."""
     out = []
     for _, r in rows.sort_values("step").iterrows():
-        s, e = r.get("artifact/samples"), r.get("artifact/erf")
+        s, e = r.get("artifact/samples"), r.get("artifact/erf_conv")
         s, e = (s if isinstance(s, str) else None), (e if isinstance(e, str) else None)
         if (s or e) and pd.notna(r.get("step")):
             out.append((int(r["step"]), s, e))

@@ -48,7 +48,8 @@ ID_COLUMNS = [
 METRIC_COLUMNS = [
     *METRICS,
     "artifact/samples",
-    "artifact/erf",
+    "artifact/erf_conv",
+    "artifact/erf_decision",
     "diverged_step",
     "time_total_s",
 ]

@@ -62,7 +62,7 @@ def notes_table(final: pd.DataFrame) -> pd.DataFrame:
                 "fid": _mean_pm(ok, "metric/fid"),
                 "fid floor": _mean_pm(ok, "metric/fid_floor"),
                 "classifier score": _mean_pm(ok, "metric/classifier_score"),
-                "ERF 95% (px)": _mean_pm(ok, "erf/conv_size95", 3) or _mean_pm(ok, "erf/size95", 3),
+                "conv ERF 95% (px)": _mean_pm(ok, "erf/conv_size95", 3),
                 "decision rf": r.get("decision_rf"),
             }
         )

@@ -14,7 +14,8 @@ own state, and one folder per trial. A trial folder holds:
   the discriminator and generator as data (rf, decision rf, layer table), and the sweep's meta;
 * ``result.json`` (Tune): one JSON line per report; ``error.txt`` (Tune) when an attempt raised;
   ``timed_out.json`` when the trial ran out of its time budget;
-* ``samples/stepNNNNNNNN.png`` and ``erf/stepNNNNNNNN.png``: artifacts of each evaluation.
+* ``samples/stepNNNNNNNN.png``, ``erf/conv-stepNNNNNNNN.png`` and
+  ``erf/decision-stepNNNNNNNN.png``: artifacts of each evaluation.
 """
 
 from __future__ import annotations

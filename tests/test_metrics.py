@@ -1,4 +1,5 @@
-"""Metrics: sanity on digit-like data, the ERF inside the rf, the RGB code path, caching."""
+"""Metrics: sanity on digit-like data, the reference set and its floor, local FID, the success
+rule, the RGB code path, caching. Pinned score values: test_metric_values.py; ERF: test_erf.py."""
 
 import json
 import shutil
@@ -9,16 +10,13 @@ import torchvision.transforms.functional as TF
 
 from ganrf.config import TrainConfig
 from ganrf.data import make_synthetic, to_float
-from ganrf.designs import onelayer
 from ganrf.metrics import (
     Evaluator,
     FeatureNet,
     MetricsError,
-    effective_rf,
     inception_feature_net,
     scores,
 )
-from ganrf.models import build_discriminator
 from ganrf.train import train
 
 N = 600
@@ -39,7 +37,7 @@ def test_real_vs_real_near_zero_and_ranking(evaluator):
     blurred = evaluator.score_images(TF.gaussian_blur(synthetic(N, seed=123), 5, 1.5))
     noise = evaluator.score_images(torch.rand(N, 1, 28, 28) * 2 - 1)
     assert real["metric/fid"] < 2.0
-    for key in ("metric/fid", "metric/kid_mean", "metric/patch_fid"):
+    for key in ("metric/fid", "metric/kid_mean", "metric/local_fid"):
         assert real[key] < blurred[key] < noise[key], key
     assert real["metric/precision"] > 0.7 and real["metric/recall"] > 0.7
     assert noise["metric/precision"] == 0 and noise["metric/coverage"] == 0
@@ -80,25 +78,81 @@ def test_prdc_identical_sets():
     assert s["precision"] == 1 and s["recall"] == 1 and s["coverage"] == 1
 
 
-@pytest.mark.parametrize("k", [1, 3, 5, 7])
-def test_erf_of_one_layer_patch_discriminator_lies_within_rf(k):
-    design = onelayer(k, head="patch")
-    torch.manual_seed(0)
-    d = build_discriminator(design)
-    erf = effective_rf(d, synthetic(32, seed=1), design)
-    assert erf.center == (14.0, 14.0)  # central unit (14, 14) of the 28x28 map, 'same' padding
-    assert erf.size95 <= k and erf.size50 <= k
-    outside = erf.map.clone()
-    lo, hi = 14 - (k - 1) // 2, 14 + k // 2 + 1
-    outside[lo:hi, lo:hi] = 0
-    assert outside.sum() == 0  # not one grain of gradient outside the theoretical rf
+def scipy_fd(a, b):
+    import numpy as np
+    import scipy.linalg
+
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
 
 
-def test_erf_image_head_spreads_beyond_conv_rf():
-    design = onelayer(3)  # conv rf 3, dense head: the decision sees the whole image
-    torch.manual_seed(0)
-    erf = effective_rf(build_discriminator(design), synthetic(32, seed=1), design)
-    assert erf.size95 > 3
+def test_local_fid_is_the_frechet_distance_of_the_evaluators_conv_map(evaluator):
+    from ganrf.metrics.evaluate import LOCAL_IMAGES, reference_images
+    from ganrf.metrics.mnist_cnn import load_evaluator
+
+    body = load_evaluator("cpu").body
+
+    def local(x):  # every position of conv3-pool-conv3's map: 64-d vectors, 8x8-pixel views
+        with torch.no_grad():
+            m = body[:7](x[:LOCAL_IMAGES])
+        assert m.shape[1:] == (64, 14, 14)
+        return m.permute(0, 2, 3, 1).reshape(-1, 64).double().numpy()
+
+    fake = TF.gaussian_blur(synthetic(N, seed=3), 3, 0.8)
+    ref, _, _ = reference_images(evaluator.cfg, N)
+    got = evaluator.score_images(fake)["metric/local_fid"]
+    assert got == pytest.approx(scipy_fd(local(ref), local(fake)), rel=1e-6)
+    assert got > 10 * evaluator.score_images(synthetic(N, seed=3))["metric/local_fid"]
+
+
+def test_fid_floor_is_real_vs_reference_at_the_same_n(evaluator):
+    from ganrf.metrics.evaluate import reference_images
+    from ganrf.metrics.mnist_cnn import load_evaluator
+
+    net = load_evaluator("cpu")
+    ref, floor, _ = reference_images(evaluator.cfg, N)
+    with torch.no_grad():
+        want = scipy_fd(net.features(ref).double().numpy(), net.features(floor).double().numpy())
+    assert evaluator.fid_floor == pytest.approx(want, rel=1e-6) and want > 0
+    out = evaluator.score_images(floor)
+    assert out["metric/fid_floor"] == evaluator.fid_floor
+    assert out["metric/fid"] == pytest.approx(want, rel=1e-6)
+    assert out["metric/fid_over_floor"] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_reference_is_a_fixed_random_subset_of_the_test_split(tmp_path):
+    from ganrf.data import load_mnist
+    from ganrf.metrics.evaluate import REFERENCE_SEED, reference_images
+    from tests.test_data import fake_mnist
+
+    fake_mnist(tmp_path, n=64)
+    cfg = TrainConfig.from_dict(
+        {"data.root": str(tmp_path), "data.download": False, "eval.samples": 16}
+    )
+    ref, floor, key = reference_images(cfg, 16)
+    test = to_float(load_mnist(str(tmp_path), train=False, download=False)[0])
+    perm = torch.randperm(64, generator=torch.Generator().manual_seed(REFERENCE_SEED))
+    assert torch.equal(ref, test[perm[:16]]) and not torch.equal(ref, test[:16])
+    assert torch.equal(reference_images(cfg, 16)[0], ref)  # the same on every call
+    assert len(floor) == 16 and key == f"mnist-test-s{REFERENCE_SEED}-16"
+
+
+def test_success_rule_at_its_bounds():
+    from ganrf.metrics import evaluate
+
+    edge = {
+        "metric/fid_over_floor": evaluate.SUCCESS_FID_OVER_FLOOR,
+        "metric/precision": evaluate.SUCCESS_PRECISION,
+        "metric/coverage": evaluate.SUCCESS_COVERAGE,
+    }
+    assert evaluate.success(edge) == 1
+    for key, worse in (
+        ("metric/fid_over_floor", 1.001),
+        ("metric/precision", 0.999),
+        ("metric/coverage", 0.999),
+    ):
+        assert evaluate.success(edge | {key: edge[key] * worse}) == 0, key
 
 
 def test_train_reports_metrics_and_writes_erf_map(tmp_path):
@@ -120,16 +174,21 @@ def test_train_reports_metrics_and_writes_erf_map(tmp_path):
         "metric/fid",
         "metric/kid_mean",
         "metric/precision",
-        "metric/patch_fid",
+        "metric/local_fid",
+        "metric/fid_floor",
+        "metric/fid_over_floor",
         "metric/ssim",
         "metric/classifier_score",
         "metric/success",
-        "erf/radius50",
+        "erf/conv_radius50",
+        "erf/decision_size95",
     ):
         assert key in out, key
     assert out["metric/samples"] == 200 and out["metric/feature_net"].startswith("mnist_cnn-")
-    assert out["erf/size95"] <= 5  # the conv rf of the trial's design
-    assert (tmp_path / out["artifact/erf"]).exists()
+    assert out["erf/conv_size95"] <= 5 and out["erf/decision_size95"] <= 5  # the conv rf: 5
+    for kind in ("conv", "decision"):
+        assert (tmp_path / out[f"artifact/erf_{kind}"]).name.startswith(f"{kind}-step")
+        assert (tmp_path / out[f"artifact/erf_{kind}"]).exists()
 
 
 def test_rgb_code_path_with_stand_in_network():
@@ -171,7 +230,7 @@ def test_reference_features_cached_on_disk(tmp_path, monkeypatch):
         {"data.root": str(tmp_path / "data"), "data.download": False, "eval.samples": 64}
     )
     Evaluator(cfg, torch.device("cpu"))
-    (cached,) = (tmp_path / "cache").glob("ref-mnist-test-64-mnist_cnn-*.pt")
+    (cached,) = (tmp_path / "cache").glob("ref-mnist-test-s*-64-mnist_cnn-*.pt")
     shutil.rmtree(tmp_path / "data")  # the second evaluator must not need the features again
     before = cached.stat().st_mtime_ns
     fake_mnist(tmp_path / "data", n=64)

@@ -30,7 +30,7 @@ def browser():
 def _arts(step):
     return {
         "artifact/samples": f"samples/step{step:08d}.png",
-        "artifact/erf": f"erf/step{step:08d}.png",
+        "artifact/erf_conv": f"erf/step{step:08d}.png",
     }
 
 

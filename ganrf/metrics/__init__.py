@@ -3,7 +3,7 @@
 * :mod:`ganrf.metrics.spec`: the registry of every reported key (torch-free; the analysis reads it);
 * :mod:`ganrf.metrics.evaluate`: :class:`Evaluator`, which computes them for a trial;
 * :mod:`ganrf.metrics.scores`: the scores on feature vectors (FID, KID, PRDC, class scores, SSIM);
-* :mod:`ganrf.metrics.erf`: the effective receptive field;
+* :mod:`ganrf.metrics.erf`: the effective receptive fields (conv stack, decision gradient);
 * :mod:`ganrf.metrics.mnist_cnn`: the shipped MNIST feature network.
 
 This package module imports no torch, so ``import ganrf.metrics.spec`` stays light; the torch
@@ -21,9 +21,14 @@ _LAZY = {
     "MetricsError": "ganrf.metrics.evaluate",
     "inception_feature_net": "ganrf.metrics.evaluate",
     "mnist_feature_net": "ganrf.metrics.evaluate",
-    "SUCCESS_CLASSIFIER_SCORE": "ganrf.metrics.evaluate",
-    "SUCCESS_CLASSES": "ganrf.metrics.evaluate",
-    "effective_rf": "ganrf.metrics.erf",
+    "Features": "ganrf.metrics.evaluate",
+    "SUCCESS_FID_OVER_FLOOR": "ganrf.metrics.evaluate",
+    "SUCCESS_PRECISION": "ganrf.metrics.evaluate",
+    "SUCCESS_COVERAGE": "ganrf.metrics.evaluate",
+    "success": "ganrf.metrics.evaluate",
+    "conv_erf": "ganrf.metrics.erf",
+    "decision_erf": "ganrf.metrics.erf",
+    "erf_radii": "ganrf.metrics.erf",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,9 +1,18 @@
-"""Effective receptive field (Luo et al. 2016) of a trained discriminator.
+"""Effective receptive fields (Luo et al. 2016) of a discriminator: two different measures.
 
-The gradient of one central output with respect to the input, its absolute value averaged over
-real images and channels, is the ERF map. Its radii are the smallest square half-widths around
-the central output's rf centre that hold 50% and 95% of the gradient mass, so ``2 r + 1`` reads
-on the same scale as the theoretical rf.
+* :func:`conv_erf`, the ERF of the **conv stack**: the gradient of the central unit of the last
+  conv feature map (before the head; summed over its channels, as Luo et al. set the gradient of
+  the centre pixel to 1) with respect to the input. It lies inside the theoretical rf
+  (``rf/conv``) and is the measure to read beside it, for every head.
+* :func:`decision_erf`, the **decision gradient**: the gradient of the decision itself, the whole
+  image's logit for the image (dense) head, the central location's logit for the patch head. A
+  dense head sees the whole image, so for it this map spreads over the image whatever the conv
+  rf; it answers "which pixels moved the verdict", not "how far does a conv unit see".
+
+Each map is the absolute gradient averaged over real images and input channels, normalised to
+sum to 1. Its radii are the smallest square (Chebyshev) half-widths around the unit's rf centre
+that hold 50% and 95% of the mass, so ``2 r + 1`` reads on the same scale as the theoretical rf.
+Every tensor follows the input's device.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from ganrf.designs import DiscriminatorDesign
 
 @dataclass(frozen=True)
 class ERF:
-    map: Tensor  # (H, W), sums to 1
+    map: Tensor  # (H, W) on the CPU, sums to 1
     center: tuple[float, float]  # (y, x) in input pixels
     radius50: float
     radius95: float
@@ -32,42 +41,90 @@ class ERF:
         return 2 * self.radius95 + 1
 
 
-def effective_rf(d: nn.Module, real: Tensor, design: DiscriminatorDesign) -> ERF:
-    """ERF of ``d`` over ``real`` images ``(N, C, H, W)`` in [-1, 1]; D in eval mode."""
+def erf_radii(
+    m: Tensor, center: tuple[float, float], qs: tuple[float, ...] = (0.5, 0.95)
+) -> Tensor:
+    """Smallest Chebyshev radii around ``center`` holding fractions ``qs`` of the map ``m``'s mass.
+
+    ``m`` is ``(H, W)``, non-negative; returns a float tensor ``(len(qs),)`` on ``m``'s device.
+    """
+    h, w = m.shape
+    dev = m.device
+    yy = torch.arange(h, device=dev, dtype=torch.float64)[:, None]
+    xx = torch.arange(w, device=dev, dtype=torch.float64)[None, :]
+    cheb = torch.maximum((yy - center[0]).abs(), (xx - center[1]).abs()).flatten()
+    order = cheb.argsort(stable=True)
+    p = m.double().flatten()
+    mass = p[order].cumsum(0) / p.sum().clamp_min(1e-300)
+    dist = cheb[order]
+    q = torch.tensor(qs, dtype=torch.float64, device=dev) - 1e-9
+    k = torch.searchsorted(mass, q).clamp_max(len(dist) - 1)
+    return dist[k].float()
+
+
+def _gradient_map(out: Tensor, x: Tensor) -> Tensor:
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    m = grad.abs().float().mean((0, 1))  # (H, W)
+    return m / m.sum().clamp_min(1e-30)
+
+
+def _unit_center(design: DiscriminatorDesign, i: int, j: int) -> tuple[float, float]:
+    """Input-pixel centre of the rf of unit ``(i, j)`` of the last conv map."""
+    rep = design.report
+    return tuple(  # type: ignore[return-value]
+        idx * rep.stride[a] - rep.padding[a] + (rep.size[a] - 1) / 2 for a, idx in enumerate((i, j))
+    )
+
+
+def _measure(d: nn.Module, real: Tensor, unit) -> tuple[Tensor, tuple[int, int] | None]:
     was = d.training
     d.eval()
     try:
         x = real.detach().clone().requires_grad_(True)
         with torch.enable_grad():
-            out = d(x)
-            if out.dim() == 4:  # patch head: the central location
-                i, j = out.shape[2] // 2, out.shape[3] // 2
-                central = out[:, 0, i, j]
-            else:
-                i = j = None
-                central = out[:, 0]
-            (grad,) = torch.autograd.grad(central.sum(), x)
+            out, ij = unit(x)
+            m = _gradient_map(out, x)
     finally:
         d.train(was)
-    m = grad.abs().float().mean((0, 1))  # (H, W)
-    m = m / m.sum().clamp_min(1e-30)
-    h, w = m.shape
-    if i is None:
+    return m, ij
+
+
+def _erf(m: Tensor, center: tuple[float, float]) -> ERF:
+    r50, r95 = erf_radii(m, center).tolist()
+    return ERF(m.detach().cpu(), center, r50, r95)
+
+
+def conv_erf(d: nn.Module, real: Tensor, design: DiscriminatorDesign) -> ERF:
+    """ERF of the conv stack (``d.features``) of ``d`` over ``real`` ``(N, C, H, W)`` in [-1, 1].
+
+    The central unit ``(H'//2, W'//2)`` of the last conv map, summed over its channels; D in
+    eval mode (dropout off).
+    """
+
+    def unit(x: Tensor):
+        fmap = d.features(x)  # (N, C', H', W')
+        i, j = fmap.shape[2] // 2, fmap.shape[3] // 2
+        return fmap[:, :, i, j], (i, j)
+
+    m, (i, j) = _measure(d, real, unit)  # type: ignore[misc]
+    return _erf(m, _unit_center(design, i, j))
+
+
+def decision_erf(d: nn.Module, real: Tensor, design: DiscriminatorDesign) -> ERF:
+    """Gradient map of ``d``'s decision: the image logit (image head), or the central location's
+    logit (patch head), over ``real`` images; D in eval mode."""
+
+    def unit(x: Tensor):
+        out = d(x)
+        if out.dim() == 4:  # patch head: the central location
+            i, j = out.shape[2] // 2, out.shape[3] // 2
+            return out[:, 0, i, j], (i, j)
+        return out[:, 0], None
+
+    m, ij = _measure(d, real, unit)
+    if ij is None:
+        h, w = m.shape
         center = ((h - 1) / 2, (w - 1) / 2)
     else:
-        rep = design.report
-        center = tuple(
-            idx * rep.stride[a] - rep.padding[a] + (rep.size[a] - 1) / 2
-            for a, idx in enumerate((i, j))
-        )
-    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-    cheb = torch.maximum((yy - center[0]).abs(), (xx - center[1]).abs()).flatten().float()
-    order = cheb.argsort()
-    mass = m.flatten()[order].cumsum(0)
-    dist = cheb[order]
-
-    def radius(q: float) -> float:
-        k = int(torch.searchsorted(mass, torch.tensor(q - 1e-9)))
-        return float(dist[min(k, len(dist) - 1)])
-
-    return ERF(m.cpu(), center, radius(0.5), radius(0.95))  # type: ignore[arg-type]
+        center = _unit_center(design, *ij)
+    return _erf(m, center)

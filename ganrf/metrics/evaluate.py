@@ -2,32 +2,43 @@
 
 :class:`Evaluator` generates ``eval.samples`` images from fixed noise, computes their features
 once with the dataset's feature network, and scores them against cached reference features of
-the real test split:
+a fixed random subset of the real test split (seeded, ``REFERENCE_SEED``: MNIST's test split is
+ordered, its two halves are FID 5.2 apart, so its first n images are no reference):
 
 * ``metric/fid``: Fréchet distance of the feature network's features (``metric/feature_net``
-  names it: the shipped MNIST CNN for 28x28 digits, Inception-V3 for RGB);
+  names it: the shipped MNIST CNN for 28x28 digits, Inception-V3 for RGB), beside its floor
+  ``metric/fid_floor``, the same distance for n *real* training images (what a perfect generator
+  would score at this n; computed once per reference set and cached), and
+  ``metric/fid_over_floor``;
 * ``metric/kid_mean``, ``metric/kid_std``; ``metric/precision``, ``recall``, ``density``,
-  ``coverage`` (k = 5);
-* ``metric/patch_fid``: Fréchet distance on random half-size crops (local texture, not layout);
+  ``coverage`` (k = 5, Naeem et al.'s definitions);
+* ``metric/local_fid`` (feature networks with a ``stem``, the MNIST evaluator): Fréchet distance
+  of the evaluator's own intermediate features, the 64-d vector at every position of its second
+  conv map (each sees an 8x8-pixel neighbourhood: strokes, ends, junctions), over the first
+  ``LOCAL_IMAGES`` images;
 * ``metric/ssim``: mean pairwise SSIM of samples (high = alike, a collapse);
 * with a classifier (MNIST): ``metric/classifier_score``, ``class_count``, ``class_kl``,
   ``confident_share`` and ``metric/success``;
-* ``erf/radius50``, ``erf/radius95`` (and ``erf/size50``, ``erf/size95`` = 2 r + 1, beside
-  ``rf/conv`` and ``rf/decision``), with the ERF map saved as an image.
+* ``erf/conv_*``: the conv stack's ERF (its central unit; compare with ``rf/conv``), and
+  ``erf/decision_*``: the gradient map of the decision (whole image for the dense head), each as
+  radii and sizes ``2 r + 1`` holding 50% / 95% of the mass, with both maps saved as images.
 
-**Success** (the notes' yes/no column: "did it generate digits?") is 1 when the classifier
-score is at least ``SUCCESS_CLASSIFIER_SCORE`` *and* all ten digit classes appear
-(``class_count`` = 10). Calibrated on real MNIST (README, "Metrics"): real digits 9.7, blurred
-digits 4.4 (recognisable, yes), noise and a one-digit collapse 1.0, a 1x1 discriminator's blobs
-2.6-2.7 (no), a 5x5's first recognisable digits 3.8-4.0 (yes). The FID-like score is not part of
-it: blur alone moves it from 0.5 to 60 while the digits stay readable.
+**Success** ("did it generate digits?") is 1 when the samples are as close to the real digits as
+``SUCCESS_FID_OVER_FLOOR`` times the real-vs-real floor, *and* their precision is at least
+``SUCCESS_PRECISION`` (most samples lie on the real digits' manifold), *and* their coverage is at
+least ``SUCCESS_COVERAGE`` (they cover most of it). The constants were fixed on the calibration
+cases of ``scripts/metric_references.py`` (README, "Metrics") before any sweep: real digits and a
+held-out real split pass; blurred digits, noise, one digit, mixtures of digit fragments, blobs and
+independent pixels (what a 1x1 discriminator can enforce) fail, each with a margin.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +47,20 @@ from torch import Tensor, nn
 
 from ganrf.designs import DiscriminatorDesign
 from ganrf.metrics import scores
-from ganrf.metrics.erf import ERF, effective_rf
+from ganrf.metrics.erf import ERF, conv_erf, decision_erf
 from ganrf.metrics.spec import INFO_KEYS, METRICS
 from ganrf.models import sample
 
 log = logging.getLogger(__name__)
 
-SUCCESS_CLASSIFIER_SCORE = 3.0
-SUCCESS_CLASSES = 10
-PATCH_FRACTION = 0.5  # Patch-FID crops are half the image side
+# Fixed on scripts/metric_references.py's cases (README, "Metrics"), n = 2,000 and 10,000: real
+# digits score FID/floor 0.91-1.02, precision 0.93-0.94, coverage 0.95-0.97; every failure case
+# FID/floor >= 32, coverage <= 0.13, and precision <= 0.47 where its coverage is not 0.
+SUCCESS_FID_OVER_FLOOR = 5.0
+SUCCESS_PRECISION = 0.7
+SUCCESS_COVERAGE = 0.5
+REFERENCE_SEED = 2016  # the permutation that picks the reference (test) and floor (train) sets
+LOCAL_IMAGES = 500  # local_fid: every position of this many images' conv map (98,000 vectors)
 PRDC_MAX = 5000  # k-NN scores on at most this many samples each side (O(N^2) distances)
 
 
@@ -56,8 +72,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GANRF_CACHE", Path.home() / ".cache" / "ganrf"))
 
 
+@dataclass
+class Features:
+    """What a feature network makes of a set of images (on the CPU)."""
+
+    features: Tensor  # (N, D) the global features
+    probs: Tensor | None  # (N, classes) for a classifier
+    local: Tensor | None  # (M, D') local feature vectors, for a network with a stem
+
+
 class FeatureNet:
-    """A feature network: ``features(x)`` for x in [-1, 1], optional ``probs(x)``, a name."""
+    """A feature network for x in [-1, 1]: ``features``, optional class probabilities, a name.
+
+    With a ``stem``, ``features`` reads the stem's output map ``(B, D', h, w)``, whose vectors
+    at every position of the first ``LOCAL_IMAGES`` images are the local features.
+    """
 
     def __init__(
         self,
@@ -65,6 +94,7 @@ class FeatureNet:
         features: Callable[[Tensor], Tensor],
         probs_from_features: Callable[[Tensor], Tensor] | None = None,
         batch: int = 500,
+        stem: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         self.name, self._features, self._probs, self.batch = (
             name,
@@ -72,19 +102,31 @@ class FeatureNet:
             probs_from_features,
             batch,
         )
+        self._stem = stem
 
     @torch.no_grad()
-    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        feats = torch.cat([self._features(b).float() for b in x.split(self.batch)])
-        probs = self._probs(feats).softmax(1) if self._probs is not None else None
-        return feats.cpu(), (probs.cpu() if probs is not None else None)
+    def __call__(self, x: Tensor) -> Features:
+        feats, local, seen = [], [], 0
+        for b in x.split(self.batch):
+            if self._stem is not None:
+                fmap = self._stem(b)
+                if seen < LOCAL_IMAGES:
+                    keep = fmap[: LOCAL_IMAGES - seen]
+                    local.append(keep.permute(0, 2, 3, 1).flatten(0, 2).float().cpu())
+                seen += len(b)
+                b = fmap
+            feats.append(self._features(b).float())
+        g = torch.cat(feats)
+        probs = self._probs(g).softmax(1).cpu() if self._probs is not None else None
+        return Features(g.cpu(), probs, torch.cat(local) if local else None)
 
 
 def mnist_feature_net(device: torch.device) -> FeatureNet:
-    from ganrf.metrics.mnist_cnn import evaluator_id, load_evaluator
+    from ganrf.metrics.mnist_cnn import STEM_LAYERS, evaluator_id, load_evaluator
 
     net = load_evaluator(str(device))
-    return FeatureNet(evaluator_id(), lambda x: net.features(x.to(device)), net.classify)
+    stem, rest = net.body[:STEM_LAYERS], net.body[STEM_LAYERS:]
+    return FeatureNet(evaluator_id(), rest, net.classify, stem=lambda x: stem(x.to(device)))
 
 
 def inception_feature_net(device: torch.device, weights: str = "") -> FeatureNet:
@@ -122,25 +164,42 @@ def inception_feature_net(device: torch.device, weights: str = "") -> FeatureNet
     return FeatureNet("inception-v3", features)
 
 
-def reference_images(cfg, n: int) -> tuple[Tensor, str]:
-    """Real images of the held-out split in [-1, 1], and a cache key part naming them."""
+def _permuted(images: Tensor) -> Tensor:
+    g = torch.Generator().manual_seed(REFERENCE_SEED)
+    return images[torch.randperm(len(images), generator=g)]
+
+
+def reference_images(cfg, n: int) -> tuple[Tensor, Tensor | None, str]:
+    """The reference set, the floor set (real images disjoint from it, or None) and a cache key.
+
+    MNIST: a fixed random subset of n test images (``REFERENCE_SEED``) and, for the floor, one of
+    n training images: what a generator that reproduced its training data exactly would score.
+    Images in [-1, 1].
+    """
     from ganrf.data import load_mnist, make_synthetic, to_float
 
     if cfg.data.dataset == "mnist":
-        images, _ = load_mnist(cfg.data.root, train=False, download=cfg.data.download)
-        return to_float(images[:n]), f"mnist-test-{min(n, len(images))}"
-    if cfg.data.dataset == "synthetic":
-        images, _ = make_synthetic(n, cfg.data.image_size, cfg.data.channels, seed=cfg.seed + 7919)
-        return to_float(images), ""  # cheap to make: not cached
+        test, _ = load_mnist(cfg.data.root, train=False, download=cfg.data.download)
+        train, _ = load_mnist(cfg.data.root, train=True, download=cfg.data.download)
+        ref, floor = _permuted(test)[:n], _permuted(train)[:n]
+        return to_float(ref), to_float(floor), f"mnist-test-s{REFERENCE_SEED}-{len(ref)}"
+    if cfg.data.dataset == "synthetic":  # cheap to make: not cached
+        size, ch = cfg.data.image_size, cfg.data.channels
+        ref, _ = make_synthetic(n, size, ch, seed=cfg.seed + 7919)
+        floor, _ = make_synthetic(n, size, ch, seed=cfg.seed + 7920)
+        return to_float(ref), to_float(floor), ""
     from ganrf.data import load_training_images
 
-    # CelebA / ImageNet: the first n images of the training set stand as the reference
+    # CelebA / ImageNet: a random subset of the training set stands as the reference
     data = load_training_images(cfg.data, torch.device("cpu"), seed=cfg.seed)
     if data.images is None:
         raise MetricsError(
             f"{cfg.data.dataset}: set data.subset so the reference set fits in memory"
         )
-    return to_float(data.images[:n]), f"{cfg.data.dataset}-train-{min(n, data.num_images)}"
+    images = _permuted(data.images)
+    floor = to_float(images[n : 2 * n]) if len(images) >= 2 * n else None
+    key = f"{cfg.data.dataset}-train-s{REFERENCE_SEED}-{min(n, data.num_images)}"
+    return to_float(images[:n]), floor, key
 
 
 class Evaluator:
@@ -164,22 +223,28 @@ class Evaluator:
             )
         self.net = feature_net
         self.n = cfg.eval.samples
-        self.patch = max(2, round(cfg.data.image_size * PATCH_FRACTION))
-        real, key = reference_images(cfg, self.n)
+        real, floor, key = reference_images(cfg, self.n)
         self.real_images = real[: cfg.eval.erf_images]
-        self.ref = self._reference(real, key)
+        self.ref = self._reference(real, floor, key)
+        self.fid_floor = float(self.ref["fid_floor"])
 
-    def _reference(self, real: Tensor, key: str) -> dict[str, Tensor]:
-        """Reference features, computed once and cached on disk by dataset, split, evaluator."""
-        path = cache_dir() / f"ref-{key}-{self.net.name}-p{self.patch}.pt" if key else None
+    def _reference(self, real: Tensor, floor: Tensor | None, key: str) -> dict[str, Tensor]:
+        """Reference features and the FID floor, computed once and cached on disk by dataset,
+        split, subset and evaluator."""
+        path = cache_dir() / f"ref-{key}-{self.net.name}-v2.pt" if key else None
         if path is not None and path.exists():
             try:
                 return torch.load(path, map_location="cpu", weights_only=True)
             except Exception:
                 log.warning("reference cache %s unreadable; recomputing", path)
-        feats, _ = self.net(real)
-        crops = scores.random_crops(real, self.patch, min(len(real), PRDC_MAX), seed=1)
-        ref = {"features": feats, "patch_features": self.net(crops)[0]}
+        f = self.net(real)
+        ref = {"features": f.features}
+        if f.local is not None:
+            ref["local"] = f.local
+        fid_floor = math.nan
+        if floor is not None:
+            fid_floor = scores.frechet_distance(f.features, self.net(floor).features)
+        ref["fid_floor"] = torch.tensor(fid_floor, dtype=torch.float64)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
@@ -189,24 +254,21 @@ class Evaluator:
 
     def score_images(self, fake: Tensor) -> dict[str, Any]:
         """Every sample metric for generated images ``(N, C, H, W)`` in [-1, 1]."""
-        feats, probs = self.net(fake)
+        f = self.net(fake)
         real = self.ref["features"]
         out: dict[str, Any] = {"metric/feature_net": self.net.name, "metric/samples": len(fake)}
-        out["metric/fid"] = scores.frechet_distance(real, feats)
-        out["metric/kid_mean"], out["metric/kid_std"] = scores.kid(real, feats)
-        for k, v in scores.prdc(real[:PRDC_MAX], feats[:PRDC_MAX]).items():
+        out["metric/fid"] = scores.frechet_distance(real, f.features)
+        out["metric/fid_floor"] = self.fid_floor
+        out["metric/fid_over_floor"] = out["metric/fid"] / self.fid_floor
+        out["metric/kid_mean"], out["metric/kid_std"] = scores.kid(real, f.features)
+        for k, v in scores.prdc(real[:PRDC_MAX], f.features[:PRDC_MAX]).items():
             out[f"metric/{k}"] = v
-        crops = scores.random_crops(fake, self.patch, min(len(fake), PRDC_MAX), seed=2)
-        out["metric/patch_fid"] = scores.frechet_distance(
-            self.ref["patch_features"], self.net(crops)[0]
-        )
+        if f.local is not None and "local" in self.ref:
+            out["metric/local_fid"] = scores.frechet_distance(self.ref["local"], f.local)
         out["metric/ssim"] = scores.mean_pairwise_ssim(fake)
-        if probs is not None:
-            out |= {f"metric/{k}": v for k, v in scores.class_scores(probs).items()}
-            out["metric/success"] = int(
-                out["metric/classifier_score"] >= SUCCESS_CLASSIFIER_SCORE
-                and out["metric/class_count"] >= SUCCESS_CLASSES
-            )
+        if f.probs is not None:
+            out |= {f"metric/{k}": v for k, v in scores.class_scores(f.probs).items()}
+            out["metric/success"] = success(out)
         return out
 
     def __call__(
@@ -216,29 +278,44 @@ class Evaluator:
             self.n, cfg.g.noise_dim, generator=torch.Generator().manual_seed(20_000 + cfg.seed)
         ).to(device)
         out = self.score_images(sample(g, noise))
-        erf = effective_rf(d, self.real_images.to(device), self.design)
-        out |= erf_metrics(erf)
+        real = self.real_images.to(device)
+        erfs = {
+            "conv": conv_erf(d, real, self.design),
+            "decision": decision_erf(d, real, self.design),
+        }
+        out |= erf_metrics(erfs)
         unregistered = sorted(set(out) - set(METRICS) - set(INFO_KEYS))
         if unregistered:  # the page, the loader and Tune's table would not know them
             raise KeyError(f"metrics {unregistered} are not registered in ganrf.metrics.spec")
         if out_dir is not None:
-            out["artifact/erf"] = save_erf(erf, Path(out_dir), step)
+            for kind, erf in erfs.items():
+                out[f"artifact/erf_{kind}"] = save_erf(erf, Path(out_dir), step, kind)
         return out
 
 
-def erf_metrics(erf: ERF) -> dict[str, float]:
-    return {
-        "erf/radius50": erf.radius50,
-        "erf/radius95": erf.radius95,
-        "erf/size50": erf.size50,
-        "erf/size95": erf.size95,
-    }
+def success(m: dict[str, Any]) -> int:
+    """The yes/no verdict from a report's FID-over-floor, precision and coverage (module doc)."""
+    return int(
+        m["metric/fid_over_floor"] <= SUCCESS_FID_OVER_FLOOR
+        and m["metric/precision"] >= SUCCESS_PRECISION
+        and m["metric/coverage"] >= SUCCESS_COVERAGE
+    )
 
 
-def save_erf(erf: ERF, out_dir: Path, step: int) -> str:
+def erf_metrics(erfs: dict[str, ERF]) -> dict[str, float]:
+    """``erf/{kind}_radius50`` ... ``erf/{kind}_size95`` for each ERF kind (conv, decision)."""
+    out = {}
+    for kind, erf in erfs.items():
+        for name in ("radius50", "radius95", "size50", "size95"):
+            out[f"erf/{kind}_{name}"] = getattr(erf, name)
+    return out
+
+
+def save_erf(erf: ERF, out_dir: Path, step: int, kind: str) -> str:
+    """The ERF map as ``erf/{kind}-stepNNNNNNNN.png`` (scaled to its maximum); its relative path."""
     from torchvision.utils import save_image
 
-    path = out_dir / "erf" / f"step{step:08d}.png"
+    path = out_dir / "erf" / f"{kind}-step{step:08d}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     m = erf.map / erf.map.max().clamp_min(1e-30)
     save_image(m[None, None], path)

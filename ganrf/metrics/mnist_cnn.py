@@ -19,6 +19,9 @@ from torch import Tensor, nn
 WEIGHTS = Path(__file__).parent / "weights" / "mnist_cnn.pt"
 CARD = WEIGHTS.with_suffix(".json")
 FEATURES = 128
+# body[:STEM_LAYERS] ends at the second conv's ReLU: (B, 64, 14, 14), each unit seeing 8x8 pixels
+# (conv3 -> pool2 -> conv3). Its vectors are the local features of ``metric/local_fid``.
+STEM_LAYERS = 7
 
 
 class DigitClassifier(nn.Module):

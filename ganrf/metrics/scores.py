@@ -1,9 +1,10 @@
 """Scores on feature vectors: Fréchet distance and KID (torchmetrics), precision/recall/density/
-coverage (k-NN), classifier score, class coverage, SSIM diversity.
+coverage (k-NN, Naeem et al.'s definitions), classifier score, class coverage, SSIM diversity.
 
 Features are computed once per evaluation by whichever feature network fits the dataset (the
 shipped MNIST evaluator, or Inception-V3) and every score here reads them, so no network runs
 twice. torchmetrics' FID/KID are driven through a pass-through "feature extractor" for that.
+Every tensor made here follows its inputs' device (the ``real`` features' device).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ def frechet_distance(real: Tensor, fake: Tensor) -> float:
     if not _finite(real, fake):
         return math.nan
     fid = FrechetInceptionDistance(feature=PassThrough(real.shape[1]), normalize=True)
+    fid = fid.to(real.device)
     fid.update(real.double(), real=True)
-    fid.update(fake.double(), real=False)
+    fid.update(fake.to(real.device).double(), real=False)
     return float(fid.compute())
 
 
@@ -58,8 +60,9 @@ def kid(
         k = KernelInceptionDistance(
             feature=PassThrough(real.shape[1]), subsets=subsets, subset_size=size, normalize=True
         )
+    k = k.to(real.device)
     k.update(real.double(), real=True)
-    k.update(fake.double(), real=False)
+    k.update(fake.to(real.device).double(), real=False)
     mean, std = k.compute()
     return float(mean), float(std)
 
@@ -73,30 +76,41 @@ def _knn_radii(x: Tensor, k: int, chunk: int = 2048) -> Tensor:
     return torch.cat(radii)
 
 
-def prdc(real: Tensor, fake: Tensor, k: int = 5, chunk: int = 2048) -> dict[str, float]:
-    """Precision, recall (Kynkäänniemi et al. 2019), density and coverage (Naeem et al. 2020)."""
-    real, fake = real.float(), fake.float()
+def prdc_tensors(real: Tensor, fake: Tensor, k: int = 5, chunk: int = 2048) -> dict[str, Tensor]:
+    """:func:`prdc` as 0-d tensors on ``real``'s device (no host sync)."""
+    real, fake = real.float(), fake.to(real.device).float()
+    dev = real.device
     r_real, r_fake = _knn_radii(real, k, chunk), _knn_radii(fake, k, chunk)
-    in_real = torch.zeros(len(fake), dtype=torch.bool)
-    density = torch.zeros(len(fake))
-    nearest_fake = torch.full((len(real),), math.inf)
+    in_real = torch.zeros(len(fake), dtype=torch.bool, device=dev)
+    density = torch.zeros(len(fake), device=dev)
+    nearest_fake = torch.full((len(real),), math.inf, device=dev)
     for i, block in enumerate(fake.split(chunk)):
         d = torch.cdist(block, real)  # (b, N_real)
-        inside = d <= r_real[None]
+        inside = d < r_real[None]  # strict, as Naeem et al.'s reference code
         sl = slice(i * chunk, i * chunk + len(block))
         in_real[sl] = inside.any(1)
         density[sl] = inside.sum(1).float()
         nearest_fake = torch.minimum(nearest_fake, d.min(0).values)
-    recall_hits = torch.zeros(len(real), dtype=torch.bool)
+    recall_hits = torch.zeros(len(real), dtype=torch.bool, device=dev)
     for i, block in enumerate(real.split(chunk)):
         d = torch.cdist(block, fake)
-        recall_hits[i * chunk : i * chunk + len(block)] = (d <= r_fake[None]).any(1)
+        recall_hits[i * chunk : i * chunk + len(block)] = (d < r_fake[None]).any(1)
     return {
-        "precision": in_real.float().mean().item(),
-        "recall": recall_hits.float().mean().item(),
-        "density": (density.sum() / (k * len(fake))).item(),
-        "coverage": (nearest_fake <= r_real).float().mean().item(),
+        "precision": in_real.float().mean(),
+        "recall": recall_hits.float().mean(),
+        "density": density.sum() / (k * len(fake)),
+        "coverage": (nearest_fake < r_real).float().mean(),
     }
+
+
+def prdc(real: Tensor, fake: Tensor, k: int = 5, chunk: int = 2048) -> dict[str, float]:
+    """Precision, recall (Kynkäänniemi et al. 2019), density and coverage (Naeem et al. 2020).
+
+    The definitions of Naeem et al.'s ``prdc`` package: a sample is inside a ball when its
+    distance is strictly less than the ball's radius, the distance from the ball's centre to its
+    k-th nearest neighbour (itself excluded) in its own set.
+    """
+    return {name: v.item() for name, v in prdc_tensors(real, fake, k, chunk).items()}
 
 
 def class_scores(probs: Tensor, confident: float = 0.9) -> dict[str, float]:
@@ -142,18 +156,3 @@ def mean_pairwise_ssim(images: Tensor, pairs: int = 500, seed: int = 0) -> float
         for i, j in zip(a, b)
     ]
     return float(np.mean(values))
-
-
-def random_crops(images: Tensor, size: int, n: int, seed: int = 0) -> Tensor:
-    """``n`` random ``size``x``size`` crops, resized back to the input size (for Patch-FID)."""
-    g = torch.Generator().manual_seed(seed)
-    h, w = images.shape[-2:]
-    idx = torch.randint(0, len(images), (n,), generator=g)
-    ys = torch.randint(0, h - size + 1, (n,), generator=g)
-    xs = torch.randint(0, w - size + 1, (n,), generator=g)
-    rows = (ys[:, None] + torch.arange(size)[None]).to(images.device)  # (n, size)
-    cols = (xs[:, None] + torch.arange(size)[None]).to(images.device)
-    crops = images[idx.to(images.device)]  # (n, C, H, W)
-    crops = crops.gather(2, rows[:, None, :, None].expand(-1, crops.shape[1], -1, w))
-    crops = crops.gather(3, cols[:, None, None, :].expand(-1, crops.shape[1], size, -1))
-    return torch.nn.functional.interpolate(crops, size=(h, w), mode="bilinear", align_corners=False)
