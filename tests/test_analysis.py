@@ -298,7 +298,10 @@ def test_erf_chart_and_curves_with_a_legend(exp):
     frame = load_experiment(exp)
     cf = configurations(final_rows(frame))
     erf = F.fig_erf(cf)
-    assert {t.name for t in erf.data} >= {"ERF size (95% mass)", "decision rf", "= theoretical rf"}
+    names = {t.name for t in erf.data}
+    assert names >= {"conv-stack ERF (95% mass)", "decision gradient (95% mass)", "decision rf"}
+    conv = next(t for t in erf.data if t.name == "conv-stack ERF (95% mass)")
+    assert set(conv.y) == {3.0}  # the fixture's conv-stack ERF, beside each theoretical rf
     curves = F.fig_curves(frame, cf, "metric/fid")
     assert len(curves.data) == 9  # one trace per trial, the same for every metric
     by_trial = {
