@@ -91,7 +91,7 @@ def _trained_discriminator(k, head, tmp_path):
 
     def report(metrics, ckpt):
         if ckpt is not None:
-            kept["d"] = load_checkpoint(ckpt)["d"]
+            kept["d"] = load_checkpoint(ckpt)["pack"]["d"][0]  # a plain trial is a pack of one
 
     train(cfg, report, out_dir=tmp_path)
     design = onelayer(k, head=head).scaled(0.25)
@@ -114,7 +114,8 @@ def test_conv_erf_of_one_conv_lies_within_its_rf_and_grows_with_it(head):
         outside = erf.map.clone()
         lo, hi = 14 - (k - 1) // 2, 14 + k // 2 + 1
         outside[lo:hi, lo:hi] = 0
-        assert outside.sum() == 0  # not one grain of gradient outside the theoretical rf
+        # nothing outside the theoretical rf but rounding (13x13 runs by FFT: ~1e-10 leaks)
+        assert outside.sum() <= 1e-6 * erf.map.sum()
         sizes[k] = erf.size95
     assert list(sizes.values()) == sorted(sizes.values()) and sizes[13] > sizes[3] > sizes[1]
 

@@ -112,13 +112,15 @@ class FeatureNet:
                 fmap = self._stem(b)
                 if seen < LOCAL_IMAGES:
                     keep = fmap[: LOCAL_IMAGES - seen]
-                    local.append(keep.permute(0, 2, 3, 1).flatten(0, 2).float().cpu())
+                    local.append(keep.permute(0, 2, 3, 1).flatten(0, 2).float())
                 seen += len(b)
                 b = fmap
             feats.append(self._features(b).float())
         g = torch.cat(feats)
-        probs = self._probs(g).softmax(1).cpu() if self._probs is not None else None
-        return Features(g.cpu(), probs, torch.cat(local) if local else None)
+        probs = self._probs(g).softmax(1) if self._probs is not None else None
+        # Left on the device they were computed on: the scores run there too (on a GPU, the
+        # whole evaluation stays on it).
+        return Features(g, probs, torch.cat(local) if local else None)
 
 
 def mnist_feature_net(device: torch.device) -> FeatureNet:
@@ -225,7 +227,7 @@ class Evaluator:
         self.n = cfg.eval.samples
         real, floor, key = reference_images(cfg, self.n)
         self.real_images = real[: cfg.eval.erf_images]
-        self.ref = self._reference(real, floor, key)
+        self.ref = {k: v.to(device) for k, v in self._reference(real, floor, key).items()}
         self.fid_floor = float(self.ref["fid_floor"])
 
     def _reference(self, real: Tensor, floor: Tensor | None, key: str) -> dict[str, Tensor]:
@@ -248,7 +250,7 @@ class Evaluator:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            torch.save(ref, tmp)
+            torch.save({k: v.cpu() for k, v in ref.items()}, tmp)
             tmp.replace(path)
         return ref
 
