@@ -144,9 +144,9 @@ class Pack:
         self._templates = (gs[0], list(ds))  # CPU modules to load members into for evaluation
         # Made once here: creating index tensors inside a CUDA graph capture is not allowed.
         self._group_idx = [torch.tensor(idx, device=device) for idx in self.groups]
-        self._order = torch.tensor(
-            sorted(range(self.k), key=[i for idx in self.groups for i in idx].index), device=device
-        )
+        # Losses come out group after group; _order puts them back in member order.
+        stacked = [i for idx in self.groups for i in idx]  # position -> member
+        self._order = torch.tensor([stacked.index(m) for m in range(self.k)], device=device)
         # Every stacked parameter, with the member each of its rows belongs to.
         self._rows: list[tuple[Tensor, list[int]]] = [
             (p, list(range(self.k))) for p in self.g_stack.params.values()

@@ -48,7 +48,13 @@ def _pack_losses(cfgs, **kw) -> list[list[tuple[float, float] | None]]:
     "members",
     [
         [{"seed": 0}, {"seed": 1}, {"seed": 2}],  # the seeds of one grid point
-        [{"seed": 0}, {"seed": 1, "d.layers": "conv5"}, {"seed": 0, "d.layers": "conv5"}],
+        # two designs, interleaved: the stacked groups are [0, 3] and [1, 2]
+        [
+            {"seed": 0},
+            {"seed": 1, "d.layers": "conv5"},
+            {"seed": 0, "d.layers": "conv5"},
+            {"seed": 1},
+        ],
     ],
     ids=["seeds", "designs"],
 )
