@@ -16,7 +16,8 @@ ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-# True once plotly has drawn every chart on the page (each sets data-rendered when it has).
+# True once plotly has drawn every chart on the page (each sets data-rendered="1" when it has; the
+# page draws those on screen first and the others in the background, with no scrolling needed).
 ALL_CHARTS_DRAWN = (
     "document.querySelectorAll('.chart').length > 0 && document.querySelectorAll('.chart').length"
     " === document.querySelectorAll('.chart[data-rendered=\"1\"]').length"
@@ -29,3 +30,13 @@ def find_chromium() -> str | None:
         or shutil.which("chromium")
         or shutil.which("chromium-browser")
     )
+
+
+# True once the page's script has run (sorting, filters, slider, controls work) and every chart
+# on the first screen is drawn: what a reader sees and can use.
+FIRST_SCREEN_DRAWN = (
+    "document.body?.dataset.ready === '1' && [...document.querySelectorAll('.chart')].every(c => {"
+    " const r = c.getBoundingClientRect();"
+    " return r.width === 0 || r.bottom <= 0 || r.top >= innerHeight || c.dataset.rendered === '1';"
+    " })"
+)

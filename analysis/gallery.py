@@ -39,12 +39,17 @@ def thumb(path: Path, px: int = THUMB_PX, quality: int = 80) -> str | None:
 
 def _artifacts(rows: pd.DataFrame) -> list[tuple[int, str | None, str | None]]:
     """(step, samples path, conv-stack ERF map path) of each evaluation that saved one."""
+    rows = rows.sort_values("step")
+    none = [None] * len(rows)
     out = []
-    for _, r in rows.sort_values("step").iterrows():
-        s, e = r.get("artifact/samples"), r.get("artifact/erf_conv")
+    for step, s, e in zip(
+        rows["step"],
+        rows.get("artifact/samples", none),
+        rows.get("artifact/erf_conv", none),
+    ):
         s, e = (s if isinstance(s, str) else None), (e if isinstance(e, str) else None)
-        if (s or e) and pd.notna(r.get("step")):
-            out.append((int(r["step"]), s, e))
+        if (s or e) and pd.notna(step):
+            out.append((int(step), s, e))
     return out
 
 

@@ -1,9 +1,11 @@
 """The page's HTML template and script: one file, plotly.js embedded once, no network.
 
-The script draws each chart from its variants (one per metric and split, computed in Python),
-applies the section's filters to every chart (points and traces carry their page key), to the
-trial table and to the gallery, sorts tables by a header click, recolours the training curves
-by the chosen field, and moves the gallery's step slider.
+The script draws each chart from its variants (one per metric and split, computed in Python):
+those on screen at once, the others one at a time in the background (a chart scrolled to jumps
+the queue), so the first screen is usable before every chart is drawn. It applies the section's
+filters to every chart (points and traces carry their page key), to the trial table and to the
+gallery, sorts tables by a header click, recolours the training curves by the chosen field, and
+moves the gallery's step slider.
 """
 
 from __future__ import annotations
@@ -112,8 +114,15 @@ function recolour(sec, data, split) {{
     t.line = Object.assign({{}}, t.line, {{color: seen[name]}});
   }}
 }}
+// Drawing: a chart is drawn when it is on screen (or near it), the others one at a time in the
+// background, so the first screen is usable at once and input is handled between charts. A
+// filter redraws the charts on screen and marks the rest stale (data-rendered="0") for the
+// background. data-rendered="1": drawn and up to date.
+const PENDING = new Set(), NEAR = new Set();
 function draw(id) {{
+  PENDING.delete(id);
   const el = document.getElementById(id), C = DATA.charts[id], sec = C.section;
+  const gen = el.drawGen = (el.drawGen || 0) + 1;
   const metric = el.parentNode.querySelector("select.metric")?.value ?? C.metric;
   const split = el.parentNode.querySelector("select.split")?.value ?? C.split;
   const v = C.variants[metric][C.recolour ? "" : split];
@@ -123,12 +132,38 @@ function draw(id) {{
   data = data.map(t => filterTrace(t, keep)).filter(t => t);
   if (C.recolour) recolour(sec, data, split);
   const layout = Object.assign(JSON.parse(JSON.stringify(v.layout)), {{template: TEMPLATE}});
-  return Plotly.react(el, data, layout, {{responsive: true}}).then(() => el.dataset.rendered = "1");
+  return Plotly.react(el, data, layout, {{responsive: true}}).then(() => {{
+    if (el.drawGen === gen && !PENDING.has(id)) el.dataset.rendered = "1";
+  }});
 }}
+function stale(id) {{
+  PENDING.add(id);
+  document.getElementById(id).dataset.rendered = "0";
+  schedule();
+}}
+let scheduled = false;
+function schedule() {{
+  if (!scheduled && PENDING.size) {{ scheduled = true; setTimeout(drawNext, 0); }}
+}}
+function drawNext() {{
+  scheduled = false;
+  const ids = [...PENDING], shown = id => document.getElementById(id).offsetParent !== null;
+  const id = ids.find(i => NEAR.has(i) && shown(i)) || ids.find(shown) || ids[0];
+  if (id !== undefined) draw(id);
+  schedule();
+}}
+function onScreen(el) {{
+  const r = el.getBoundingClientRect();
+  return r.width > 0 && r.bottom > -300 && r.top < innerHeight + 300;
+}}
+const observer = new IntersectionObserver(entries => {{
+  for (const e of entries) e.isIntersecting ? NEAR.add(e.target.id) : NEAR.delete(e.target.id);
+  schedule();
+}}, {{rootMargin: "300px 0px"}});
 function applyFilters(sec) {{
   const keep = allowed(sec), root = document.querySelector(`section[data-section="${{sec}}"]`);
   root.querySelectorAll("[data-key]").forEach(e => e.style.display = keep.has(e.dataset.key) ? "" : "none");
-  root.querySelectorAll(".chart").forEach(c => draw(c.id));
+  root.querySelectorAll(".chart").forEach(c => onScreen(c) ? draw(c.id) : stale(c.id));
 }}
 function sortTable(th) {{
   const table = th.closest("table"), col = [...th.parentNode.children].indexOf(th);
@@ -168,8 +203,9 @@ function showDataset(name) {{
   document.querySelectorAll("section.dataset").forEach(s => {{
     const on = s.dataset.dataset === name;
     s.style.display = on ? "" : "none";
-    if (on) s.querySelectorAll(".chart").forEach(c => Plotly.Plots.resize(c));
+    if (on) s.querySelectorAll(".chart").forEach(c => {{ if (c._fullLayout) Plotly.Plots.resize(c); }});
   }});
+  schedule();
 }}
 document.querySelectorAll("table.sortable th").forEach(th => th.addEventListener("click", () => sortTable(th)));
 document.querySelectorAll("select[data-filter]").forEach(s => s.addEventListener("change", () => {{
@@ -187,10 +223,14 @@ Object.keys(DATA.sections).forEach(sec => {{
   if (slider) slider.addEventListener("input", () => showStep(sec, +slider.value));
   if (DATA.sections[sec].gallery.steps.length) showStep(sec, DATA.sections[sec].gallery.steps.length - 1);
 }});
-Object.keys(DATA.charts).forEach(draw);
 const sel = document.getElementById("dataset");
 sel.addEventListener("change", () => showDataset(sel.value));
 showDataset(sel.value);
+// the charts on the first screen now, the rest in the background
+document.querySelectorAll(".chart").forEach(c => {{ observer.observe(c); PENDING.add(c.id); }});
+document.querySelectorAll(".chart").forEach(c => {{ if (onScreen(c)) draw(c.id); }});
+schedule();
+document.body.dataset.ready = "1";
 </script>
 </body></html>
 """

@@ -13,7 +13,6 @@ embedded once; images are embedded as small JPEG thumbnails, so the file opens o
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -79,19 +78,9 @@ def _filters(configs: Configs, sec: str) -> str:
     return '<div class="filters">filter: ' + " ".join(parts) + "</div>"
 
 
-def _variants(build, metrics: list[str], splits: list[tuple[str, str]], ys=False) -> dict:
-    """{metric: {split: figure}}; with ``ys`` (the training curves: the same traces for every
-    metric) only the first metric has whole figures, the others their y values and layout."""
-    out = {}
-    for m in metrics:
-        out[m] = {}
-        for key, _ in splits:
-            spec = json.loads(build(m, key).to_json())
-            spec["layout"].pop("template", None)
-            if ys and m != metrics[0]:
-                spec = {"ys": [t.get("y") for t in spec["data"]], "layout": spec["layout"]}
-            out[m][key] = spec
-    return out
+def _variants(build, metrics: list[str], splits: list[tuple[str, str]]) -> dict:
+    """{metric: {split: figure}}, each figure a plain dict from one of ``figures``' specs."""
+    return {m: {key: build(m, key) for key, _ in splits} for m in metrics}
 
 
 def section_charts(frame: pd.DataFrame, cf: Configs, sec: str) -> list[dict]:
@@ -104,12 +93,9 @@ def section_charts(frame: pd.DataFrame, cf: Configs, sec: str) -> list[dict]:
             {
                 "title": title,
                 "section": sec,
-                "variants": _variants(
-                    build,
-                    metrics or [""],
-                    [("", "")] if recolour or not splits else splits,
-                    ys=recolour,
-                ),
+                "variants": build(metrics)
+                if recolour
+                else _variants(build, metrics or [""], splits or [("", "")]),
                 "metrics": [(m, F.label(m)) for m in metrics],
                 "splits": splits,
                 "split_label": split_label,
@@ -123,14 +109,14 @@ def section_charts(frame: pd.DataFrame, cf: Configs, sec: str) -> list[dict]:
     if metrics and cf.final["rf"].notna().any():
         add(
             "metric against rf (mean and 95% interval over seeds, per configuration)",
-            lambda m, s: F.fig_metric_vs(cf, "rf", m, s),
+            lambda m, s: F.spec_metric_vs(cf, "rf", m, s),
             metrics,
             F.split_options(cf, "rf"),
         )
         if {"rf", "depth"} <= varies:
             add(
                 "rf x depth",
-                lambda m, s: F.fig_heatmap(cf, m, s),
+                lambda m, s: F.spec_heatmap(cf, m, s),
                 metrics,
                 F.heatmap_slices(cf),
                 "slice",
@@ -139,7 +125,7 @@ def section_charts(frame: pd.DataFrame, cf: Configs, sec: str) -> list[dict]:
         if "depth" in varies:
             add(
                 "same rf, varying depth",
-                lambda m, s: F.fig_metric_vs(cf, "depth", m, s),
+                lambda m, s: F.spec_metric_vs(cf, "depth", m, s),
                 metrics,
                 F.split_options(cf, "depth"),
             )
@@ -147,20 +133,20 @@ def section_charts(frame: pd.DataFrame, cf: Configs, sec: str) -> list[dict]:
         splits = F.split_options(cf)
         default = "head" if "head" in varies else ""
         title = "image head vs patch head" if "head" in varies else "configurations side by side"
-        add(title, lambda m, s: F.fig_bars(cf, m, s, title), metrics, splits, default=default)
-        add("parallel coordinates", lambda m, s: F.fig_parcoords(cf, m), metrics, [])
-    add("theoretical rf, decision rf, ERF", lambda m, s: F.fig_erf(cf), [], [])
+        add(title, lambda m, s: F.spec_bars(cf, m, s, title), metrics, splits, default=default)
+        add("parallel coordinates", lambda m, s: F.spec_parcoords(cf, m), metrics, [])
+    add("theoretical rf, decision rf, ERF", lambda m, s: F.spec_erf(cf), [], [])
     curve_metrics = F.available_metrics(frame)
     if curve_metrics:
         add(
             "training curves",
-            lambda m, s: F.fig_curves(frame, cf, m),
+            lambda ms: F.curve_variants(frame, cf, ms),
             curve_metrics,
             F.split_options(cf),
             "colour by",
             recolour=True,
         )
-    add("time per epoch", lambda m, s: F.fig_time(cf, s), [], F.split_options(cf, "rf"))
+    add("time per epoch", lambda m, s: F.spec_time(cf, s), [], F.split_options(cf, "rf"))
     return charts
 
 

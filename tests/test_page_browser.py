@@ -6,7 +6,7 @@ import os
 import pytest
 from PIL import Image
 
-from analysis.browser import ALL_CHARTS_DRAWN, ARGS, find_chromium
+from analysis.browser import ALL_CHARTS_DRAWN, ARGS, FIRST_SCREEN_DRAWN, find_chromium
 from analysis.report import write_report
 from tests.test_analysis import ok, trial
 
@@ -85,6 +85,7 @@ def test_page_renders_every_chart_without_console_errors(browser, tmp_path):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(out.as_uri())
+    page.wait_for_function(FIRST_SCREEN_DRAWN, timeout=30_000)  # then the rest, unscrolled
     page.wait_for_function(ALL_CHARTS_DRAWN, timeout=30_000)
     n_charts = page.locator(".chart").count()
     assert n_charts >= 10  # two datasets' charts
@@ -122,6 +123,8 @@ def test_page_renders_every_chart_without_console_errors(browser, tmp_path):
     visible = mnist.locator(".card:visible")
     assert visible.count() == 2 and all("head=patch" in t for t in visible.all_inner_texts())
     page.select_option(f'select[data-filter="head"][data-section="{sec}"]', "")
+    # charts off screen are redrawn in the background: wait until every chart is current again
+    page.wait_for_function(ALL_CHARTS_DRAWN, timeout=30_000)
     assert n_points(page, rf_chart) == before
 
     # the gallery's step slider changes the image
