@@ -151,7 +151,9 @@ def build_grid(space: Space) -> list[GridPoint]:
         raise SpaceError(f"--seeds must be at least 1, got {space.seeds}")
     for name, values in (("--rfs", space.rfs), ("--depths", space.depths)):
         if values is not None and (not values or min(values) < 1):
-            raise SpaceError(f"{name} must be positive whole numbers, got {values}")
+            raise SpaceError(
+                f"{name} must be positive whole numbers, got {','.join(map(str, values))}"
+            )
     points: dict[tuple, GridPoint] = {}
     for exp in space.experiments:
         for design in _designs(space, exp):

@@ -59,7 +59,12 @@ def build_parser(
         help="how designs reach an rf: stride1 stacks (default), stride2 (the notes' "
         "downsampling) or dilated",
     )
-    p.add_argument("--dropout", type=float, help="discriminator dropout (default 0, as the notes)")
+    p.add_argument(
+        "--dropout",
+        type=float,
+        help="discriminator dropout (default 0, as the notes' onelayer_multi_rfs; their first "
+        "discriminator, ganrf train's default, has 0.3)",
+    )
     p.add_argument("--seeds", type=int, help="seeds per grid point")
     p.add_argument("--loss", choices=LOSSES, help="GAN loss for every trial")
     p.add_argument("--epochs", type=int, help="override the preset's epochs")
@@ -167,6 +172,10 @@ def resolve(
         raise SweepError(f"--gpus-per-trial must be between 0 and 8, got {args.gpus_per_trial}")
     # Every trial's config is made and checked here, before Ray starts, and never again.
     trials = [Trial.make(base, p, timeout_s=args.trial_timeout_s) for p in build_grid(space)]
+    names = [t.name for t in trials]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # a trial's name is its folder (a packed member's inside its pack's): never shared
+        raise SweepError(f"two trials would share the name {twice[0]}; report this as a bug")
     return trials, preset
 
 

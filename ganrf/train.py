@@ -36,6 +36,7 @@ from ganrf.stepper import Stepper
 log = logging.getLogger(__name__)
 
 Report = Callable[[dict[str, Any], "str | None"], None]
+WARMUP_STEPS = 3  # left out of the first period's time per epoch
 PackReport = Callable[[list["dict[str, Any] | None"], "str | None"], None]
 
 __all__ = ["train", "train_pack", "build_models", "pick_device", "fixed_noise"]
@@ -195,15 +196,24 @@ def train_pack(
     last: list[dict[str, Any]] = [
         {"status": "diverged" if d else "finished", "progress/step": step, **spe_info} for d in done
     ]
+    warmed = False
     while step < total and not all(done):
         end = min(total, (step // period + 1) * period)
-        first = step
+        first = timed_from = step
         t0 = time.perf_counter()
+        # The first steps of a process pay one-time costs (kernel selection, allocator warm-up,
+        # graph capture): leave them out of the time per epoch, or whichever trial runs first
+        # in a worker looks slowest.
+        warm = WARMUP_STEPS if not warmed and end - first > 2 * WARMUP_STEPS else 0
+        warmed = True
         while step < end:
             stepper.step(next(batches))
             step += 1
             if progress is not None:
                 progress(step, total)
+            if warm and step == first + warm:
+                stepper.bad_steps()  # a sync: the warm-up's queued work is done
+                t0, timed_from = time.perf_counter(), step
             if step % check_every == 0 and all(b is not None for b in stepper.bad_steps()):
                 break
         bad = stepper.bad_steps()  # syncs the device: the period's time is now honest
@@ -216,7 +226,7 @@ def train_pack(
                 bad[i] = step - 1
         means = stepper.take_means()
         common = {
-            "time/epoch_s": train_s * spe / max(step - first, 1),
+            "time/epoch_s": train_s * spe / max(step - timed_from, 1),
             "progress/step": step,
             "progress/epoch": step / spe,
             **spe_info,

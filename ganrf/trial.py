@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganrf.config import TrainConfig
-from ganrf.designs import DiscriminatorDesign
+from ganrf.designs import DiscriminatorDesign, default_channels
 from ganrf.experiments import GridPoint
 from ganrf.runs import META_PREFIX, split_meta
 
@@ -52,8 +52,14 @@ class Trial:
 
     @property
     def name(self) -> str:
-        """Readable and unique within a sweep: rf, depth, layers, head, seed."""
-        return f"{self.design.name}-s{self.seed}"
+        """Readable and unique within a sweep: rf, depth, layers, head, the channels when the
+        grid set other than the default ones (capacity-matched ``same_rf`` stacks: ``-c102``),
+        and the seed. (Norm, dropout and every other key are the same for a whole sweep.)"""
+        d = self.design
+        chosen = self.config.d.channels
+        default = ",".join(map(str, default_channels([la.stride for la in d.layers])))
+        tag = f"-c{chosen.replace(',', '_')}" if chosen and chosen != default else ""
+        return f"{d.name}{tag}-s{self.seed}"
 
     @property
     def meta(self) -> dict[str, Any]:

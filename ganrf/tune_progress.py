@@ -69,6 +69,8 @@ class PublishCallback(tune.Callback):
         try:
             self.publish(self.exp_path)
             self.published += 1
+        except FileNotFoundError:  # no trial has a folder yet: nothing to show
+            pass
         except Exception as e:  # a partial page is a convenience: never end the sweep for it
             log.warning("partial results for %s not written: %s", self.exp_path, e)
 

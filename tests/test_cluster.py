@@ -216,6 +216,10 @@ RAY_START_WAIT_ENV = "RAY_gcs_server_port_wait_time_s"  # Ray's spelling, lower 
 def start_cluster(monkeypatch, workers: int = 2, attempts: int = 2):
     """A simulated cluster: a head without CPUs and ``workers`` one-CPU nodes with a fake GPU
     each, given a generous start-up wait and one retry."""
+    # The sweep's driver runs Ray with token authentication (ganrf/tune.py); a cluster started
+    # without it refuses the driver's workers, whose actors then die before they start. Ray
+    # reads the mode when it is first imported, so set it before that import too.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray.cluster_utils
 
     monkeypatch.setenv(RAY_START_WAIT_ENV, str(RAY_START_WAIT_S))
@@ -284,6 +288,8 @@ def test_sweep_on_two_nodes_survives_losing_one(tmp_path, monkeypatch):
             "--address",
             cluster.address,
             "--gpus-per-trial",
+            "1",
+            "--pack",  # one trial per Tune trial: this test is about losing a node
             "1",
             "--max-failures",
             "3",

@@ -100,3 +100,15 @@ def test_torch_free_modules_import_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_trial_names_are_unique_across_the_full_preset():
+    """A name is a folder (a packed member's, inside its pack's): capacity-matched same_rf
+    stacks share rf, depth, layers and head with other experiments' stacks, not channels."""
+    from ganrf.experiments import EXPERIMENTS
+
+    trials = [Trial.make({}, p) for p in build_grid(Space(experiments=EXPERIMENTS, seeds=3))]
+    names = [t.name for t in trials]
+    assert len(names) == len(set(names)) == 90
+    (same_rf,) = build_grid(Space(experiments=("same_rf",), rfs=(7,), depths=(1, 2)))[:1]
+    assert Trial.make({}, same_rf).name == "rf7-d1-conv7-image-c102-s0"
