@@ -19,7 +19,7 @@ def notes_table(final: pd.DataFrame) -> pd.DataFrame:
     """The notes' table (rf size | epochs | noise_dim | time per epoch | result | notes),
     extended with metrics: one row per configuration, n seeds, means with their 95% interval.
 
-    ``result`` is the verdict: "yes"/"no" for one seed, "k/n yes" for several; "diverged",
+    ``result`` is the verdict: "yes"/"no" for one seed, "yes in k of n" for several; "diverged",
     "errored" or "timed out" when no trial of the configuration gave a result."""
     cf = configurations(final)
     rows = []
@@ -36,7 +36,7 @@ def notes_table(final: pd.DataFrame) -> pd.DataFrame:
         elif len(verdicts) == 1:
             result = "yes" if verdicts.iloc[0] == 1 else "no"
         else:
-            result = f"{int(verdicts.sum())}/{len(verdicts)} yes"
+            result = f"yes in {int(verdicts.sum())} of {len(verdicts)}"
         notes = []
         for _, d in g[g["trial_status"] == "diverged"].iterrows():
             if pd.notna(d.get("diverged_step")):

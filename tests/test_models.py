@@ -44,28 +44,3 @@ def test_discriminator_convs_follow_the_one_padding_rule(kernel, stride, dilatio
     out = (12 + before + after - dilation * (kernel - 1) - 1) // stride + 1
     assert traced.padding == (before, before)
     assert traced.out_size == (out, out) == design.report.layers[0].out_size
-
-
-@pytest.mark.parametrize("k", [11, 13, 27, 28, (11, 14), (14, 11)])
-def test_fft_conv_is_the_same_convolution(k):
-    """Large stride-1 kernels run by FFT; values and gradients equal the direct convolution."""
-    import torch.nn.functional as F
-
-    from ganrf.models.fftconv import FFTConv2d, fft_conv2d
-
-    torch.manual_seed(0)
-    x = torch.randn(3, 2, 28, 28, dtype=torch.float64, requires_grad=True)
-    kh, kw = k if isinstance(k, tuple) else (k, k)
-    w = torch.randn(5, 2, kh, kw, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(5, dtype=torch.float64, requires_grad=True)
-    direct = F.conv2d(x, w, b, padding="same")
-    by_fft = fft_conv2d(x, w, b)
-    assert by_fft.shape == direct.shape == (3, 5, 28, 28)
-    assert torch.allclose(by_fft, direct, atol=1e-9)
-    g1 = torch.autograd.grad(direct.square().sum(), (x, w, b))
-    g2 = torch.autograd.grad(by_fft.square().sum(), (x, w, b))
-    for a, c in zip(g1, g2):
-        assert torch.allclose(a, c, rtol=1e-7, atol=1e-7)
-    conv = FFTConv2d(2, 5, (kh, kw), padding="same")
-    assert conv.uses_fft() and not FFTConv2d(2, 5, 5, padding="same").uses_fft()
-    assert not FFTConv2d(2, 5, (kh, kw), stride=2, padding=kh // 2).uses_fft()

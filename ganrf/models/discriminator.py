@@ -7,7 +7,6 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ganrf.designs import DiscriminatorDesign
-from ganrf.models.fftconv import FFTConv2d
 from ganrf.rf import torch_conv_padding
 
 # Keras' LeakyReLU default, which the notes' discriminators use (PyTorch DCGAN code uses 0.2).
@@ -44,7 +43,7 @@ class Discriminator(nn.Module):
         cin = design.in_channels
         for i, la in enumerate(design.layers):
             normed = design.normalised(i)  # every conv but the first, as DCGAN
-            conv = FFTConv2d(  # an nn.Conv2d; large kernels run by FFT
+            conv = nn.Conv2d(
                 cin,
                 la.channels,
                 la.kernel,
