@@ -262,7 +262,7 @@ def _bench_packs(args: argparse.Namespace, device: torch.device) -> int:
         row["full_preset_projected_min"] = round(
             projected_full_preset_s(row["model_epochs_per_s"], evaluation) / 60, 1
         )
-        row["model_epochs_per_s"] = round(row["model_epochs_per_s"], 2)
+        row["model_epochs_per_s"] = float(f"{row['model_epochs_per_s']:.3g}")
         rows.append(row)
         print(json.dumps(row), flush=True)
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
