@@ -113,32 +113,30 @@ def rf_size(final: pd.DataFrame) -> list[str]:
     return out
 
 
+def _extremes(frame: pd.DataFrame, fixed: str, vary: str) -> list[str]:
+    """Within each value of ``fixed`` (and the held fields): the smallest ``vary`` against the
+    largest."""
+    out = []
+    for where, g in _groups(_usable(frame), (*HELD, fixed)):
+        values = sorted(g[vary].dropna().unique())
+        if len(values) < 2:
+            continue
+        lo, hi = g[g[vary] == values[0]], g[g[vary] == values[-1]]
+        text = sentence(
+            _side(lo, f"{vary} {fmt(values[0])}"), _side(hi, f"{vary} {fmt(values[-1])}")
+        )
+        out.append(f"{fixed} {fmt(g[fixed].iloc[0])}{where}: {text}")
+    return out
+
+
 def same_rf_depths(final: pd.DataFrame) -> list[str]:
     """Question 2: the same rf reached at different depths (rf-equivalent stacks)."""
-    out = []
-    for where, g in _groups(_usable(final), (*HELD, "rf")):
-        depths = sorted(g["depth"].dropna().unique())
-        if len(depths) < 2:
-            continue
-        rf = fmt(g["rf"].iloc[0])
-        a, b = g[g["depth"] == depths[0]], g[g["depth"] == depths[-1]]
-        text = sentence(_side(a, f"depth {fmt(depths[0])}"), _side(b, f"depth {fmt(depths[-1])}"))
-        out.append(f"rf {rf}{where}: {text}")
-    return out
+    return _extremes(final, "rf", "depth")
 
 
 def same_depth_rfs(final: pd.DataFrame) -> list[str]:
     """Question 3: at the same depth (> 1), the smallest rf against the largest."""
-    out = []
-    for where, g in _groups(_usable(final[final["depth"] > 1]), (*HELD, "depth")):
-        rfs = sorted(g["rf"].dropna().unique())
-        if len(rfs) < 2:
-            continue
-        depth = fmt(g["depth"].iloc[0])
-        a, b = g[g["rf"] == rfs[0]], g[g["rf"] == rfs[-1]]
-        text = sentence(_side(a, f"rf {fmt(rfs[0])}"), _side(b, f"rf {fmt(rfs[-1])}"))
-        out.append(f"depth {depth}{where}: {text}")
-    return out
+    return _extremes(final[final["depth"] > 1], "depth", "rf")
 
 
 def heads(final: pd.DataFrame) -> list[str]:
