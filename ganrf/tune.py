@@ -125,6 +125,10 @@ def trainable(config: dict[str, Any]) -> None:
     try:
         checkpoint = tune.get_checkpoint()
         if checkpoint is None:
+            # A fresh start, or a restart that lost its checkpoint (a driver killed before Tune
+            # recorded it): reports from an earlier attempt will come again.
+            for file in report_files:
+                runs.append_report(storage.storage_filesystem, file, None, 0)
             train_pack(cfgs, report, out_dirs=out_dirs)
             return
         with checkpoint.as_directory() as resume_from:
