@@ -13,6 +13,7 @@ checked every step.
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 import tempfile
@@ -158,12 +159,16 @@ def train_pack(
         if out is not None:
             write_trial_files(out, config=c.to_dict())
 
-    datas: dict[int | None, Any] = {}  # the synthetic set depends on the seed; real sets do not
+    # The members share one data config (ganrf.pack.pack_key); only the synthetic set, made from
+    # the seed, differs between them, so a real dataset and its reference are loaded once.
+    def data_key(c: TrainConfig) -> int | None:
+        return c.seed if c.data.dataset == "synthetic" else None
+
+    datas: dict[int | None, Any] = {}
     for c in configs:
-        key = c.seed if c.data.dataset == "synthetic" else None
-        if key not in datas:
-            datas[key] = load_training_images(c.data, device, seed=c.seed)
-    data_of = [datas[c.seed if c.data.dataset == "synthetic" else None] for c in configs]
+        if data_key(c) not in datas:
+            datas[data_key(c)] = load_training_images(c.data, device, seed=c.seed)
+    data_of = [datas[data_key(c)] for c in configs]
     spe = steps_per_epoch(data_of[0].num_images, cfg.schedule.batch_size, cfg.optim.d_steps)
     total = cfg.schedule.steps or cfg.schedule.epochs * spe
     period = cfg.schedule.eval_every_steps or cfg.schedule.eval_every * spe
@@ -186,7 +191,12 @@ def train_pack(
     if cfg.eval.metrics:
         from ganrf.metrics.evaluate import Evaluator
 
-        evaluators = [Evaluator(c, device, design=d) for c, d in zip(configs, designs)]
+        shared: dict[int | None, Evaluator] = {}
+        for i, (c, d) in enumerate(zip(configs, designs)):
+            if data_key(c) not in shared:
+                shared[data_key(c)] = Evaluator(c, device, design=d)
+            evaluators[i] = copy.copy(shared[data_key(c)])  # the reference features, once
+            evaluators[i].design = d
     spe_info = {"progress/steps_per_epoch": spe, "pack/members": len(configs)}
     noises = [fixed_noise(c, c.eval.grid, device) for c in configs]
     streams = [_step_batches(data, c, spe, step, device) for data, c in zip(data_of, configs)]
