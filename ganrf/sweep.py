@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ganrf import runs
 from ganrf.config import LOSSES, ConfigError, TrainConfig
-from ganrf.designs import FAMILIES, NORMS, DesignError
+from ganrf.designs import FAMILIES, NORMS, DesignError, param_count
 from ganrf.experiments import EXPERIMENTS, GRID_KEYS, SpaceError, build_grid
 from ganrf.presets import Preset
 from ganrf.sweep_flags import (
@@ -217,7 +217,7 @@ def print_trials(packs: list[list[Trial]], how: str) -> None:
             indent = "  " if len(pack) > 1 else ""
             print(
                 f"{indent}{t.name}  experiment={','.join(t.experiments)} rf={d.rf} "
-                f"decision_rf={d.decision_rf} params_d={d.to_dict()['params']}  {varying}"
+                f"decision_rf={d.decision_rf} params_d={param_count(d)}  {varying}"
             )
     print(f"{len(trials)} trials in {len(packs)} packed trials ({how})", file=sys.stderr)
     print("every trial shares:", file=sys.stderr)
