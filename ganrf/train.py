@@ -29,6 +29,7 @@ from ganrf.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from ganrf.config import TrainConfig
 from ganrf.data import load_training_images, steps_per_epoch
 from ganrf.designs import DiscriminatorDesign
+from ganrf.malloc import keep_freed_memory
 from ganrf.models import sample
 from ganrf.pack import Pack, build_models
 from ganrf.runs import write_trial_files
@@ -154,6 +155,8 @@ def train_pack(
     device = pick_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if device.type == "cpu":
+        keep_freed_memory()
     outs = out_dirs or [None] * len(configs)
     for c, out in zip(configs, outs):
         if out is not None:

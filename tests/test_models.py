@@ -44,3 +44,65 @@ def test_discriminator_convs_follow_the_one_padding_rule(kernel, stride, dilatio
     out = (12 + before + after - dilation * (kernel - 1) - 1) // stride + 1
     assert traced.padding == (before, before)
     assert traced.out_size == (out, out) == design.report.layers[0].out_size
+
+
+@pytest.mark.parametrize(
+    "cin,kernel,stride,dilation",
+    [(1, 13, 1, 1), (1, 28, 1, 1), (1, 4, 1, 1), (3, 5, 2, 1), (1, 3, 1, 2), (1, 1, 1, 1)],
+)
+def test_image_conv_gives_torch_conv2d_values_and_gradients(cin, kernel, stride, dilation):
+    # D's first conv computes its input gradient with the native CPU kernel (ganrf.models.
+    # discriminator.ImageConv2d); torch's own Conv2d with the same padding is the reference.
+    from ganrf.models.discriminator import ImageConv2d
+    from ganrf.rf import torch_conv_padding
+
+    torch.manual_seed(0)
+    args = (cin, 5, kernel, stride, torch_conv_padding(kernel, stride, dilation), dilation)
+    ref, ours = torch.nn.Conv2d(*args), ImageConv2d(*args)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(3, cin, 28, 28, requires_grad=True)
+    y_ref, y = ref(x), ours(x)
+    assert y.shape == y_ref.shape and torch.equal(y, y_ref)
+    w = torch.randn_like(y_ref)  # a loss whose gradient is not constant
+    grads_ref = torch.autograd.grad((y_ref * w).sum(), [x, ref.weight, ref.bias])
+    grads = torch.autograd.grad((y * w).sum(), [x, ours.weight, ours.bias])
+    for g, g_ref in zip(grads, grads_ref):
+        assert _max_rel(g, g_ref) < 1e-5  # float reassociation only
+    # only the weight (the D step: the image needs no gradient)
+    (gw,) = torch.autograd.grad((ours(x.detach()) * w).sum(), [ours.weight])
+    assert _max_rel(gw, grads_ref[1]) < 1e-5
+
+
+def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest difference, relative to the reference's largest magnitude."""
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+def test_image_conv_under_vmap_as_packs_run_it():
+    from torch.func import functional_call, stack_module_state, vmap
+
+    from ganrf.models.discriminator import ImageConv2d
+
+    torch.manual_seed(1)
+    convs = [ImageConv2d(1, 4, 13, 1, "same") for _ in range(2)]
+    params, buffers = stack_module_state(convs)
+    base = ImageConv2d(1, 4, 13, 1, "same").to("meta")
+    x = torch.randn(2, 3, 1, 28, 28, requires_grad=True)
+    y = vmap(lambda p, b, xi: functional_call(base, (p, b), (xi,)))(params, buffers, x)
+    gx, gw = torch.autograd.grad(y.square().sum(), [x, params["weight"]])
+    for i, conv in enumerate(convs):
+        xi = x[i].detach().requires_grad_()
+        ref = torch.nn.functional.conv2d(xi, conv.weight, conv.bias, padding="same")
+        torch.testing.assert_close(y[i], ref)
+        rx, rw = torch.autograd.grad(ref.square().sum(), [xi, conv.weight])
+        assert _max_rel(gx[i], rx) < 1e-5 and _max_rel(gw[i], rw) < 1e-5
+
+
+def test_only_the_image_reading_conv_takes_the_native_input_gradient():
+    from ganrf.models.discriminator import ImageConv2d
+
+    design = DiscriminatorDesign(
+        (ConvLayer(5, 2, channels=4), ConvLayer(5, 2, channels=8)), head="image", image_size=28
+    )
+    convs = [m for m in build_discriminator(design).modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [type(m) is ImageConv2d for m in convs] == [True, False]
