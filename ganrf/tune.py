@@ -30,6 +30,7 @@ from ray import tune  # noqa: E402
 
 from ganrf import runs  # noqa: E402
 from ganrf.config import TrainConfig  # noqa: E402
+from ganrf.malloc import WORKER_ENV  # noqa: E402
 from ganrf.metrics.spec import progress_columns  # noqa: E402
 from ganrf.trial import Trial, pack_name  # noqa: E402
 from ganrf.tune_progress import PublishCallback, publish_every_s, reporter  # noqa: E402
@@ -261,8 +262,11 @@ def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) 
     """Join ``address`` or start an embedded Ray whose dashboard, if on, is bound to loopback."""
     if ray.is_initialized():
         return
+    # Trials' CPU steps keep freed memory in their heap (ganrf.malloc): set in each worker's
+    # environment, before its threads make arenas of their own.
+    runtime_env = {"env_vars": dict(WORKER_ENV)}
     if address:
-        ray.init(address=address, logging_level="ERROR")
+        ray.init(address=address, logging_level="ERROR", runtime_env=runtime_env)
         return
     # The dashboard, when on at all, is bound to loopback; the core services need the token
     # (RAY_AUTH_MODE above).
@@ -272,6 +276,7 @@ def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) 
             include_dashboard=dashboard,
             dashboard_host="127.0.0.1",
             logging_level="ERROR",
+            runtime_env=runtime_env,
         )
     except Exception as e:
         if dashboard and "missing packages" in str(e):

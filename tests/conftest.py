@@ -20,3 +20,15 @@ def _two_threads():
     # CI has two cores; keep tests honest about that and deterministic.
     torch.set_num_threads(2)
     yield
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """An embedded Ray started as the sweeps start it (ganrf.tune.init_ray), one CPU."""
+    from ganrf import tune as gtune
+
+    gtune.init_ray(None, dashboard=False, num_cpus=1)
+    import ray
+
+    yield ray
+    ray.shutdown()

@@ -1,3 +1,4 @@
+import os
 import platform
 import subprocess
 import sys
@@ -41,3 +42,13 @@ def test_keep_freed_memory_serves_big_blocks_from_the_heap_and_keeps_them():
     # page-faults it anew); with the settings it comes from the heap and stays there.
     assert probe("default") == "None True False"
     assert probe("keep") == "True False True"
+
+
+def test_ray_workers_start_with_the_heap_settings(local_ray):
+    # ganrf.malloc: a trial's CPU steps keep freed memory in one heap; the worker gets the
+    # settings in its environment, which glibc reads before any thread makes its own arena.
+    @local_ray.remote
+    def env() -> dict:
+        return {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_")}
+
+    assert local_ray.get(env.remote()) == {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0"}

@@ -6,22 +6,10 @@ import subprocess
 import sys
 
 import psutil
-import pytest
 import torch
 
 from ganrf.config import TrainConfig
 from ganrf.metrics import Evaluator
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    from ganrf import tune as gtune
-
-    gtune.init_ray(None, dashboard=False, num_cpus=1)
-    import ray
-
-    yield ray
-    ray.shutdown()
 
 
 def _connect(gcs: str, env: dict) -> subprocess.CompletedProcess:
