@@ -28,6 +28,7 @@ from ganrf.sweep_flags import (
     SweepError,
     check_resume_flags,
     defining_flags,
+    experiment_name,
     given_flags,
     ints,
 )
@@ -72,7 +73,11 @@ def build_parser(
     p.add_argument(
         "--storage-path", default="runs", help="where experiments are kept (default runs/)"
     )
-    p.add_argument("--name", help="experiment name (default: <dataset>_rf-<preset>-<time>)")
+    p.add_argument(
+        "--name",
+        type=experiment_name,
+        help="experiment name (default: <dataset>_rf-<preset>-<time>)",
+    )
     p.add_argument(
         "--resume", action="store_true", help="continue the interrupted experiment --name"
     )

@@ -18,6 +18,17 @@ class SweepError(ValueError):
     """Bad input to a sweep: one sentence, exit status 2, nothing on disk touched."""
 
 
+def experiment_name(text: str) -> str:
+    """``--name``: one folder inside the storage path, never a path out of it."""
+    ok = text and not text.startswith(".") and all(c.isalnum() or c in "._-" for c in text)
+    if not ok:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an experiment name: use letters, digits, '.', '_' and '-' (no '/', "
+            "not starting with '.')"
+        )
+    return text
+
+
 def ints(text: str, flag: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())

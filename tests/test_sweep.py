@@ -212,6 +212,9 @@ def test_bad_input_fails_before_ray(args, message, tmp_path, monkeypatch, capsys
         (["--norm", "layer"], "invalid choice: 'layer'"),
         (["--family", "stride3"], "invalid choice: 'stride3'"),
         (["--preset", "huge"], "invalid choice: 'huge'"),
+        (["--name", "../escape"], "'../escape' is not an experiment name"),
+        (["--name", "a/b", "--resume"], "'a/b' is not an experiment name"),
+        (["--name", ".hidden"], "not starting with '.'"),
     ],
 )
 def test_unknown_names_refused_by_the_parser(args, message, capsys):
