@@ -263,20 +263,19 @@ def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) 
     if ray.is_initialized():
         return
     # Trials' CPU steps keep freed memory in their heap (ganrf.malloc): set in each worker's
-    # environment, before its threads make arenas of their own.
-    runtime_env = {"env_vars": dict(WORKER_ENV)}
+    # environment, before its threads make arenas of their own. Joining or starting, the same.
+    common: dict[str, Any] = {
+        "logging_level": "ERROR",
+        "runtime_env": {"env_vars": dict(WORKER_ENV)},
+    }
     if address:
-        ray.init(address=address, logging_level="ERROR", runtime_env=runtime_env)
+        ray.init(address=address, **common)
         return
     # The dashboard, when on at all, is bound to loopback; the core services need the token
     # (RAY_AUTH_MODE above).
     try:
         ray.init(
-            num_cpus=num_cpus,
-            include_dashboard=dashboard,
-            dashboard_host="127.0.0.1",
-            logging_level="ERROR",
-            runtime_env=runtime_env,
+            num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host="127.0.0.1", **common
         )
     except Exception as e:
         if dashboard and "missing packages" in str(e):

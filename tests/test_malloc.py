@@ -49,6 +49,10 @@ def test_ray_workers_start_with_the_heap_settings(local_ray):
     # settings in its environment, which glibc reads before any thread makes its own arena.
     @local_ray.remote
     def env() -> dict:
-        return {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_")}
+        return {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
 
-    assert local_ray.get(env.remote()) == {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0"}
+    assert local_ray.get(env.remote()) == {
+        "MALLOC_ARENA_MAX": "1",
+        "MALLOC_MMAP_MAX_": "0",
+        "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1),
+    }

@@ -57,6 +57,7 @@ def test_image_conv_gives_torch_conv2d_values_and_gradients(cin, kernel, stride,
     from ganrf.rf import torch_conv_padding
 
     torch.manual_seed(0)
+    mkldnn_before = torch._C._get_mkldnn_enabled()
     args = (cin, 5, kernel, stride, torch_conv_padding(kernel, stride, dilation), dilation)
     ref, ours = torch.nn.Conv2d(*args), ImageConv2d(*args)
     ours.load_state_dict(ref.state_dict())
@@ -68,6 +69,7 @@ def test_image_conv_gives_torch_conv2d_values_and_gradients(cin, kernel, stride,
     grads = torch.autograd.grad((y * w).sum(), [x, ours.weight, ours.bias])
     for g, g_ref in zip(grads, grads_ref):
         assert _max_rel(g, g_ref) < 1e-5  # float reassociation only
+    assert torch._C._get_mkldnn_enabled() == mkldnn_before  # the backward restored it
     # only the weight (the D step: the image needs no gradient)
     (gw,) = torch.autograd.grad((ours(x.detach()) * w).sum(), [ours.weight])
     assert _max_rel(gw, grads_ref[1]) < 1e-5
