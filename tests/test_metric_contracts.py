@@ -1,0 +1,156 @@
+"""What a mutation run over ganrf/metrics (mutmut; README, "Mutation testing") left alive, pinned:
+the shipped evaluator's architecture against a forward pass written out with torch.nn.functional,
+the evaluation noise, the Inception input conversion, the ERF image, the registry's refusals and
+the cache's default place."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+import ganrf.metrics as gm
+from ganrf.config import TrainConfig
+from ganrf.metrics import evaluate, spec
+from ganrf.metrics.erf import ERF
+from ganrf.metrics.mnist_cnn import load_evaluator
+from ganrf.models import build_discriminator
+
+
+def test_the_shipped_evaluator_is_the_documented_network():
+    # conv32 (3x3, pad 1, no bias) - BN - ReLU - maxpool 2 - conv64 (same) - BN - ReLU -
+    # maxpool 2 - dense 128 (no bias) - BN - ReLU = the features; dense 10 = the logits.
+    net = load_evaluator("cpu")
+    w = net.state_dict()
+
+    def bn(h, name):
+        return F.batch_norm(
+            h, w[f"{name}.running_mean"], w[f"{name}.running_var"], w[f"{name}.weight"],
+            w[f"{name}.bias"], training=False, eps=1e-5,
+        )  # fmt: skip
+
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    h = F.max_pool2d(F.relu(bn(F.conv2d(x, w["body.0.weight"], padding=1), "body.1")), 2)
+    h = F.max_pool2d(F.relu(bn(F.conv2d(h, w["body.4.weight"], padding=1), "body.5")), 2)
+    feats = F.relu(bn(h.flatten(1) @ w["body.9.weight"].T, "body.10"))
+    logits = feats @ w["classify.weight"].T + w["classify.bias"]
+    torch.testing.assert_close(net.features(x), feats, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(net(x), logits, rtol=1e-5, atol=1e-4)
+
+
+class _RecordingG(nn.Module):
+    """A 'generator' that keeps the noise it is given and draws a grey level from it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        self.seen.append(z.clone())
+        return torch.tanh(z[:, :1, None, None]).expand(-1, 1, 28, 28)
+
+
+@pytest.fixture(scope="module")
+def small():
+    cfg = TrainConfig.from_dict(
+        {"data.dataset": "synthetic", "eval.samples": 64, "eval.erf_images": 4, "seed": 3}
+    )
+    return cfg, evaluate.Evaluator(cfg, torch.device("cpu"))
+
+
+def test_evaluation_noise_is_fixed_by_the_trial_seed_alone(small):
+    cfg, ev = small
+    d = build_discriminator(cfg.design())
+    expected = torch.randn(64, 100, generator=torch.Generator().manual_seed(20_000 + 3))
+    for global_seed in (0, 1):  # the global RNG has no say
+        torch.manual_seed(global_seed)
+        g = _RecordingG()
+        ev(g=g, d=d, cfg=cfg, device=torch.device("cpu"), out_dir=None, step=0)
+        assert torch.equal(torch.cat(g.seen), expected)
+
+
+def test_an_unregistered_report_key_is_refused_by_name(small, monkeypatch):
+    cfg, ev = small
+    real_erf_metrics = evaluate.erf_metrics
+    monkeypatch.setattr(
+        evaluate, "erf_metrics", lambda erfs: {**real_erf_metrics(erfs), "metric/nosuch": 1.0}
+    )
+    d = build_discriminator(cfg.design())
+    with pytest.raises(KeyError, match="metric/nosuch"):
+        ev(g=_RecordingG(), d=d, cfg=cfg, device=torch.device("cpu"), out_dir=None, step=0)
+
+
+def test_inception_gets_uint8_rgb_and_the_fid_weights(monkeypatch):
+    import torchmetrics.image.fid as tm_fid
+
+    made: list[dict] = []
+    nets: list[nn.Module] = []
+
+    class StandIn(nn.Module):  # torchmetrics' NoTrainInceptionV3, without its weights
+        def __init__(self, **kw) -> None:
+            super().__init__()
+            made.append(kw)
+            nets.append(self)
+            self.inputs: list[torch.Tensor] = []
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.inputs.append(x)
+            return x.float().mean((2, 3))
+
+    monkeypatch.setattr(tm_fid, "NoTrainInceptionV3", StandIn)
+    net = evaluate.inception_feature_net(torch.device("cpu"), "/w/pt_inception.pth")
+    assert net.name == "inception-v3"
+    assert made == [
+        {
+            "name": "inception-v3-compat",
+            "features_list": ["2048"],
+            "feature_extractor_weights_path": "/w/pt_inception.pth",
+        }
+    ]
+    grey = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5]).view(1, 1, 2, 3)
+    out = net._features(grey)
+    # (x + 1) * 127.5, clamped to [0, 255], truncated to uint8; grey copied to 3 channels
+    u8 = torch.tensor([0, 63, 127, 191, 255, 255], dtype=torch.uint8).view(1, 1, 2, 3)
+    (seen,) = nets[0].inputs
+    assert seen.dtype == torch.uint8 and torch.equal(seen, u8.expand(1, 3, 2, 3))
+    assert not nets[0].training and out.shape == (1, 3)
+    evaluate.inception_feature_net(torch.device("cpu"))
+    assert made[-1]["feature_extractor_weights_path"] is None  # "" = torchmetrics' download
+
+
+def test_the_erf_image_is_the_map_scaled_to_its_maximum(tmp_path):
+    m = torch.arange(12, dtype=torch.float32).view(3, 4) / 66  # sums to 1, max 11/66
+    rel = evaluate.save_erf(ERF(m, (1.0, 1.5), 1.0, 2.0), tmp_path / "trial", 1200, "conv")
+    assert rel == "erf/conv-step00001200.png"
+    png = np.asarray(Image.open(tmp_path / "trial" / rel))[..., 0]
+    expected = np.floor(np.arange(12).reshape(3, 4) / 11 * 255 + 0.5)
+    assert png.tolist() == expected.tolist()
+
+
+def test_the_registry_refuses_a_second_key_and_a_bare_one(monkeypatch):
+    monkeypatch.setattr(spec, "METRICS", {})
+    m = spec.Metric("metric/x", "x")
+    assert spec.register(m) is m
+    assert list(spec.METRICS.items()) == [("metric/x", m)]
+    with pytest.raises(ValueError, match="'metric/x' is registered twice"):
+        spec.register(spec.Metric("metric/x", "again"))
+    with pytest.raises(ValueError, match="'fid' must be namespaced, e.g. 'metric/fid'"):
+        spec.register(spec.Metric("fid", "fid"))
+    assert list(spec.METRICS) == ["metric/x"]
+
+
+def test_the_package_names_load_their_modules_on_first_use():
+    from ganrf.metrics import erf
+
+    assert gm.conv_erf is erf.conv_erf and gm.Evaluator is evaluate.Evaluator
+    with pytest.raises(AttributeError, match="has no attribute 'nosuch'"):
+        gm.nosuch  # noqa: B018
+
+
+def test_reference_features_are_cached_under_home_by_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("GANRF_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert evaluate.cache_dir() == tmp_path / ".cache" / "ganrf"
+    monkeypatch.setenv("GANRF_CACHE", str(tmp_path / "elsewhere"))
+    assert evaluate.cache_dir() == tmp_path / "elsewhere"
