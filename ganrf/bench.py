@@ -5,6 +5,8 @@
     python -m ganrf.bench --models 8                # also 8 trials sharing the device
     python -m ganrf.bench --pack 1,4,8,16           # packed trials: model-epochs/s per size
     python -m ganrf.bench --eval-only --data-root DATA   # time one full evaluation (10k samples)
+    python -m ganrf.bench --device cpu --batch-size 64 --set g.width=0.25 --set d.layers=conv13 \
+        --set d.dropout=0                           # the laptop preset's rf-13 trial
 
 The plain reference loop is what most GAN code does: a DataLoader over CPU tensors, fp32,
 ``loss.item()`` every step. The project's loop is :func:`ganrf.train.train` itself. Both run the
@@ -29,6 +31,7 @@ from ganrf import losses
 from ganrf.config import TrainConfig
 from ganrf.data import load_training_images, steps_per_epoch, to_float
 from ganrf.train import build_models, pick_device, train
+from ganrf.train_cli import parse_set
 
 WARMUP = 5
 
@@ -45,6 +48,7 @@ def bench_config(args: argparse.Namespace, steps: int, threads: int = 0) -> Trai
             "eval.metrics": False,
             "device": args.device,
             "threads": threads,
+            **parse_set(getattr(args, "set", None) or []),  # e.g. the laptop preset's models
         }
     )
 
@@ -188,6 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--models", type=int, default=1, help="also time K trials sharing the device")
     p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="change a config key of the timed models, e.g. --set g.width=0.25 "
+        "--set d.layers=conv13 --set d.dropout=0 (the laptop preset's rf-13 trial)",
+    )
+    p.add_argument(
         "--pack",
         help="comma-separated pack sizes, e.g. 1,4,8,16: model-epochs/s of each and the "
         "projected wall time of the full MNIST preset (90 trials x 50 epochs)",
@@ -198,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         help="time one full evaluation (10k samples, all metrics) instead",
     )
     args = p.parse_args(argv)
+    try:
+        bench_config(args, 1)
+    except ValueError as e:  # a malformed or unknown --set (ConfigError is a ValueError)
+        p.error(str(e))
     device = pick_device(args.device)
     if args.eval_only:
         result = {
