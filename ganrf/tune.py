@@ -262,20 +262,20 @@ def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) 
     """Join ``address`` or start an embedded Ray whose dashboard, if on, is bound to loopback."""
     if ray.is_initialized():
         return
-    # Trials' CPU steps keep freed memory in their heap (ganrf.malloc): set in each worker's
-    # environment, before its threads make arenas of their own. Joining or starting, the same.
-    common: dict[str, Any] = {
-        "logging_level": "ERROR",
-        "runtime_env": {"env_vars": dict(WORKER_ENV)},
-    }
-    if address:
-        ray.init(address=address, **common)
+    if address:  # a cluster's workers run as its nodes were started (cluster/gpu.yaml)
+        ray.init(address=address, logging_level="ERROR")
         return
     # The dashboard, when on at all, is bound to loopback; the core services need the token
     # (RAY_AUTH_MODE above).
     try:
         ray.init(
-            num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host="127.0.0.1", **common
+            num_cpus=num_cpus,
+            include_dashboard=dashboard,
+            dashboard_host="127.0.0.1",
+            logging_level="ERROR",
+            # Trials' CPU steps keep freed memory in their heap (ganrf.malloc): set in each
+            # worker's environment, before its threads make arenas of their own.
+            runtime_env={"env_vars": dict(WORKER_ENV)},
         )
     except Exception as e:
         if dashboard and "missing packages" in str(e):
