@@ -154,3 +154,47 @@ def test_reference_features_are_cached_under_home_by_default(tmp_path, monkeypat
     assert evaluate.cache_dir() == tmp_path / ".cache" / "ganrf"
     monkeypatch.setenv("GANRF_CACHE", str(tmp_path / "elsewhere"))
     assert evaluate.cache_dir() == tmp_path / "elsewhere"
+
+
+def test_the_mnist_reference_is_a_seeded_test_subset_and_the_floor_a_training_one(tmp_path):
+    from tests.test_data import _idx
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, base in (("train", 0), ("t10k", 100)):  # image i of a split is filled with base + i
+        imgs = (torch.arange(40, dtype=torch.uint8) + base)[:, None, None].expand(40, 28, 28)
+        _idx(
+            raw / f"{split}-images-idx3-ubyte",
+            imgs.contiguous().numpy().tobytes(),
+            (40, 28, 28),
+            0x803,
+        )
+        _idx(raw / f"{split}-labels-idx1-ubyte", bytes(40), (40,), 0x801)
+    cfg = TrainConfig.from_dict({"data.root": str(tmp_path), "data.download": False})
+    ref, floor, key = evaluate.reference_images(cfg, 16)
+    pick = torch.randperm(40, generator=torch.Generator().manual_seed(2016))[:16]
+    assert torch.equal(ref[:, 0, 5, 7], (pick + 100).float() / 127.5 - 1)  # test split
+    assert torch.equal(floor[:, 0, 5, 7], pick.float() / 127.5 - 1)  # training split
+    assert key == "mnist-test-s2016-16" and ref.shape == floor.shape == (16, 1, 28, 28)
+
+
+def test_the_synthetic_reference_and_floor_come_from_their_own_seeds():
+    from ganrf.data import make_synthetic, to_float
+
+    cfg = TrainConfig.from_dict({"data.dataset": "synthetic", "seed": 5})
+    ref, floor, key = evaluate.reference_images(cfg, 8)
+    assert torch.equal(ref, to_float(make_synthetic(8, 28, 1, seed=5 + 7919)[0]))
+    assert torch.equal(floor, to_float(make_synthetic(8, 28, 1, seed=5 + 7920)[0]))
+    assert key == ""  # cheap to make again: never cached
+
+
+def test_class_scores_count_at_their_thresholds_inclusive():
+    from ganrf.metrics import scores
+
+    probs = torch.zeros(100, 10, dtype=torch.float64)
+    probs[:99, 0], probs[:99, 1] = 0.9, 0.1  # 99 samples named 0 with p exactly 0.9
+    probs[99, 3] = 1.0  # class 3 holds exactly 1% of the samples
+    out = scores.class_scores(probs)
+    assert out["class_count"] == 2 and out["confident_share"] == 1.0
+    expected_kl = 0.99 * np.log(0.99 * 10) + 0.01 * np.log(0.01 * 10)
+    assert out["class_kl"] == pytest.approx(expected_kl, rel=1e-12)
