@@ -41,7 +41,7 @@ PRESETS = {
     ),
     "laptop": Preset(
         about="the default: real MNIST, the notes' onelayer at rf 1, 3, 5, 13, two seeds each; "
-        "about 25 min on 2 CPU cores",
+        "about 16 min on 2 CPU cores",
         base={
             "g.width": 0.25,
             "schedule.batch_size": 64,
