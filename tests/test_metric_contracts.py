@@ -198,3 +198,46 @@ def test_class_scores_count_at_their_thresholds_inclusive():
     assert out["class_count"] == 2 and out["confident_share"] == 1.0
     expected_kl = 0.99 * np.log(0.99 * 10) + 0.01 * np.log(0.01 * 10)
     assert out["class_kl"] == pytest.approx(expected_kl, rel=1e-12)
+
+
+def test_an_rgb_reference_is_a_seeded_training_subset_and_the_next_n_its_floor(monkeypatch):
+    import ganrf.data
+
+    calls = []
+
+    class Loaded:  # what load_training_images gives: uint8 images, image i filled with i
+        def __init__(self, count: int | None) -> None:
+            self.num_images = count or 10**6
+            self.images = None
+            if count is not None:
+                self.images = torch.arange(count, dtype=torch.uint8)[:, None, None, None]
+                self.images = self.images.expand(count, 3, 4, 4)
+
+    def fake_load(data_cfg, device, seed):
+        calls.append((data_cfg.dataset, device.type, seed))
+        return Loaded(fake_load.count)
+
+    monkeypatch.setattr(ganrf.data, "load_training_images", fake_load)
+    cfg = TrainConfig.from_dict(
+        {
+            "data.dataset": "celeba",
+            "data.channels": 3,
+            "data.image_size": 64,
+            "g.kind": "dcgan",
+            "seed": 4,
+        }
+    )
+    for count, has_floor in ((10, True), (8, True), (7, False)):
+        fake_load.count = count
+        ref, floor, key = evaluate.reference_images(cfg, 4)
+        order = torch.randperm(count, generator=torch.Generator().manual_seed(2016))
+        assert torch.equal(ref[:, 0, 0, 0], order[:4].float() / 127.5 - 1)
+        if has_floor:  # the next n of the same permutation, disjoint from the reference
+            assert torch.equal(floor[:, 0, 0, 0], order[4:8].float() / 127.5 - 1)
+        else:
+            assert floor is None
+        assert key == "celeba-train-s2016-4"
+    assert calls == [("celeba", "cpu", 4)] * 3
+    fake_load.count = None  # streamed from disk, not held in memory
+    with pytest.raises(evaluate.MetricsError, match="set data.subset"):
+        evaluate.reference_images(cfg, 4)
