@@ -48,7 +48,7 @@ def bench_config(args: argparse.Namespace, steps: int, threads: int = 0) -> Trai
             "eval.metrics": False,
             "device": args.device,
             "threads": threads,
-            **parse_set(getattr(args, "set", None) or []),  # e.g. the laptop preset's models
+            **parse_set(args.set or []),  # e.g. the laptop preset's models
         }
     )
 
