@@ -253,4 +253,5 @@ def _coerce(key: str, value: Any, want: type) -> Any:
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-    raise ConfigError(f"{key} must be a {want.__name__}, got {value!r}")
+    kind = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+    raise ConfigError(f"{key} must be {kind.get(want, want.__name__)}, got {value!r}")

@@ -227,7 +227,16 @@ def print_trials(packs: list[list[Trial]], how: str) -> None:
     print(f"{len(trials)} trials in {len(packs)} packed trials ({how})", file=sys.stderr)
     print("every trial shares:", file=sys.stderr)
     for k, v in shared.items():
-        print(f"  {k}={v}", file=sys.stderr)
+        instead = UNUSED_WHEN.get(k)
+        unused = instead and shared.get(instead, 0) != 0
+        print(f"  {k}={v}" + (f"  (not used: {instead} is set)" if unused else ""), file=sys.stderr)
+
+
+# Schedule keys that a set (non-zero) key replaces, so --dry-run does not show both as if in force
+UNUSED_WHEN = {
+    "schedule.epochs": "schedule.steps",
+    "schedule.eval_every": "schedule.eval_every_steps",
+}
 
 
 def _check_storage(root: str) -> None:
@@ -284,13 +293,16 @@ def main(
             print_trials(make_packs(trials, size), how)
             return 0
         flags = defining_flags(args, default)
+        _check_data(trials[0].config)  # first: a sweep that cannot start leaves no folder
         _check_storage(storage)
-        _check_data(trials[0].config)
     except (SweepError, SpaceError, ConfigError, DesignError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:  # DataError and friends
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        hint = ""
+        if type(e).__name__ == "DataError":
+            hint = f" (--data-root {args.data_root}: pass --data-root DIR where the data is)"
+        print(f"{prog}: error: {e}{hint}", file=sys.stderr)
         return 2
 
     from ganrf import tune as gtune  # Ray starts only now, with a valid space
@@ -345,7 +357,11 @@ def _resume(
     from ganrf import tune as gtune
 
     if not gtune.experiment_exists(exp_path):
-        print(f"{prog}: error: no experiment {args.name!r} to resume in {storage}", file=sys.stderr)
+        print(
+            f"{prog}: error: no experiment {args.name!r} to resume in {storage}; "
+            f"`ganrf ls {args.storage_path}` lists the ones there",
+            file=sys.stderr,
+        )
         return 2
     try:
         problem = check_resume_flags(args, given, gtune.read_sweep(exp_path).get("flags"), default)

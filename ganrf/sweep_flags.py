@@ -30,13 +30,16 @@ def experiment_name(text: str) -> str:
 
 
 def ints(text: str, flag: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise SweepError(f"{flag} takes comma-separated whole numbers, got {text!r}") from None
-    if not values:
+    """``--rfs 1,3,5``: whole numbers, commas between them; an empty item is a typo, refused."""
+    items = [v.strip() for v in text.split(",")]
+    if not any(items):
         raise SweepError(f"{flag} is empty")
-    return values
+    try:
+        return tuple(int(v) for v in items)
+    except ValueError:
+        raise SweepError(
+            f"{flag} takes comma-separated whole numbers (e.g. 1,3,5), got {text!r}"
+        ) from None
 
 
 # Flags that define an experiment, recorded in sweep.json when it starts (normalised, see

@@ -231,6 +231,11 @@ def resources_for(
     (``cpus_per_trial`` None), so they run one after another and the last one is not left
     alone on one core; their thread count is fixed, so a trial reruns exactly."""
     n_gpus = ray.cluster_resources().get("GPU", 0)
+    if n_gpus == 0 and gpus_per_trial:
+        log.warning(
+            "--gpus-per-trial %g: the Ray cluster has no GPU, so the trials run on CPUs",
+            gpus_per_trial,
+        )
     if n_gpus == 0 or gpus_per_trial == 0:
         return {"cpu": cpus_per_trial or node_cpus()}
     if gpus_per_trial is None:

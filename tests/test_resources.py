@@ -72,3 +72,31 @@ def test_pack_size_fills_the_card_and_no_more():
     assert resources.gpu_need_bytes(trials[:k]) <= 0.9 * 80e9
     assert k == 32 or resources.gpu_need_bytes(trials[: k + 1]) > 0.9 * 80e9
     assert resources.auto_pack_size(trials, one / 0.9) == 1  # room for one: no packing
+
+
+@pytest.mark.parametrize(
+    "gpus, asked, expected, warned",
+    [
+        (0, None, {"cpu": 6}, False),  # a CPU node: every core, one trial after another
+        (0, 2.0, {"cpu": 6}, True),  # GPUs asked where there are none: said, not ignored
+        (0, 0.0, {"cpu": 6}, False),
+        (4, 0.5, {"cpu": 1, "gpu": 0.5}, False),
+        (4, 0.0, {"cpu": 6}, False),
+    ],
+)
+def test_trial_resources_and_gpus_asked_of_a_cpu_cluster(
+    gpus, asked, expected, warned, monkeypatch, caplog
+):
+    import ganrf.tune as gtune
+
+    monkeypatch.setattr(gtune.ray, "cluster_resources", lambda: {"CPU": 6.0, "GPU": float(gpus)})
+    monkeypatch.setattr(gtune, "node_cpus", lambda: 6)
+    with caplog.at_level("WARNING", logger="ganrf.tune"):
+        got = gtune.resources_for([], cpus_per_trial=None, gpus_per_trial=asked)
+    assert got == expected
+    said = [r.getMessage() for r in caplog.records]
+    assert said == (
+        ["--gpus-per-trial 2: the Ray cluster has no GPU, so the trials run on CPUs"]
+        if warned
+        else []
+    )

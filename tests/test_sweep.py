@@ -163,6 +163,7 @@ BAD_INPUT = [
     (["--rfs", "29"], "larger than the 28px input"),
     (["--rfs", "three"], "--rfs takes comma-separated whole numbers"),
     (["--rfs", ","], "--rfs is empty"),
+    (["--rfs", "1,,5"], "--rfs takes comma-separated whole numbers (e.g. 1,3,5), got '1,,5'"),
     (
         ["--experiments", "same_depth", "--rfs", "3", "--depths", "3"],
         "rf 3, depth 3: no stride1 design",
@@ -243,6 +244,8 @@ def test_missing_data_without_network_fails_before_ray(tmp_path, monkeypatch, ca
     )
     err = capsys.readouterr().err
     assert code == 2 and "MNIST files train-images-idx3-ubyte, " in err
+    assert f"(--data-root {tmp_path / 'nodata'}: pass --data-root DIR where the data is)" in err
+    assert not (tmp_path / "runs").exists()  # nothing made for a sweep that did not start
 
 
 def test_unwritable_storage_path(tmp_path, monkeypatch, capsys):
@@ -276,6 +279,25 @@ def test_dry_run_prints_grid_without_ray(monkeypatch, capsys):
     assert code == 0 and "trials" in out.err
     lines = out.out.strip().splitlines()
     assert len(lines) % 3 == 0 and all("seed=" in x for x in lines)  # three seeds per point
+    assert "\n  schedule.epochs=50\n" in out.err  # the full preset counts epochs
+
+
+def test_dry_run_says_which_schedule_keys_steps_replace(monkeypatch, capsys):
+    mod = _load_script()
+    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    assert mod.main(["--dry-run"], prog="", doc="", dataset="mnist", presets=mod.PRESETS) == 0
+    err = capsys.readouterr().err  # the laptop preset counts steps
+    assert "\n  schedule.epochs=50  (not used: schedule.steps is set)\n" in err
+    assert "\n  schedule.eval_every=1  (not used: schedule.eval_every_steps is set)\n" in err
+    assert "\n  schedule.steps=3000\n" in err
+
+
+def test_resuming_a_missing_experiment_points_to_ganrf_ls(tmp_path, capsys):
+    mod = _load_script()
+    args = ["--resume", "--name", "nosuch", "--storage-path", str(tmp_path)]
+    assert mod.main(args, prog="mnist_rf.py", doc="", dataset="mnist", presets=mod.PRESETS) == 2
+    err = capsys.readouterr().err
+    assert f"no experiment 'nosuch' to resume in {tmp_path}; `ganrf ls {tmp_path}` lists" in err
 
 
 @pytest.mark.parametrize("script, size", [("celeba_rf.py", 64), ("imagenet_rf.py", 128)])
@@ -450,10 +472,8 @@ def test_rgb_data_is_checked_before_ray(script, layout, message, tmp_path, monke
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1 and err.startswith(f"{script}: error: ")
-    assert not any((tmp_path / "runs").iterdir())
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["runs"] + ([] if layout == "missing" else ["data"])
-    )
+    assert not (tmp_path / "runs").exists()  # the data is checked before the storage path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if layout == "missing" else ["data"])
 
 
 def _trial(exp, name, rf, statuses, error=False):

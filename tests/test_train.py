@@ -169,7 +169,7 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
         ({"loss.kind": "lsgan"}, "loss.kind must be one of ns, wgan-gp, hinge"),
         ({"schedule.batch_size": 0}, "batch_size must be at least 1"),
         ({"schedule.epochs": 0, "schedule.steps": 0}, "schedule.epochs must be at least 1"),
-        ({"schedule.steps": "many"}, "schedule.steps must be a int"),
+        ({"schedule.steps": "many"}, "schedule.steps must be a whole number"),
         ({"data.dataset": "cifar"}, "data.dataset must be one of"),
         ({"data.image_size": 64}, "g.kind 'mnist' makes 28x28"),
     ],
