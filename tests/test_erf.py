@@ -6,7 +6,7 @@ import torch
 
 from ganrf.checkpoint import load_checkpoint
 from ganrf.data import make_synthetic, to_float
-from ganrf.designs import onelayer
+from ganrf.designs import DiscriminatorDesign, onelayer
 from ganrf.metrics import conv_erf, decision_erf, erf_radii
 from ganrf.metrics.evaluate import erf_metrics
 from ganrf.models import build_discriminator
@@ -71,6 +71,35 @@ def test_conv_erf_of_a_conv_with_known_weights(head):
     want[11:18, 11:18] = kernel / kernel.sum()
     torch.testing.assert_close(erf.map, want)
     assert erf_metrics({"conv": erf})["erf/conv_size95"] == 7.0
+
+
+@pytest.mark.parametrize("head", ["image", "patch"])
+def test_conv_erf_of_a_stride_2_stack_with_box_kernels(head):
+    """The notes' conv5s2,conv5s2 with 5x5 box kernels on positive inputs (every unit linear).
+    Counted by hand: the central unit (3, 3) of the 7x7 map reads layer-1 units 4..8 (stride 2,
+    padding 2), unit u reads pixels 2u-2..2u+2, so pixel r carries weight #{u in 4..8: |r-2u| <= 2}:
+    1,1,2,2,3,2,3,2,3,2,2,1,1 at r = 6..18, centred on 12 = 3 * 4 (jump) - 6 (padding) + 6."""
+    design = DiscriminatorDesign.from_spec("conv5s2,conv5s2", head=head, dropout=0.0)
+    d = build_discriminator(design)
+    first, second = [m for m in d.features.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        first.weight.fill_(1.0 / 25)
+        # summed over both layers' channels the gradient's mass is 1/4; the map's is still 1
+        second.weight.fill_(1.0 / (25 * 4 * second.in_channels * second.out_channels))
+        first.bias.zero_()
+        second.bias.zero_()
+    w = torch.zeros(28, dtype=torch.float64)
+    for r in range(28):
+        w[r] = sum(abs(r - 2 * u) <= 2 for u in range(4, 9))
+    assert w[6:19].tolist() == [1, 1, 2, 2, 3, 2, 3, 2, 3, 2, 2, 1, 1] and w.sum() == 25
+    want = torch.outer(w, w) / w.sum() ** 2
+    erf = conv_erf(d, 0.5 + 0.5 * torch.rand(3, 1, 28, 28), design)
+    assert erf.center == (12.0, 12.0)
+    torch.testing.assert_close(erf.map.double(), want)
+    # Chebyshev square of radius r around pixel 12: its rows 12±r hold 3, 7, 13, 17, 21, 23, 25 of
+    # the 25 (r = 0..6), so its mass is that squared over 625: 0.46 at r = 3, 0.71 at 4, 0.85
+    # at 5, 1 at 6
+    assert (erf.radius50, erf.radius95) == (4.0, 6.0)
 
 
 def _trained_discriminator(k, head, tmp_path):
