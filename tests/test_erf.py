@@ -33,6 +33,7 @@ def test_radii_of_a_hand_made_map():
     assert erf_radii(m, (4.0, 4.0)).tolist() == [1.0, 3.0]
     assert erf_radii(m, (4.0, 4.0), (0.3, 0.55, 0.85, 1.0)).tolist() == [0.0, 1.0, 2.0, 3.0]
     assert erf_radii(m * 7.5, (4.0, 4.0)).tolist() == [1.0, 3.0]  # unnormalised: same radii
+    assert erf_radii(m * 0.25, (4.0, 4.0)).tolist() == [1.0, 3.0]  # a mass below 1 too
     # off-centre: a point mass at (6, 2) is 2 (Chebyshev) from a centre at (4, 3)
     point = torch.zeros(9, 9)
     point[6, 2] = 1

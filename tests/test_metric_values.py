@@ -187,3 +187,57 @@ def test_scores_keep_tensors_on_the_inputs_device():
     real, fake = torch.randn(30, 4, device="meta"), torch.randn(20, 4, device="meta")
     out, mixed = on_one_device(scores.prdc_tensors, real, fake, k=3, chunk=8)
     assert {v.device.type for v in out.values()} == {"meta"} and mixed == []
+
+
+def test_prdc_uses_k_5_unless_told():
+    real, fake = feature_sets()
+    got = scores.prdc(torch.tensor(real), torch.tensor(fake * 0.7))
+    assert got == pytest.approx(PRDC_VALUES[5], abs=1e-6)
+
+
+def test_kid_draws_20_subsets_of_at_most_1000_of_the_smaller_set(monkeypatch):
+    """The defaults the README states (20 subsets of 1,000), capped by the smaller set; the MMD
+    itself is pinned above."""
+    made = []
+    real_kid = scores.KernelInceptionDistance
+
+    def recording(**kwargs):
+        made.append({k: kwargs[k] for k in ("subsets", "subset_size")})
+        return real_kid(**kwargs)
+
+    monkeypatch.setattr(scores, "KernelInceptionDistance", recording)
+    real, fake = feature_sets()
+    scores.kid(torch.tensor(real[:30]), torch.tensor(fake[:50]))
+    scores.kid(torch.tensor(real[:50]), torch.tensor(fake[:40]))
+    scores.kid(torch.tensor(np.tile(real, (6, 1))), torch.tensor(np.tile(fake, (8, 1))))
+    assert made == [
+        {"subsets": 20, "subset_size": 30},
+        {"subsets": 20, "subset_size": 40},
+        {"subsets": 20, "subset_size": 1000},
+    ]
+
+
+def test_mean_pairwise_ssim_is_the_mean_over_500_seeded_pairs_of_distinct_samples():
+    """Three images, so each pair's SSIM (scikit-image, data range 2 for [-1, 1]) is a table
+    entry; the pairs are those the docstring states: numpy's default_rng(0), first index uniform
+    over the samples, the second a uniform non-zero offset from it (mod n)."""
+    from skimage.metrics import structural_similarity
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 1, 12, 12, generator=g) * 2 - 1
+    images[1] = (images[0] + 0.5 * images[1]).clamp(-1, 1)  # three pairs unlike one another
+    images[2] = (images[2] - 0.4 * images[1]).clamp(-1, 1)
+    x = images[:, 0].numpy()
+    table = np.array(
+        [[structural_similarity(x[i], x[j], data_range=2.0) for j in range(3)] for i in range(3)]
+    )
+    assert len({round(v, 6) for v in table[np.triu_indices(3, 1)]}) == 3
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 3, 500)
+    b = (a + rng.integers(1, 3, 500)) % 3
+    want = table[a, b].mean()
+    assert scores.mean_pairwise_ssim(images) == pytest.approx(want, rel=1e-7)
+    assert want == pytest.approx(SSIM_VALUE, rel=1e-6)
+
+
+SSIM_VALUE = 0.23004824178989255  # 0.734, -0.017, 0.020 (pairs 01, 02, 12) weighted by the draws
