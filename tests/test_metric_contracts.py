@@ -14,7 +14,7 @@ import ganrf.metrics as gm
 from ganrf.config import TrainConfig
 from ganrf.metrics import evaluate, spec
 from ganrf.metrics.erf import ERF
-from ganrf.metrics.mnist_cnn import load_evaluator
+from ganrf.metrics.mnist_cnn import evaluator_id, load_evaluator
 from ganrf.models import build_discriminator
 
 
@@ -37,6 +37,8 @@ def test_the_shipped_evaluator_is_the_documented_network():
     logits = feats @ w["classify.weight"].T + w["classify.bias"]
     torch.testing.assert_close(net.features(x), feats, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(net(x), logits, rtol=1e-5, atol=1e-4)
+    # reports name it, and reference caches are keyed by it, by its weights' hash (README card)
+    assert evaluator_id() == "mnist_cnn-c66705e93f27"
 
 
 class _RecordingG(nn.Module):
@@ -188,6 +190,18 @@ def test_the_synthetic_reference_and_floor_come_from_their_own_seeds():
     assert key == ""  # cheap to make again: never cached
 
 
+def test_every_report_carries_the_success_verdict(small):
+    """Real-like samples (synthetic digits of another seed) pass the rule, noise fails it."""
+    from ganrf.data import make_synthetic, to_float
+
+    _, ev = small
+    like = ev.score_images(to_float(make_synthetic(64, seed=99)[0]))
+    noise = ev.score_images(torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
+    assert (like["metric/success"], noise["metric/success"]) == (1, 0)
+    assert like["metric/fid_over_floor"] == pytest.approx(1.078, abs=2e-3)  # the rule's inputs
+    assert (like["metric/precision"], like["metric/coverage"]) == (1.0, 0.96875)
+
+
 def test_class_scores_count_at_their_thresholds_inclusive():
     from ganrf.metrics import scores
 
@@ -241,3 +255,26 @@ def test_an_rgb_reference_is_a_seeded_training_subset_and_the_next_n_its_floor(m
     fake_load.count = None  # streamed from disk, not held in memory
     with pytest.raises(evaluate.MetricsError, match="set data.subset"):
         evaluate.reference_images(cfg, 4)
+
+
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["-"], "no mutant names (ganrf.metrics...__mutmut_N) in 'mutmut: nothing'"),
+        (
+            ["ganrf.metrics.scores.x_kid__mutmut_1"],
+            "these are not mutmut's mutants: run this inside",
+        ),
+    ],
+)
+def test_mutation_numbers_refuses_input_it_cannot_use(argv, said, monkeypatch, capsys):
+    """scripts/mutation_numbers.py (README, "Mutation testing") stops before any work."""
+    import io
+    import sys
+
+    from scripts import mutation_numbers
+
+    monkeypatch.setattr(sys, "argv", ["mutation_numbers.py", "--data-root", "/nonexistent", *argv])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("mutmut: nothing"))
+    assert mutation_numbers.main() == 2
+    assert capsys.readouterr().err.startswith(f"mutation_numbers.py: error: {said}")
