@@ -641,7 +641,7 @@ def test_resume_accepts_the_command_that_started_it(smoke):
             "--set eval.grid=16 --set schedule.steps=9 differs from the recorded "
             "--set eval.grid=16; drop it",
         ),
-        (["--rfs", "1,x"], "--rfs takes comma-separated whole numbers, got '1,x'"),
+        (["--rfs", "1,x"], "--rfs takes comma-separated whole numbers (e.g. 1,3,5), got '1,x'"),
     ],
 )
 def test_resume_refuses_flags_that_differ(smoke, args, message, monkeypatch, capsys):
