@@ -27,10 +27,10 @@ Run from the repository it scores the unmutated code only (a check of the worklo
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -173,12 +173,14 @@ def workload(data_root: str, n: int, cases: dict, rgb_root: Path, out_dir: Path)
     return out
 
 
-def reset() -> None:
+def reset(work: Path) -> None:
     """Forget what a previous mutant computed: memoised networks and cached references."""
     from ganrf.metrics import mnist_cnn
 
     mnist_cnn.load_evaluator.cache_clear()
-    os.environ["GANRF_CACHE"] = tempfile.mkdtemp(prefix="ganrf-mut-")
+    shutil.rmtree(work / "cache", ignore_errors=True)
+    (work / "cache").mkdir()
+    os.environ["GANRF_CACHE"] = str(work / "cache")
 
 
 def relative(a: float, b: float) -> float:
@@ -238,18 +240,19 @@ def main() -> int:
     rgb_folder(work / "rgb")
     signal.signal(signal.SIGALRM, _alarm)
     os.environ["MUTANT_UNDER_TEST"] = ""
-    reset()
+    reset(work)
     t = time.perf_counter()
     base = workload(args.data_root, args.samples, cases, work / "rgb", work / "out")
     print(f"unmutated: {len(base)} numbers in {time.perf_counter() - t:.1f} s", flush=True)
     if not names:
         for k, v in base.items():
             print(f"  {k} = {v:.6g}")
+        shutil.rmtree(work, ignore_errors=True)
         return 0
     moved = []
     for i, name in enumerate(names, 1):
         os.environ["MUTANT_UNDER_TEST"] = name
-        reset()
+        reset(work)
         signal.alarm(args.timeout)
         try:
             got = workload(args.data_root, args.samples, cases, work / "rgb", work / "out")
@@ -265,8 +268,7 @@ def main() -> int:
         if worst > args.tolerance:
             moved.append(name)
         print(f"[{i}/{len(names)}] {name}: {verdict}", flush=True)
-    with contextlib.suppress(OSError):
-        os.environ.pop("GANRF_CACHE")
+    shutil.rmtree(work, ignore_errors=True)
     print(
         f"\n{len(moved)} of {len(names)} move a reported number by more than {args.tolerance:.0%}:"
     )
