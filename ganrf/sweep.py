@@ -257,9 +257,14 @@ def _check_storage(root: str) -> None:
 
 def _check_data(cfg: TrainConfig) -> None:
     """Fail now, not inside every trial, when the dataset cannot be had (data.py's own rules)."""
-    from ganrf.data import check_data
+    from ganrf.data import DataError, check_data
 
-    check_data(cfg.data, test_split=cfg.eval.metrics)
+    try:
+        check_data(cfg.data, test_split=cfg.eval.metrics)
+    except DataError as e:
+        raise DataError(
+            f"{e} (--data-root {cfg.data.root}: pass --data-root DIR where the data is)"
+        ) from None
 
 
 def main(
@@ -299,10 +304,7 @@ def main(
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:  # DataError and friends
-        hint = ""
-        if type(e).__name__ == "DataError":
-            hint = f" (--data-root {args.data_root}: pass --data-root DIR where the data is)"
-        print(f"{prog}: error: {e}{hint}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
 
     from ganrf import tune as gtune  # Ray starts only now, with a valid space
