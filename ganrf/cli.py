@@ -34,7 +34,7 @@ def _cmd_designs(args: argparse.Namespace) -> int:
 
 
 def _cmd_cluster_check(args: argparse.Namespace) -> int:
-    from ganrf.cluster import check_cluster_config  # imports Ray, lazily
+    from ganrf.cluster import check_cluster_config, missing_mounts, mount_hint  # Ray, lazily
 
     config = check_cluster_config(args.config)
     types = ", ".join(
@@ -43,6 +43,15 @@ def _cmd_cluster_check(args: argparse.Namespace) -> int:
         for name, t in config["available_node_types"].items()
     )
     print(f"{args.config}: valid for Ray {_ray_version()}; node types: {types}")
+    missing = missing_mounts(config)
+    if missing:
+        print(
+            f"ganrf cluster-check: error: `ray up` would stop here: file_mounts copies "
+            f"{missing[0]} to every node and it does not exist on this machine; "
+            f"{mount_hint(missing[0])}",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

@@ -140,3 +140,17 @@ def security_problems(raw: dict[str, Any]) -> list[str]:
         ):
             problems.append("the head must start the dashboard with --dashboard-host=127.0.0.1")
     return problems
+
+
+def missing_mounts(raw: dict[str, Any]) -> list[str]:
+    """Local sources of ``file_mounts`` that do not exist on this machine: ``ray up`` would stop
+    there. The usual one is ``~/.ray/auth_token`` on a machine that never made a token."""
+    sources = (raw.get("file_mounts") or {}).values()
+    return [src for src in sources if not Path(os.path.expanduser(str(src))).exists()]
+
+
+def mount_hint(source: str) -> str:
+    """What to do about a missing mount source, in words a user can act on."""
+    if source.rstrip("/").endswith(".ray/auth_token"):
+        return "run `ray get-auth-token --generate` once to make the cluster's token"
+    return "create it, or remove it from file_mounts"

@@ -317,7 +317,11 @@ def main(
             file=sys.stderr,
         )
         return 2
-    gtune.init_ray(args.address, args.dashboard)
+    try:
+        gtune.init_ray(args.address, args.dashboard)
+    except gtune.RayJoinError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
     packs = make_packs(trials, k or auto_pack(trials, gtune.cluster_has_gpus()))
     print(
         f"{len(trials)} trials in {len(packs)} packed trials; results in {exp_path}",
@@ -372,7 +376,11 @@ def _resume(
     if problem:
         print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
-    gtune.init_ray(args.address, args.dashboard)
+    try:
+        gtune.init_ray(args.address, args.dashboard)
+    except gtune.RayJoinError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
     print(f"resuming {exp_path}; results in {exp_path}", file=sys.stderr)
     try:
         gtune.resume_sweep(exp_path)

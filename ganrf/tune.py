@@ -268,7 +268,7 @@ def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) 
     if ray.is_initialized():
         return
     if address:  # a cluster's workers run as its nodes were started (cluster/gpu.yaml)
-        ray.init(address=address, logging_level="ERROR")
+        join_ray(address)
         return
     # The dashboard, when on at all, is bound to loopback; the core services need the token
     # (RAY_AUTH_MODE above).
@@ -289,6 +289,49 @@ def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) 
                 "(or 'ray[default]')"
             ) from None
         raise
+
+
+class RayJoinError(RuntimeError):
+    """The sweep could not join the Ray cluster at ``--address``: one sentence saying why."""
+
+
+GENERATE_TOKEN = "ray get-auth-token --generate"
+
+
+def join_ray(address: str) -> None:
+    """Join the running Ray cluster at ``address``, or fail in one sentence.
+
+    Token authentication is on (``RAY_AUTH_MODE=token``, above), and a joining driver needs the
+    cluster's token; only a *local* ``ray.init`` makes one. A machine that never started Ray has
+    none, and neither does a cluster started by hand there (``ray start --head`` refuses to start
+    without it, and Ray's test clusters die at once): the fix in both cases is Ray's own
+    ``ray get-auth-token --generate`` before ``ray start`` (or the cluster's token copied to
+    ``~/.ray/auth_token``).
+
+    Raises:
+        RayJoinError: no token here, the cluster refused this one, or no cluster at ``address``.
+    """
+    from ray.exceptions import AuthenticationError
+
+    try:
+        ray.init(address=address, logging_level="ERROR")
+    except AuthenticationError as e:
+        # Ray's own sentence says which case it is (no token found, or the wrong one).
+        first = str(e).split(". ")[0].rstrip(".")
+        raise RayJoinError(
+            f"cannot join the Ray cluster at {address}: {first}; put the cluster's token in "
+            f"~/.ray/auth_token (on its head, `ray get-auth-token` prints it), or on a machine "
+            f"of your own run `{GENERATE_TOKEN}` before `RAY_AUTH_MODE=token ray start --head`"
+        ) from None
+    except ConnectionError as e:
+        # Ray: "Could not find any running Ray instance. Please specify the one to connect to
+        # by setting `--address` ..." for auto, a timeout for an address nothing listens on.
+        reason = str(e).split(". ")[0].rstrip(".")
+        raise RayJoinError(
+            f"cannot join a Ray cluster at {address} ({reason}); start one first "
+            f"(`{GENERATE_TOKEN}`, then `RAY_AUTH_MODE=token ray start --head`), or drop "
+            f"--address to run on this machine alone"
+        ) from None
 
 
 def experiment_exists(path: str) -> bool:

@@ -27,8 +27,17 @@ def local_ray():
     """An embedded Ray started as the sweeps start it (ganrf.tune.init_ray), one CPU."""
     from ganrf import tune as gtune
 
+    forget_ray_token()  # a cluster test may have read another home's token in this process
     gtune.init_ray(None, dashboard=False, num_cpus=1)
     import ray
 
     yield ray
     ray.shutdown()
+
+
+def forget_ray_token() -> None:
+    """Ray caches the first auth token a process reads (``~/.ray/auth_token`` under the ``HOME``
+    of that moment); tests that change ``HOME`` make it read again."""
+    from ray._raylet import AuthenticationTokenLoader
+
+    AuthenticationTokenLoader.instance().reset_cache()

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ganrf.cluster import ClusterConfigError, check_cluster_config, security_problems
+from tests.conftest import forget_ray_token
 
 ROOT = Path(__file__).resolve().parents[1]
 YAML = ROOT / "cluster" / "gpu.yaml"
@@ -124,9 +125,13 @@ def test_ray_moving_its_private_checks_fails_in_one_sentence(monkeypatch, capsys
     )
 
 
-def test_cluster_check_cli(tmp_path, capsys):
+def test_cluster_check_cli(tmp_path, capsys, monkeypatch):
     from ganrf.cli import main
 
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("x" * 32)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(ROOT)  # file_mounts' "." is this checkout
     assert main(["cluster-check", str(YAML)]) == 0
     assert "valid for Ray" in capsys.readouterr().out
     assert (
@@ -134,6 +139,23 @@ def test_cluster_check_cli(tmp_path, capsys):
             ["cluster-check", str(write(tmp_path, _broken(lambda c: c.update(head_node_type="x"))))]
         )
         == 2
+    )
+
+
+def test_cluster_check_on_a_machine_without_a_token(tmp_path, capsys, monkeypatch):
+    """A new laptop has no ~/.ray/auth_token, which cluster/gpu.yaml copies to every node:
+    `ray up` would fail midway, so the check says so first."""
+    from ganrf.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(ROOT)
+    assert main(["cluster-check", str(YAML)]) == 2
+    out, err = capsys.readouterr()
+    assert "valid for Ray" in out
+    assert err.strip().splitlines()[-1] == (  # after Ray's own INFO line
+        "ganrf cluster-check: error: `ray up` would stop here: file_mounts copies "
+        "~/.ray/auth_token to every node and it does not exist on this machine; run "
+        "`ray get-auth-token --generate` once to make the cluster's token"
     )
 
 
@@ -213,14 +235,32 @@ RAY_START_WAIT_S = 120
 RAY_START_WAIT_ENV = "RAY_gcs_server_port_wait_time_s"  # Ray's spelling, lower case and all
 
 
-def start_cluster(monkeypatch, workers: int = 2, attempts: int = 2):
+def generate_token(home: Path) -> Path:
+    """What the README tells a user to run once before starting a cluster by hand."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    cmd = [sys.executable, "-m", "ray.scripts.scripts", "get-auth-token", "--generate"]
+    subprocess.run(cmd, env=env | {"HOME": str(home)}, capture_output=True, check=True)
+    return home / ".ray" / "auth_token"
+
+
+def start_cluster(monkeypatch, workers: int = 2, attempts: int = 2, home: Path | None = None):
     """A simulated cluster: a head without CPUs and ``workers`` one-CPU nodes with a fake GPU
-    each, given a generous start-up wait and one retry."""
+    each, given a generous start-up wait and one retry.
+
+    ``home``: a fresh home folder for the cluster and everything started after it (the sweep's
+    driver), given a token as a user makes one (:func:`generate_token`). A new machine has no
+    ``~/.ray/auth_token``; with none, the GCS of a token cluster aborts at once."""
     # The sweep's driver runs Ray with token authentication (ganrf/tune.py); a cluster started
     # without it refuses the driver's workers, whose actors then die before they start. Ray
     # reads the mode when it is first imported, so set it before that import too.
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray.cluster_utils
+
+    if home is not None:
+        if not (home / ".ray" / "auth_token").exists():
+            generate_token(home)
+        monkeypatch.setenv("HOME", str(home))
+        forget_ray_token()  # this process is the cluster's first client
 
     monkeypatch.setenv(RAY_START_WAIT_ENV, str(RAY_START_WAIT_S))
     for attempt in range(1, attempts + 1):
@@ -277,8 +317,49 @@ def test_cluster_start_waits_long_and_retries_once(monkeypatch):
     assert len(calls) == 2
 
 
-def test_sweep_on_two_nodes_survives_losing_one(tmp_path, monkeypatch):
-    cluster, nodes = start_cluster(monkeypatch)
+def test_a_fresh_home_gets_a_token_as_the_readme_says(tmp_path):
+    token = generate_token(tmp_path)
+    assert len(token.read_text().strip()) >= 32  # Ray's random token, in Ray's default place
+
+
+@pytest.fixture(scope="module")
+def ray_home(tmp_path_factory) -> Path:
+    """A home folder as a new machine has it, for this module's clusters: no token until
+    :func:`start_cluster` makes one, as a user would."""
+    return tmp_path_factory.mktemp("home")
+
+
+def test_joining_without_the_clusters_token_is_one_sentence(tmp_path, monkeypatch, ray_home):
+    """A driver on a machine without the token, joining a token cluster: one sentence, exit 2,
+    nothing on disk."""
+    cluster, _ = start_cluster(monkeypatch, workers=0, home=ray_home)
+    address = cluster.address
+    try:
+        bare = tmp_path / "driver-home"
+        bare.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+        run = subprocess.run(
+            [sys.executable, str(ROOT / "sweeps" / "mnist_rf.py"), "--smoke-test"]
+            + ["--address", address, "--storage-path", str(tmp_path / "runs")],
+            env=env | {"HOME": str(bare)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+    finally:
+        cluster.shutdown()
+    err = run.stderr.strip()
+    assert run.returncode == 2 and len(err.splitlines()) == 1, run.stderr[-2000:]
+    assert err.startswith(f"mnist_rf.py: error: cannot join the Ray cluster at {address}")
+    assert "no authentication token was found" in err and "~/.ray/auth_token" in err
+    runs = tmp_path / "runs"  # checked writable before Ray joins, and left empty
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_sweep_on_two_nodes_survives_losing_one(tmp_path, monkeypatch, ray_home):
+    # A fresh home, as on a new machine: the cluster runs on a token made as the README says.
+    cluster, nodes = start_cluster(monkeypatch, home=ray_home)
     exp = tmp_path / "two-nodes"
     proc = subprocess.Popen(
         [
