@@ -74,9 +74,9 @@ def _design_fields(folder: runs.TrialFolder) -> dict[str, Any]:
         return folder.design["discriminator"]
     if not folder.config:
         return {}
-    # lazily: ganrf.config reaches ganrf.rf, which imports torch (analysis/ runs without it)
+    # lazily: ganrf.config reaches ganrf.design.rf, which imports torch (analysis/ runs without it)
     from ganrf.config import ConfigError, TrainConfig
-    from ganrf.designs import DesignError
+    from ganrf.design.designs import DesignError
 
     try:
         return TrainConfig.from_dict(folder.config).design().to_dict()

@@ -1,6 +1,6 @@
 """Write an experiment's ``results.csv`` and page beside its trials, wherever it is stored.
 
-The sweep scripts hand :func:`publish` to :func:`ganrf.sweep.main`, which calls it when a sweep
+The sweep scripts hand :func:`publish` to :func:`ganrf.sweep.cli.main`, which calls it when a sweep
 ends (``ganrf`` itself never imports ``analysis``). For an object store the small files are
 fetched to a temporary folder, analysed there, and the results uploaded beside the trials.
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ganrf.designs import FAMILIES, HEADS, DesignError, param_count, solve
-from ganrf.rf import SPEC_HELP, RFError, receptive_field
+from ganrf.design.designs import FAMILIES, HEADS, DesignError, param_count, solve
+from ganrf.design.rf import SPEC_HELP, RFError, receptive_field
 
 
 def _cmd_rf(args: argparse.Namespace) -> int:
@@ -34,7 +34,7 @@ def _cmd_designs(args: argparse.Namespace) -> int:
 
 
 def _cmd_cluster_check(args: argparse.Namespace) -> int:
-    from ganrf.cluster import check_cluster_config, missing_mounts, mount_hint  # Ray, lazily
+    from ganrf.sweep.cluster import check_cluster_config, missing_mounts, mount_hint  # Ray, lazily
 
     config = check_cluster_config(args.config)
     types = ", ".join(
@@ -56,7 +56,7 @@ def _cmd_cluster_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    from ganrf.listing import format_table, list_experiments
+    from ganrf.tools.listing import format_table, list_experiments
 
     try:
         experiments = list_experiments(args.storage)
@@ -135,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("storage", nargs="?", default="runs", help="default runs/ (as the sweeps)")
     ls.set_defaults(func=_cmd_ls)
 
-    from ganrf import train_cli  # the training command lives beside the loop it drives
+    from ganrf.tools import (
+        train as train_cli,
+    )  # the training command lives beside the loop it drives
 
     train_cli.add_parser(sub)
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
-from ganrf.designs import DiscriminatorDesign
+from ganrf.design.designs import DiscriminatorDesign
 
 DATASETS = ("mnist", "celeba", "imagenet", "folder", "synthetic")
 LOSSES = ("ns", "wgan-gp", "hinge")

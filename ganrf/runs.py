@@ -7,7 +7,7 @@ pyarrow filesystems as Ray Tune does.
 An experiment folder (Tune's layout) holds ``sweep.json`` (what the sweep started with), Tune's
 own state, and one folder per trial. A trial folder holds:
 
-* ``params.json`` (Tune): ``{"trial": FLAT}``, the trial value as :meth:`ganrf.trial.Trial.to_flat`
+* ``params.json`` (Tune): ``{"trial": FLAT}``, the trial value as :meth:`ganrf.sweep.trial.Trial.to_flat`
   gives it — written by Tune when the trial is created, so it exists even for a trial that never
   started;
 * ``config.json``, ``design.json``, ``meta.json`` (the trial itself): the resolved training config,

@@ -127,10 +127,10 @@ LAPTOP = {  # sweeps/mnist_rf.py's laptop preset, for one onelayer trial
 
 def generator_samples(root: str, rf: int, n: int) -> Tensor:
     """n samples of the laptop preset's onelayer rf-``rf`` generator (trained once, cached)."""
-    from ganrf.checkpoint import load_checkpoint
     from ganrf.models import sample
     from ganrf.models.generators import generator_for
-    from ganrf.train import train
+    from ganrf.training.checkpoint import load_checkpoint
+    from ganrf.training.loop import train
 
     cfg = TrainConfig.from_dict(
         LAPTOP | {"data.root": root, "data.download": False, "d.layers": f"conv{rf}"}

@@ -44,7 +44,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ganrf.config import TrainConfig  # noqa: E402
-from ganrf.designs import DiscriminatorDesign  # noqa: E402
+from ganrf.design.designs import DiscriminatorDesign  # noqa: E402
 from ganrf.models import build_discriminator, generator_for  # noqa: E402
 
 MUTANT = re.compile(r"\bganrf\.metrics\.[\w.]+__mutmut_\d+\b")

@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 
 from analysis.publish import publish  # noqa: E402
-from ganrf.presets import rgb_presets  # noqa: E402
-from ganrf.sweep import main  # noqa: E402
+from ganrf.sweep.cli import main  # noqa: E402
+from ganrf.sweep.presets import rgb_presets  # noqa: E402
 
 # rf grids for a 64 px face: from one pixel to half the image.
 DEFAULTS = {

@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 
 from analysis.publish import publish  # noqa: E402
-from ganrf.presets import rgb_presets  # noqa: E402
-from ganrf.sweep import main  # noqa: E402
+from ganrf.sweep.cli import main  # noqa: E402
+from ganrf.sweep.presets import rgb_presets  # noqa: E402
 
 DEFAULTS = {
     "onelayer": {"rfs": (1, 3, 5, 9, 17, 33, 65), "depths": (1,), "heads": ("image",)},

@@ -6,7 +6,7 @@
     python sweeps/mnist_rf.py --experiments same_rf,heads --rfs 7 --seeds 3
     python sweeps/mnist_rf.py --resume --name NAME     # continue an interrupted sweep
 
-Experiments (see ganrf/experiments.py): onelayer (the notes' onelayer_multi_rfs), twolayers,
+Experiments (see ganrf/sweep/experiments.py): onelayer (the notes' onelayer_multi_rfs), twolayers,
 same_depth, same_rf (capacity matched), heads (image vs patch). Results: runs/NAME/results.csv
 and runs/NAME/report.html.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 
 from analysis.publish import publish  # noqa: E402
-from ganrf.experiments import EXPERIMENTS, Space  # noqa: E402
-from ganrf.presets import Preset  # noqa: E402
-from ganrf.sweep import main  # noqa: E402
+from ganrf.sweep.cli import main  # noqa: E402
+from ganrf.sweep.experiments import EXPERIMENTS, Space  # noqa: E402
+from ganrf.sweep.presets import Preset  # noqa: E402
 
 PRESETS = {
     "smoke": Preset(

@@ -2,7 +2,7 @@ import argparse
 
 import pytest
 
-from ganrf import bench
+from ganrf.tools import bench
 
 
 def test_bench_set_times_other_models_than_the_notes():

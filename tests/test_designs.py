@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganrf.designs import (
+from ganrf.design.designs import (
     ConvLayer,
     DesignError,
     DiscriminatorDesign,
@@ -21,9 +21,9 @@ from ganrf.designs import (
     param_count,
     solve,
 )
+from ganrf.design.norms import norm_reason
+from ganrf.design.rf import RFReport, receptive_field
 from ganrf.models import build_discriminator
-from ganrf.rf import RFReport, receptive_field
-from ganrf.rf_norms import norm_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -286,7 +286,7 @@ RF7 += "depth 5 or 6 for rf 7"
 def test_deep_impossible_requests_answer_at_once_through_the_api():
     proc = _run(
         [],
-        "from ganrf.designs import DesignError, solve\n"
+        "from ganrf.design.designs import DesignError, solve\n"
         "for rf, depth in [(7, 9), (7, 7), (7, 8), (28, 30)]:\n"
         "    try:\n"
         "        solve(rf, depth)\n"
@@ -322,8 +322,8 @@ def test_sweep_dry_run_refuses_a_deep_request_at_once():
 def test_design_search_imports_first_without_a_cycle():
     proc = _run(
         [],
-        "import ganrf.design_search as s\n"
-        "from ganrf.designs import (solve, match_capacity, DiscriminatorDesign, DesignError,\n"
+        "import ganrf.design.search as s\n"
+        "from ganrf.design.designs import (solve, match_capacity, DiscriminatorDesign, DesignError,\n"
         "    FAMILIES, HEADS, NORMS)\n"
         "assert solve is s.solve and match_capacity is s.match_capacity\n",
     )

@@ -4,13 +4,13 @@ stack's ERF against the theoretical rf for untrained and trained discriminators 
 import pytest
 import torch
 
-from ganrf.checkpoint import load_checkpoint
 from ganrf.data import make_synthetic, to_float
-from ganrf.designs import DiscriminatorDesign, onelayer
+from ganrf.design.designs import DiscriminatorDesign, onelayer
 from ganrf.metrics import conv_erf, decision_erf, erf_radii
 from ganrf.metrics.evaluate import erf_metrics
 from ganrf.models import build_discriminator
-from ganrf.train import train
+from ganrf.training.checkpoint import load_checkpoint
+from ganrf.training.loop import train
 from tests.test_metric_values import on_one_device
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ganrf.designs import param_count
-from ganrf.experiments import Space, SpaceError, build_grid
+from ganrf.design.designs import param_count
+from ganrf.sweep.experiments import Space, SpaceError, build_grid
 
 
 def test_onelayer_is_the_notes_grid():
@@ -74,7 +74,7 @@ def test_invalid_space_one_clear_error(space, match):
 
 
 def test_grid_point_sets_exactly_the_grid_keys():
-    from ganrf.experiments import GRID_KEYS
+    from ganrf.sweep.experiments import GRID_KEYS
 
     (p,) = build_grid(Space(experiments=("same_rf",), rfs=(7,), depths=(2,)))
     assert p.overrides() == {

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ganrf import losses
+from ganrf.training import losses
 
 
 def test_ns_losses_known_values():

@@ -9,7 +9,7 @@ import pytest
 # malloc has mmapped (hblkhd) and the free bytes it keeps in its heaps (fordblks).
 PROBE = """
 import ctypes, sys
-from ganrf.malloc import keep_freed_memory
+from ganrf.training.malloc import keep_freed_memory
 
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in
@@ -45,7 +45,7 @@ def test_keep_freed_memory_serves_big_blocks_from_the_heap_and_keeps_them():
 
 
 def test_ray_workers_start_with_the_heap_settings(local_ray):
-    # ganrf.malloc: a trial's CPU steps keep freed memory in one heap; the worker gets the
+    # ganrf.training.malloc: a trial's CPU steps keep freed memory in one heap; the worker gets the
     # settings in its environment, which glibc reads before any thread makes its own arena.
     @local_ray.remote
     def env() -> dict:

@@ -17,7 +17,7 @@ from ganrf.metrics import (
     inception_feature_net,
     scores,
 )
-from ganrf.train import train
+from ganrf.training.loop import train
 
 N = 600
 

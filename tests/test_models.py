@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from ganrf.designs import ConvLayer, DiscriminatorDesign
+from ganrf.design.designs import ConvLayer, DiscriminatorDesign
+from ganrf.design.rf import conv_padding, receptive_field
 from ganrf.models import DCGANGenerator, MNISTGenerator, build_discriminator, build_generator
-from ganrf.rf import conv_padding, receptive_field
 
 
 def test_notes_mnist_generator_shape_range_and_no_biases():
@@ -53,8 +53,8 @@ def test_discriminator_convs_follow_the_one_padding_rule(kernel, stride, dilatio
 def test_image_conv_gives_torch_conv2d_values_and_gradients(cin, kernel, stride, dilation):
     # D's first conv computes its input gradient with the native CPU kernel (ganrf.models.
     # discriminator.ImageConv2d); torch's own Conv2d with the same padding is the reference.
+    from ganrf.design.rf import torch_conv_padding
     from ganrf.models.discriminator import ImageConv2d
-    from ganrf.rf import torch_conv_padding
 
     torch.manual_seed(0)
     mkldnn_before = torch._C._get_mkldnn_enabled()

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from ganrf.checkpoint import load_checkpoint
 from ganrf.config import ConfigError, TrainConfig
-from ganrf.pack import Pack, check_pack
-from ganrf.train import train, train_pack
+from ganrf.training.checkpoint import load_checkpoint
+from ganrf.training.loop import train, train_pack
+from ganrf.training.pack import Pack, check_pack
 
 BASE = {
     "data.dataset": "synthetic",

@@ -2,10 +2,10 @@
 
 import pytest
 
-from ganrf import resources
-from ganrf.experiments import Space, build_grid
 from ganrf.models import build_discriminator, build_generator
-from ganrf.trial import Trial
+from ganrf.sweep import resources
+from ganrf.sweep.experiments import Space, build_grid
+from ganrf.sweep.trial import Trial
 
 MNIST = {"schedule.batch_size": 256}
 IMAGENET = {
@@ -87,11 +87,11 @@ def test_pack_size_fills_the_card_and_no_more():
 def test_trial_resources_and_gpus_asked_of_a_cpu_cluster(
     gpus, asked, expected, warned, monkeypatch, caplog
 ):
-    import ganrf.tune as gtune
+    import ganrf.sweep.tune as gtune
 
     monkeypatch.setattr(gtune.ray, "cluster_resources", lambda: {"CPU": 6.0, "GPU": float(gpus)})
     monkeypatch.setattr(gtune, "node_cpus", lambda: 6)
-    with caplog.at_level("WARNING", logger="ganrf.tune"):
+    with caplog.at_level("WARNING", logger="ganrf.sweep.tune"):
         got = gtune.resources_for([], cpus_per_trial=None, gpus_per_trial=asked)
     assert got == expected
     said = [r.getMessage() for r in caplog.records]

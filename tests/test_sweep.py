@@ -153,7 +153,7 @@ class _NoRay(types.ModuleType):
         if name.startswith("__"):  # import machinery inspects every module's dunders
             raise AttributeError(name)
         raise AssertionError(
-            f"Ray was reached (ganrf.tune.{name}) for input that should fail first"
+            f"Ray was reached (ganrf.sweep.tune.{name}) for input that should fail first"
         )
 
 
@@ -192,7 +192,7 @@ BAD_INPUT = [
 @pytest.mark.parametrize("args, message", BAD_INPUT)
 def test_bad_input_fails_before_ray(args, message, tmp_path, monkeypatch, capsys):
     mod = _load_script()
-    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    monkeypatch.setitem(sys.modules, "ganrf.sweep.tune", _NoRay("ganrf.sweep.tune"))
     code = mod.main(
         ["--smoke-test", "--storage-path", str(tmp_path / "runs"), *args],
         prog="mnist_rf.py",
@@ -227,7 +227,7 @@ def test_unknown_names_refused_by_the_parser(args, message, capsys):
 
 def test_missing_data_without_network_fails_before_ray(tmp_path, monkeypatch, capsys):
     mod = _load_script()
-    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    monkeypatch.setitem(sys.modules, "ganrf.sweep.tune", _NoRay("ganrf.sweep.tune"))
     code = mod.main(
         [
             "--data-root",
@@ -250,7 +250,7 @@ def test_missing_data_without_network_fails_before_ray(tmp_path, monkeypatch, ca
 
 def test_unwritable_storage_path(tmp_path, monkeypatch, capsys):
     mod = _load_script()
-    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    monkeypatch.setitem(sys.modules, "ganrf.sweep.tune", _NoRay("ganrf.sweep.tune"))
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     code = mod.main(
@@ -267,7 +267,7 @@ def test_unwritable_storage_path(tmp_path, monkeypatch, capsys):
 
 def test_dry_run_prints_grid_without_ray(monkeypatch, capsys):
     mod = _load_script()
-    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    monkeypatch.setitem(sys.modules, "ganrf.sweep.tune", _NoRay("ganrf.sweep.tune"))
     code = mod.main(
         ["--preset", "full", "--dry-run"],
         prog="mnist_rf.py",
@@ -284,7 +284,7 @@ def test_dry_run_prints_grid_without_ray(monkeypatch, capsys):
 
 def test_dry_run_says_which_schedule_keys_steps_replace(monkeypatch, capsys):
     mod = _load_script()
-    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    monkeypatch.setitem(sys.modules, "ganrf.sweep.tune", _NoRay("ganrf.sweep.tune"))
     assert mod.main(["--dry-run"], prog="", doc="", dataset="mnist", presets=mod.PRESETS) == 0
     err = capsys.readouterr().err  # the laptop preset counts steps
     assert "\n  schedule.epochs=50  (not used: schedule.steps is set)\n" in err
@@ -354,11 +354,11 @@ def test_object_store_storage_path(tmp_path):
 
 
 def test_set_items_are_parsed_by_one_function_for_train_and_sweep():
-    import ganrf.sweep
-    import ganrf.train_cli
-    from ganrf.train_cli import parse_set
+    import ganrf.sweep.cli
+    import ganrf.tools.train
+    from ganrf.tools.train import parse_set
 
-    assert ganrf.sweep.parse_set is parse_set  # the sweep reads --set as `ganrf train` does
+    assert ganrf.sweep.cli.parse_set is parse_set  # the sweep reads --set as `ganrf train` does
     assert parse_set([" optim.lr_d = 2e-4", "d.head=image", "d.head=patch", "eval.x=a=b"]) == {
         "optim.lr_d": "2e-4",
         "d.head": "patch",  # a later item wins
@@ -372,7 +372,7 @@ def test_set_items_are_parsed_by_one_function_for_train_and_sweep():
 def test_preset_has_no_dead_max_concurrent():
     from dataclasses import fields
 
-    from ganrf.presets import Preset
+    from ganrf.sweep.presets import Preset
 
     assert [f.name for f in fields(Preset)] == ["base", "space", "about"]
 
@@ -407,8 +407,8 @@ DCGAN = {"schedule.batch_size": 128, "optim.lr_g": 2e-4, "optim.lr_d": 2e-4, "op
     ],
 )
 def test_rgb_scripts_share_one_preset_shape(script, smoke, full, full_rfs):
-    from ganrf.experiments import EXPERIMENTS
-    from ganrf.presets import Preset, rgb_presets
+    from ganrf.sweep.experiments import EXPERIMENTS
+    from ganrf.sweep.presets import Preset, rgb_presets
 
     mod = _script(script)
     assert mod.rgb_presets is rgb_presets and set(mod.PRESETS) == {"smoke", "full"}
@@ -451,7 +451,7 @@ def test_rgb_data_is_checked_before_ray(script, layout, message, tmp_path, monke
         raise RuntimeError("no network in tests")
 
     monkeypatch.setattr(torchvision.datasets.CelebA, "download", offline)
-    monkeypatch.setitem(sys.modules, "ganrf.tune", _NoRay("ganrf.tune"))
+    monkeypatch.setitem(sys.modules, "ganrf.sweep.tune", _NoRay("ganrf.sweep.tune"))
     root = tmp_path / "data"
     if layout != "missing":
         root.mkdir()
@@ -489,7 +489,7 @@ def _trial(exp, name, rf, statuses, error=False):
 
 def test_sweep_without_a_finished_trial_exits_1(tmp_path, capsys):
     from analysis.publish import publish
-    from ganrf.sweep import finish
+    from ganrf.sweep.cli import finish
 
     exp = tmp_path / "allbad"
     _trial(exp, "rf1-a", 1, [], error=True)
@@ -505,7 +505,7 @@ def test_sweep_without_a_finished_trial_exits_1(tmp_path, capsys):
 
 
 def test_sweep_with_some_finished_trials_exits_0_and_counts_them(tmp_path, capsys):
-    from ganrf.sweep import finish
+    from ganrf.sweep.cli import finish
 
     exp = tmp_path / "mixed"
     _trial(exp, "rf1-a", 1, ["running", "finished"], error=True)  # retried, then finished
@@ -645,7 +645,7 @@ def test_resume_accepts_the_command_that_started_it(smoke):
     ],
 )
 def test_resume_refuses_flags_that_differ(smoke, args, message, monkeypatch, capsys):
-    from ganrf import tune as gtune
+    from ganrf.sweep import tune as gtune
 
     def no_ray(*a, **k):
         raise AssertionError("Ray was started for a resume that should be refused")
@@ -698,3 +698,32 @@ def runs_statuses():
     from ganrf.runs import TRIAL_STATUSES
 
     return list(TRIAL_STATUSES)
+
+
+# An interrupted smoke sweep made by the code before ganrf had sub-packages (commit b1bc4d5):
+# `sweeps/mnist_rf.py --smoke-test --name premove --max-concurrent 1 --set schedule.steps=40
+# --set schedule.eval_every_steps=8`, SIGKILLed once rf 1 had finished and rf 5 had checkpointed
+# (step 16); kept: the state files, each trial's reports and the checkpoint Tune's state names.
+PREMOVE = ROOT / "tests" / "data" / "premove_sweep.tar.gz"
+
+
+def test_a_sweep_started_before_the_move_resumes(tmp_path):
+    import tarfile
+
+    with tarfile.open(PREMOVE) as tar:
+        tar.extractall(tmp_path, filter="data")
+    exp = tmp_path / "premove"
+    # Tune pickled the old module paths: without the aliases, restoring fails to import them.
+    assert b"ganrf.tune_progress" in (exp / "tuner.pkl").read_bytes()
+    done, mid = trial_dirs(exp)
+    assert [r["progress/step"] for r in results(done)] == [8, 16, 24, 32, 40]
+    assert [p.name for p in mid.glob("checkpoint_*")] == ["checkpoint_000001"]
+
+    run = sweep("--resume", "--name", "premove", "--storage-path", str(tmp_path))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert [r["progress/step"] for r in results(done)] == [8, 16, 24, 32, 40]  # not rerun
+    rows = results(mid)
+    assert [r["progress/step"] for r in rows] == [8, 16, 24, 32, 40]
+    assert rows[-1]["status"] == "finished"
+    table = pd.read_csv(exp / "results.csv")
+    assert sorted(table["rf"]) == [1, 5] and set(table["trial_status"]) == {"finished"}

@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
-from ganrf.checkpoint import CheckpointError, load_checkpoint
 from ganrf.config import ConfigError, TrainConfig
-from ganrf.train import train
+from ganrf.training.checkpoint import CheckpointError, load_checkpoint
+from ganrf.training.loop import train
 
 TINY = {
     "data.dataset": "synthetic",
@@ -119,7 +119,7 @@ def test_divergence_stops_without_checkpointing_poison():
 
 
 def test_non_finite_weights_at_evaluation_count_as_divergence(monkeypatch):
-    from ganrf.pack import Pack
+    from ganrf.training.pack import Pack
 
     monkeypatch.setattr(Pack, "weights_finite", lambda self: torch.zeros(self.k, dtype=torch.bool))
     reports = []

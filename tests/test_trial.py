@@ -8,10 +8,10 @@ import pytest
 
 from ganrf import runs
 from ganrf.config import ConfigError, TrainConfig
-from ganrf.designs import DiscriminatorDesign
-from ganrf.experiments import Space, build_grid
-from ganrf.train import train
-from ganrf.trial import Trial
+from ganrf.design.designs import DiscriminatorDesign
+from ganrf.sweep.experiments import Space, build_grid
+from ganrf.sweep.trial import Trial
+from ganrf.training.loop import train
 
 TINY = {
     "data.dataset": "synthetic",
@@ -95,7 +95,7 @@ def test_trial_folder_files_are_what_the_analysis_reads(tmp_path):
 
 def test_torch_free_modules_import_no_torch():
     code = (
-        "import sys, ganrf.trial, ganrf.runs, ganrf.metrics.spec, analysis.load; "
+        "import sys, ganrf.sweep.trial, ganrf.runs, ganrf.metrics.spec, analysis.load; "
         "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -105,7 +105,7 @@ def test_torch_free_modules_import_no_torch():
 def test_trial_names_are_unique_across_the_full_preset():
     """A name is a folder (a packed member's, inside its pack's): capacity-matched same_rf
     stacks share rf, depth, layers and head with other experiments' stacks, not channels."""
-    from ganrf.experiments import EXPERIMENTS
+    from ganrf.sweep.experiments import EXPERIMENTS
 
     trials = [Trial.make({}, p) for p in build_grid(Space(experiments=EXPERIMENTS, seeds=3))]
     names = [t.name for t in trials]

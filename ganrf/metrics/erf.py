@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ganrf.designs import DiscriminatorDesign
+from ganrf.design.designs import DiscriminatorDesign
 
 
 @dataclass(frozen=True)

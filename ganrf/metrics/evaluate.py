@@ -45,7 +45,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganrf.designs import DiscriminatorDesign
+from ganrf.design.designs import DiscriminatorDesign
 from ganrf.metrics import scores
 from ganrf.metrics.erf import ERF, conv_erf, decision_erf
 from ganrf.metrics.spec import INFO_KEYS, METRICS

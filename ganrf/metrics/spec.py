@@ -3,7 +3,7 @@
 Torch-free. The evaluator (``ganrf.metrics.evaluate``) refuses to report a key that is not here,
 the tidy loader (``analysis.load``) gives every registered key a column, the page
 (``analysis.report``) offers the chartable ones in its metric dropdowns, and Tune's progress table
-(``ganrf.tune``) shows those with a ``progress`` header. Adding a metric is one :func:`register`
+(``ganrf.sweep.tune``) shows those with a ``progress`` header. Adding a metric is one :func:`register`
 call here plus the function that computes it.
 """
 

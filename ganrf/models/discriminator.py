@@ -1,4 +1,4 @@
-"""Discriminators built from :class:`ganrf.designs.DiscriminatorDesign` values."""
+"""Discriminators built from :class:`ganrf.design.designs.DiscriminatorDesign` values."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganrf.designs import DiscriminatorDesign
-from ganrf.rf import conv_padding, torch_conv_padding
+from ganrf.design.designs import DiscriminatorDesign
+from ganrf.design.rf import conv_padding, torch_conv_padding
 
 # Keras' LeakyReLU default, which the notes' discriminators use (PyTorch DCGAN code uses 0.2).
 LEAKY_SLOPE = 0.3

@@ -1,15 +1,15 @@
 """Speed of one MNIST epoch of the notes' models at batch 256: a plain loop against ours.
 
-    python -m ganrf.bench --data-root DATA          # real MNIST (downloads if missing)
-    python -m ganrf.bench --dataset synthetic       # no data needed
-    python -m ganrf.bench --models 8                # also 8 trials sharing the device
-    python -m ganrf.bench --pack 1,4,8,16           # packed trials: model-epochs/s per size
-    python -m ganrf.bench --eval-only --data-root DATA   # time one full evaluation (10k samples)
-    python -m ganrf.bench --device cpu --batch-size 64 --set g.width=0.25 --set d.layers=conv13 \
+    python -m ganrf.tools.bench --data-root DATA          # real MNIST (downloads if missing)
+    python -m ganrf.tools.bench --dataset synthetic       # no data needed
+    python -m ganrf.tools.bench --models 8                # also 8 trials sharing the device
+    python -m ganrf.tools.bench --pack 1,4,8,16           # packed trials: model-epochs/s per size
+    python -m ganrf.tools.bench --eval-only --data-root DATA   # time one full evaluation (10k samples)
+    python -m ganrf.tools.bench --device cpu --batch-size 64 --set g.width=0.25 --set d.layers=conv13 \
         --set d.dropout=0                           # the laptop preset's rf-13 trial
 
 The plain reference loop is what most GAN code does: a DataLoader over CPU tensors, fp32,
-``loss.item()`` every step. The project's loop is :func:`ganrf.train.train` itself. Both run the
+``loss.item()`` every step. The project's loop is :func:`ganrf.training.loop.train` itself. Both run the
 same models (the notes' generator and rf-13 discriminator), loss and optimiser in one process;
 times are per epoch (60,000 images / 256 = 234 steps), extrapolated from ``--steps`` after
 warm-up when fewer. Prints one JSON object.
@@ -27,11 +27,11 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ganrf import losses
 from ganrf.config import TrainConfig
 from ganrf.data import load_training_images, steps_per_epoch, to_float
-from ganrf.train import build_models, pick_device, train
-from ganrf.train_cli import parse_set
+from ganrf.tools.train import parse_set
+from ganrf.training import losses
+from ganrf.training.loop import build_models, pick_device, train
 
 WARMUP = 5
 
@@ -130,7 +130,7 @@ FULL_PRESET = {"trials": 90, "epochs": 50, "evaluations": 10}  # sweeps/mnist_rf
 def packed(args: argparse.Namespace, steps: int, k: int) -> dict:
     """One pack of K members (seeds 0..K-1, the notes' models without dropout, which packs
     leave out): seconds per pack-epoch and model-epochs per second."""
-    from ganrf.train import train_pack
+    from ganrf.training.loop import train_pack
 
     base = bench_config(args, steps).to_dict() | {"d.dropout": 0.0}
     cfgs = [TrainConfig.from_dict(base | {"seed": i}) for i in range(k)]
@@ -176,7 +176,7 @@ def eval_s(args: argparse.Namespace, g_width: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m ganrf.bench",
+        prog="python -m ganrf.tools.bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

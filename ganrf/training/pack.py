@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ganrf.config import ConfigError, TrainConfig
-from ganrf.designs import DiscriminatorDesign
+from ganrf.design.designs import DiscriminatorDesign
 from ganrf.models import build_discriminator, generator_for
 
 

@@ -2,7 +2,7 @@
 (ImageNet), and a synthetic set of digit-like strokes for tests and smoke runs.
 
 Every source answers a missing or malformed dataset with one :class:`DataError` sentence, and a
-failed download leaves nothing behind. :mod:`ganrf.data` batches what these return.
+failed download leaves nothing behind. :mod:`ganrf.data.images` batches what these return.
 """
 
 from __future__ import annotations

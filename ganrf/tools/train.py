@@ -81,7 +81,7 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
 def parse_set(items: list[str]) -> dict[str, str]:
     """``--set KEY=VALUE`` items as a dict of stripped keys and values; a later item wins.
 
-    Shared by ``ganrf train`` and the sweep scripts (``ganrf.sweep``), so both read it alike.
+    Shared by ``ganrf train`` and the sweep scripts (``ganrf.sweep.cli``), so both read it alike.
 
     Raises:
         ValueError: an item without ``=``.
@@ -98,7 +98,7 @@ def parse_set(items: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ganrf.train import train
+    from ganrf.training.loop import train
 
     cfg = resolve(args)
     if args.dry_run:

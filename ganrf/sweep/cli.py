@@ -1,5 +1,5 @@
 """The command line every sweep script shares: presets, the search space, validation, and the
-hand-off to Ray Tune (``ganrf.tune``, imported only once the space is valid).
+hand-off to Ray Tune (``ganrf.sweep.tune``, imported only once the space is valid).
 
 A sweep script defines ``PRESETS`` (base training config and default search space per preset)
 and calls :func:`main`. Everything is validated before Ray starts: unknown names, infeasible
@@ -21,10 +21,9 @@ from pathlib import Path
 
 from ganrf import runs
 from ganrf.config import LOSSES, ConfigError, TrainConfig
-from ganrf.designs import FAMILIES, NORMS, DesignError, param_count
-from ganrf.experiments import EXPERIMENTS, GRID_KEYS, SpaceError, build_grid
-from ganrf.presets import Preset
-from ganrf.sweep_flags import (
+from ganrf.design.designs import FAMILIES, NORMS, DesignError, param_count
+from ganrf.sweep.experiments import EXPERIMENTS, GRID_KEYS, SpaceError, build_grid
+from ganrf.sweep.flags import (
     SweepError,
     check_resume_flags,
     defining_flags,
@@ -32,8 +31,9 @@ from ganrf.sweep_flags import (
     given_flags,
     ints,
 )
-from ganrf.train_cli import parse_set
-from ganrf.trial import Trial, make_packs, pack_name
+from ganrf.sweep.presets import Preset
+from ganrf.sweep.trial import Trial, make_packs, pack_name
+from ganrf.tools.train import parse_set
 
 
 def build_parser(
@@ -201,7 +201,7 @@ def auto_pack(trials: list[Trial], gpus: bool) -> int:
     """``--pack auto``: as many members as fit one GPU when there are GPUs, else 1."""
     if not gpus:
         return 1
-    from ganrf.resources import auto_pack_size, gpu_memory_bytes
+    from ganrf.sweep.resources import auto_pack_size, gpu_memory_bytes
 
     return auto_pack_size(trials, gpu_memory_bytes())
 
@@ -307,7 +307,7 @@ def main(
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
 
-    from ganrf import tune as gtune  # Ray starts only now, with a valid space
+    from ganrf.sweep import tune as gtune  # Ray starts only now, with a valid space
 
     exp_path = f"{storage}/{name}"
     if gtune.experiment_exists(exp_path):
@@ -360,7 +360,7 @@ def _resume(
     storage = runs.storage_root(args.storage_path)
     exp_path = f"{storage}/{args.name}"
 
-    from ganrf import tune as gtune
+    from ganrf.sweep import tune as gtune
 
     if not gtune.experiment_exists(exp_path):
         print(

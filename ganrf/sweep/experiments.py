@@ -2,7 +2,7 @@
 
 Each experiment is a list of discriminator designs built by the designs solver; every design is
 crossed with seeds into a :class:`GridPoint` (a design, a seed, the experiments it serves), which
-:class:`ganrf.trial.Trial` turns into one trial. Everything is validated before anything trains.
+:class:`ganrf.sweep.trial.Trial` turns into one trial. Everything is validated before anything trains.
 
 * ``onelayer``: one conv, k in {1, 3, 5, 7, 9, 11, 13, 28}, image head: the notes'
   ``onelayer_multi_rfs``.
@@ -18,7 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ganrf.designs import FAMILIES, HEADS, DesignError, DiscriminatorDesign, match_capacity, solve
+from ganrf.design.designs import (
+    FAMILIES,
+    HEADS,
+    DesignError,
+    DiscriminatorDesign,
+    match_capacity,
+    solve,
+)
 
 EXPERIMENTS = ("onelayer", "twolayers", "same_depth", "same_rf", "heads")
 

@@ -2,7 +2,7 @@
 
 Which (rf, depth) pairs a family can reach is closed-form, and the most balanced kernel split is
 built directly, so every request, feasible or not, answers at once; every split is enumerated only
-when asked (``exhaustive=True``). Re-exported by :mod:`ganrf.designs`.
+when asked (``exhaustive=True``). Re-exported by :mod:`ganrf.design.designs`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterator
 from dataclasses import replace
 
-from ganrf.designs import (
+from ganrf.design.designs import (
     FAMILIES,
     ConvLayer,
     DesignError,

@@ -1,4 +1,4 @@
-"""Check the device path end to end: ``python -m ganrf.gpucheck [--data-root DATA]``.
+"""Check the device path end to end: ``python -m ganrf.tools.gpucheck [--data-root DATA]``.
 
 Runs, on CUDA when it is there (``--device cpu`` to run the same checks on the CPU, as CI does):
 
@@ -33,7 +33,7 @@ import torch
 
 from ganrf import runs
 from ganrf.config import TrainConfig
-from ganrf.train import pick_device, train, train_pack
+from ganrf.training.loop import pick_device, train, train_pack
 
 SWEEP_SCRIPT = Path(__file__).resolve().parents[1] / "sweeps" / "mnist_rf.py"
 
@@ -89,7 +89,7 @@ def check_steps(args: argparse.Namespace, device: torch.device) -> dict[str, Any
 
 def check_evaluation(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     from ganrf.metrics.evaluate import Evaluator
-    from ganrf.pack import build_models
+    from ganrf.training.pack import build_models
 
     cfg = TrainConfig.from_dict(
         base_config(args, device)
@@ -211,7 +211,7 @@ PARTS: dict[str, Callable[[argparse.Namespace, torch.device], dict[str, Any]]] =
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m ganrf.gpucheck",
+        prog="python -m ganrf.tools.gpucheck",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

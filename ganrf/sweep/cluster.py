@@ -41,7 +41,7 @@ def _ray_launcher_checks() -> tuple[Callable[[dict], dict], Callable[[dict], Non
         RuntimeError: one sentence, when the installed Ray no longer provides them.
     """
     # This may be the process's first import of Ray, which reads the auth mode once, at import:
-    # keep ganrf/tune.py's promise (token authentication unless the user chose otherwise) for
+    # keep ganrf/sweep/tune.py's promise (token authentication unless the user chose otherwise) for
     # any Ray started later in this process, e.g. a sweep or a test after this check.
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
@@ -50,7 +50,7 @@ def _ray_launcher_checks() -> tuple[Callable[[dict], dict], Callable[[dict], Non
         raise RuntimeError(
             f"checking a cluster YAML needs prepare_config and validate_config from Ray's private "
             f"{_RAY_PRIVATE}, which the installed Ray does not provide ({e}); install the Ray "
-            f"version pinned in pyproject.toml, or update ganrf/cluster.py to where Ray moved them"
+            f"version pinned in pyproject.toml, or update ganrf/sweep/cluster.py to where Ray moved them"
         ) from None
     return prepare_config, validate_config
 

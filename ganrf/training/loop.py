@@ -1,11 +1,11 @@
 """The one training loop: ``train(config, report)``, and ``train_pack`` under it.
 
 Ray Tune, the ``ganrf train`` CLI, the benchmark and the tests all call :func:`train` (one GAN)
-or :func:`train_pack` (K member GANs as one computation, :mod:`ganrf.pack`) and pass their own
+or :func:`train_pack` (K member GANs as one computation, :mod:`ganrf.training.pack`) and pass their own
 ``report(metrics, checkpoint_dir)``; nothing else in the project has a loop. A plain trial is a
 pack of one.
 
-On CUDA the dataset lives on the GPU and each step is one CUDA graph (:mod:`ganrf.stepper`);
+On CUDA the dataset lives on the GPU and each step is one CUDA graph (:mod:`ganrf.training.stepper`);
 losses and the divergence flags stay on the device and are read only at evaluation time, so there
 is no host synchronisation per step. On CPU: fp32, ``threads`` CPU threads, and divergence is
 checked every step.
@@ -25,15 +25,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganrf.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from ganrf.config import TrainConfig
 from ganrf.data import load_training_images, steps_per_epoch
-from ganrf.designs import DiscriminatorDesign
-from ganrf.malloc import keep_freed_memory
+from ganrf.design.designs import DiscriminatorDesign
 from ganrf.models import sample
-from ganrf.pack import Pack, build_models
 from ganrf.runs import write_trial_files
-from ganrf.stepper import Stepper
+from ganrf.training.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from ganrf.training.malloc import keep_freed_memory
+from ganrf.training.pack import Pack, build_models
+from ganrf.training.stepper import Stepper
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def train_pack(
     out_dirs: list[Path] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Train K member GANs as one pack (:mod:`ganrf.pack`); each exactly as it would alone.
+    """Train K member GANs as one pack (:mod:`ganrf.training.pack`); each exactly as it would alone.
 
     Args:
         configs: the members' configs; they agree on everything but seed and ``d.*``.
@@ -162,7 +162,7 @@ def train_pack(
         if out is not None:
             write_trial_files(out, config=c.to_dict())
 
-    # The members share one data config (ganrf.pack.pack_key); only the synthetic set, made from
+    # The members share one data config (ganrf.training.pack.pack_key); only the synthetic set, made from
     # the seed, differs between them, so a real dataset and its reference are loaded once.
     def data_key(c: TrainConfig) -> int | None:
         return c.seed if c.data.dataset == "synthetic" else None

@@ -1,10 +1,10 @@
 """Tracing an ``nn.Module``: find its conv and pool layers by running it once.
 
-:func:`ganrf.rf.receptive_field` hands a module here; the arithmetic itself lives, torch-free, in
-:mod:`ganrf.rf`. Hooks record every 2-d conv and pool call in execution order, the autograd graph
+:func:`ganrf.design.rf.receptive_field` hands a module here; the arithmetic itself lives, torch-free, in
+:mod:`ganrf.design.rf`. Hooks record every 2-d conv and pool call in execution order, the autograd graph
 checks that they form one chain (a residual add or a concatenation is refused, as is a functional
 op that changes the geometry unseen), and the normalisations that ran are handed to
-:func:`ganrf.rf_norms.apply_norms`, the one rule for what they do to the decision rf.
+:func:`ganrf.design.norms.apply_norms`, the one rule for what they do to the decision rf.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ganrf.rf import (
+from ganrf.design.norms import apply_norms
+from ganrf.design.rf import (
     DENSE_REASON,
     PATCH_REASON,
     LayerSpec,
@@ -25,7 +26,6 @@ from ganrf.rf import (
     conv_padding,
     stack_report,
 )
-from ganrf.rf_norms import apply_norms
 
 __all__ = ["trace_module"]
 
@@ -57,7 +57,7 @@ _REFUSED = (
 _GEOMETRY_NODE = re.compile(
     r"Convolution|Pool|Upsample|ConstantPadNd|ReflectionPad|ReplicationPad|Im2Col|Col2Im"
 )
-# Which modules are which kind in ganrf.rf_norms.NORM_KINDS (the rule lives there).
+# Which modules are which kind in ganrf.design.norms.NORM_KINDS (the rule lives there).
 _NORM_CLASSES: tuple[tuple[type[nn.Module], str], ...] = (
     (nn.modules.batchnorm._BatchNorm, "batch"),
     (nn.InstanceNorm2d, "instance"),
@@ -117,7 +117,7 @@ def _module_spec(mod: nn.Module, name: str, in_hw: Pair, out_hw: Pair) -> LayerS
 def trace_module(model: nn.Module, input_shape: tuple[int, int, int]) -> RFReport:
     """Receptive field of ``model`` on ``(C, H, W)`` inputs, found by running it once on zeros
     (BatchNorm statistics and the RNG state are restored afterwards); see
-    :func:`ganrf.rf.receptive_field`."""
+    :func:`ganrf.design.rf.receptive_field`."""
     names = {
         m: f"{n} ({type(m).__name__})" if n else type(m).__name__ for n, m in model.named_modules()
     }

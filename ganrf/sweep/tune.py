@@ -1,8 +1,8 @@
-"""The Ray Tune adapter: the only module that runs Ray (``ganrf.cluster`` borrows only Ray's
+"""The Ray Tune adapter: the only module that runs Ray (``ganrf.sweep.cluster`` borrows only Ray's
 launcher-config checks).
 
-:func:`trainable` rebuilds the :class:`~ganrf.trial.Trial` that Tune carries as a flat dict,
-calls :func:`ganrf.train.train`, and reports its metrics with a checkpoint every evaluation
+:func:`trainable` rebuilds the :class:`~ganrf.sweep.trial.Trial` that Tune carries as a flat dict,
+calls :func:`ganrf.training.loop.train`, and reports its metrics with a checkpoint every evaluation
 period; a restarted or restored trial resumes from ``tune.get_checkpoint()``. The trial folder
 gets ``config.json``, ``design.json`` and ``meta.json`` (:mod:`ganrf.runs`), sample grids and ERF
 maps. :func:`run_sweep` builds the ``Tuner`` and runs it; :func:`resume_sweep` restores an
@@ -11,9 +11,11 @@ interrupted one. Storage paths may be local folders or URIs (``s3://``, ``gs://`
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,10 +32,10 @@ from ray import tune  # noqa: E402
 
 from ganrf import runs  # noqa: E402
 from ganrf.config import TrainConfig  # noqa: E402
-from ganrf.malloc import WORKER_ENV  # noqa: E402
 from ganrf.metrics.spec import progress_columns  # noqa: E402
-from ganrf.trial import Trial, pack_name  # noqa: E402
-from ganrf.tune_progress import PublishCallback, publish_every_s, reporter  # noqa: E402
+from ganrf.sweep.progress import PublishCallback, publish_every_s, reporter  # noqa: E402
+from ganrf.sweep.trial import Trial, pack_name  # noqa: E402
+from ganrf.training.malloc import WORKER_ENV  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ def trainable(config: dict[str, Any]) -> None:
     A pack of one writes its files into the Tune trial's folder; a larger pack gives each member
     its own folder inside it (config.json, design.json, meta.json, reports.jsonl, samples, ERF
     maps), so every member is read back as its own trial."""
-    from ganrf.train import train_pack
+    from ganrf.training.loop import train_pack
 
     # Ray logs "Checkpoint successfully created at ..." at INFO for every report of every trial;
     # the "ray" logger is INFO in every worker, so quieten just that module (errors still show).
@@ -144,7 +146,7 @@ def trainable(config: dict[str, Any]) -> None:
 
 
 def load_checkpoint_step(folder: str) -> int:
-    from ganrf.checkpoint import load_checkpoint
+    from ganrf.training.checkpoint import load_checkpoint
 
     return int(load_checkpoint(folder)["step"])
 
@@ -227,7 +229,7 @@ def resources_for(
     packs: list[list[Trial]], *, cpus_per_trial: int | None, gpus_per_trial: float | None
 ) -> dict[str, float]:
     """Per-trial resources. GPU trials take a GPU share sized to the largest pack
-    (:func:`ganrf.resources.gpu_fraction`). CPU trials take every core of a node by default
+    (:func:`ganrf.sweep.resources.gpu_fraction`). CPU trials take every core of a node by default
     (``cpus_per_trial`` None), so they run one after another and the last one is not left
     alone on one core; their thread count is fixed, so a trial reruns exactly."""
     n_gpus = ray.cluster_resources().get("GPU", 0)
@@ -239,7 +241,7 @@ def resources_for(
     if n_gpus == 0 or gpus_per_trial == 0:
         return {"cpu": cpus_per_trial or node_cpus()}
     if gpus_per_trial is None:
-        from ganrf.resources import gpu_fraction, gpu_memory_bytes
+        from ganrf.sweep.resources import gpu_fraction, gpu_memory_bytes
 
         gpus_per_trial = max(gpu_fraction(p, gpu_memory_bytes()) for p in packs)
     return {"cpu": cpus_per_trial or 1, "gpu": gpus_per_trial}
@@ -278,7 +280,7 @@ def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) 
             include_dashboard=dashboard,
             dashboard_host="127.0.0.1",
             logging_level="ERROR",
-            # Trials' CPU steps keep freed memory in their heap (ganrf.malloc): set in each
+            # Trials' CPU steps keep freed memory in their heap (ganrf.training.malloc): set in each
             # worker's environment, before its threads make arenas of their own.
             runtime_env={"env_vars": dict(WORKER_ENV)},
         )
@@ -415,12 +417,26 @@ def read_sweep(path: str) -> dict[str, Any]:
     return sweep
 
 
+# Where the functions and callbacks that Tune pickles into an experiment's state (tuner.pkl, the
+# search algorithm's state) lived before ganrf had sub-packages: a sweep started then names them
+# by these paths, and resumes only if they still import.
+MOVED_MODULES = {"ganrf.tune": "ganrf.sweep.tune", "ganrf.tune_progress": "ganrf.sweep.progress"}
+
+
+def alias_moved_modules() -> None:
+    """Make the pre-sub-package module paths of :data:`MOVED_MODULES` import again (this
+    process only), so that ``Tuner.restore`` can unpickle an older sweep's state."""
+    for old, new in MOVED_MODULES.items():
+        sys.modules.setdefault(old, importlib.import_module(new))
+
+
 def resume_sweep(path: str) -> tune.ResultGrid:
     """Continue an interrupted sweep: finished trials stay finished, unfinished and errored ones
     continue from their last checkpoint, on the resources the sweep started with."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     resources = read_sweep(path)["resources"]
     _check_state(path)
+    alias_moved_modules()
     fn = tune.with_resources(trainable, resources)
     try:
         tuner = tune.Tuner.restore(path, trainable=fn, resume_unfinished=True, resume_errored=True)

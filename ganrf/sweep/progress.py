@@ -1,5 +1,5 @@
 """What a sweep shows while it runs: Tune's progress table, and results.csv and the page
-refreshed as trials report (part of the Tune adapter, :mod:`ganrf.tune`)."""
+refreshed as trials report (part of the Tune adapter, :mod:`ganrf.sweep.tune`)."""
 
 from __future__ import annotations
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganrf.config import TrainConfig
-from ganrf.designs import DiscriminatorDesign, default_channels
-from ganrf.experiments import GridPoint
+from ganrf.design.designs import DiscriminatorDesign, default_channels
 from ganrf.runs import META_PREFIX, split_meta
+from ganrf.sweep.experiments import GridPoint
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,9 @@ def pack_name(members: list[Trial]) -> str:
 
 def make_packs(trials: list[Trial], size: int) -> list[list[Trial]]:
     """Split ``trials`` into packs of at most ``size`` members that may train together
-    (:func:`ganrf.pack.pack_key`); the members of a pack share a design where they can, so
+    (:func:`ganrf.training.pack.pack_key`); the members of a pack share a design where they can, so
     each stacked discriminator group is as large as possible. ``size`` 1: one trial each."""
-    from ganrf.pack import pack_key, packable  # torch, only when packing is asked for
+    from ganrf.training.pack import pack_key, packable  # torch, only when packing is asked for
 
     if size <= 1:
         return [[t] for t in trials]

@@ -11,7 +11,7 @@ import argparse
 import os
 from typing import Any
 
-from ganrf.train_cli import parse_set
+from ganrf.tools.train import parse_set
 
 
 class SweepError(ValueError):

@@ -1,5 +1,5 @@
 """Training data: MNIST, CelebA, ImageNet / any class-folder tree, and a synthetic set
-(the sources are in :mod:`ganrf.datasets`).
+(the sources are in :mod:`ganrf.data.sources`).
 
 Images are kept as ``uint8 (N, C, H, W)`` and scaled to [-1, 1] per batch. Small datasets (MNIST,
 a CelebA subset) are held on the training device as one tensor; large ones stream through a
@@ -17,8 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ganrf.config import DataConfig
-from ganrf.datasets import (  # noqa: F401 -- also the names callers import from here
-    IMAGE_SUFFIXES,
+from ganrf.data.sources import (
     DataError,
     celeba_dataset,
     image_folder_dataset,

@@ -1,6 +1,6 @@
 """The one rule for what a normalisation layer does to a discriminator's decision rf.
 
-Traced modules (:mod:`ganrf.rf_trace`) and designs (:mod:`ganrf.designs`) both apply it, so the
+Traced modules (:mod:`ganrf.design.trace`) and designs (:mod:`ganrf.design.designs`) both apply it, so the
 two cannot disagree. No torch here: a norm is named by its kind, a key of :data:`NORM_KINDS`.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ganrf.rf import RFError, RFReport
+from ganrf.design.rf import RFError, RFReport
 
 __all__ = ["NORM_KINDS", "apply_norms", "norm_reason"]
 

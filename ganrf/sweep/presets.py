@@ -1,7 +1,7 @@
 """Sweep presets: a base training config and a default search space, per named preset.
 
 A sweep script (``sweeps/*.py``) defines ``PRESETS`` with :class:`Preset` values (the RGB
-scripts share one shape through :func:`rgb_presets`) and hands them to :func:`ganrf.sweep.main`.
+scripts share one shape through :func:`rgb_presets`) and hands them to :func:`ganrf.sweep.cli.main`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ganrf.experiments import EXPERIMENTS, Space
+from ganrf.sweep.experiments import EXPERIMENTS, Space
 
 
 @dataclass(frozen=True)

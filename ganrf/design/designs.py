@@ -1,11 +1,11 @@
 """Discriminator designs: small immutable values whose rf is computed from themselves.
 
 A design is the data a sweep varies (layers, head, normalisation, dropout) plus the input it is
-for. Its rf and decision rf come from :func:`ganrf.rf.receptive_field` on its own layer specs,
+for. Its rf and decision rf come from :func:`ganrf.design.rf.receptive_field` on its own layer specs,
 never typed in by hand. :func:`solve` lists the designs that hit a target rf exactly at a given
 depth ("rf-equivalent" stacks: one 7x7, two 4x4, three 3x3 at stride 1), and
 :func:`match_capacity` widens or narrows channels so that a comparison group does not confound
-rf with parameter count; both live in :mod:`ganrf.design_search` and are re-exported here.
+rf with parameter count; both live in :mod:`ganrf.design.search` and are re-exported here.
 No torch is imported: configs are checked without it.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 
-from ganrf.rf import LayerSpec, RFError, RFReport, conv_padding, parse_specs, receptive_field
-from ganrf.rf_norms import apply_norms
+from ganrf.design.norms import apply_norms
+from ganrf.design.rf import LayerSpec, RFError, RFReport, conv_padding, parse_specs, receptive_field
 
 __all__ = [
     "ConvLayer",
@@ -24,7 +24,7 @@ __all__ = [
     "FAMILIES",
     "HEADS",
     "NORMS",
-    # From ganrf.design_search, through __getattr__ below.
+    # From ganrf.design.search, through __getattr__ below.
     "solve",  # noqa: F822
     "match_capacity",  # noqa: F822
     "feasible",  # noqa: F822
@@ -54,7 +54,7 @@ class ConvLayer:
 
     @property
     def spec(self) -> LayerSpec:
-        """The layer's geometry, padded by :func:`ganrf.rf.conv_padding`."""
+        """The layer's geometry, padded by :func:`ganrf.design.rf.conv_padding`."""
         pb, pe = conv_padding(self.kernel, self.stride, self.dilation)
         k, s, d = (self.kernel,) * 2, (self.stride,) * 2, (self.dilation,) * 2
         return LayerSpec("conv", k, s, (pb, pb), (pe, pe), d)  # type: ignore[arg-type]
@@ -313,10 +313,10 @@ def onelayer(
 
 
 def __getattr__(name: str):
-    # The solver and capacity matching live in ganrf.design_search, which imports this module;
-    # importing them lazily here keeps `from ganrf.designs import solve` working in any order.
+    # The solver and capacity matching live in ganrf.design.search, which imports this module;
+    # importing them lazily here keeps `from ganrf.design.designs import solve` working in any order.
     if name in ("solve", "match_capacity", "feasible"):
-        from ganrf import design_search
+        from ganrf.design import search as design_search
 
         return getattr(design_search, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

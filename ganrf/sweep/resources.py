@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from ganrf.trial import Trial
+from ganrf.sweep.trial import Trial
 
 # Training images per dataset when the config does not say (data.subset = 0): the dataset is
 # held on the GPU as uint8 up to data.device_max_gb.

@@ -22,7 +22,7 @@ Two numbers matter for a discriminator, and the report gives both:
   it equal to ``size``.
 
 This module works on layer specs only and imports no torch, so configs and designs can be
-checked without it; :mod:`ganrf.rf_trace` finds the specs of an ``nn.Module`` by running it, and
+checked without it; :mod:`ganrf.design.trace` finds the specs of an ``nn.Module`` by running it, and
 :func:`receptive_field` hands a module there.
 """
 
@@ -59,7 +59,7 @@ class RFError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
-# The padding rule, written once (the normalisation rule is in ganrf.rf_norms)
+# The padding rule, written once (the normalisation rule is in ganrf.design.norms)
 # --------------------------------------------------------------------------------------------
 
 
@@ -360,7 +360,7 @@ def receptive_field(
 
     Args:
         model: an ``nn.Module`` whose conv and pool layers run one after another (it is run once
-            on a dummy input to find them, by :func:`ganrf.rf_trace.trace_module`), a list of
+            on a dummy input to find them, by :func:`ganrf.design.trace.trace_module`), a list of
             :class:`LayerSpec`, or a spec string such as ``"conv5s2,conv5s2,dense"`` (see
             :func:`parse_specs`).
         input_shape: ``(C, H, W)`` of one input image.
@@ -378,7 +378,7 @@ def receptive_field(
         raise RFError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
     shape: tuple[int, int, int] = tuple(int(v) for v in input_shape)  # type: ignore[assignment]
     if hasattr(model, "named_modules"):  # an nn.Module, recognised without importing torch
-        from ganrf.rf_trace import trace_module
+        from ganrf.design.trace import trace_module
 
         return trace_module(model, shape)  # type: ignore[arg-type]
     if isinstance(model, str):

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganrf import losses
 from ganrf.config import TrainConfig
-from ganrf.pack import Pack
+from ganrf.training import losses
+from ganrf.training.pack import Pack
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Stepper:
                 loss_d = pack.per_member(
                     self.d_loss, pack.discriminate(real), pack.discriminate(fake.detach())
                 )
-                if self.gp:  # packs of one only (ganrf.pack.packable)
+                if self.gp:  # packs of one only (ganrf.training.pack.packable)
                     gp = losses.gradient_penalty(pack.d, real[0], fake[0].detach())
                     loss_d = loss_d + self.gp * gp.float()
             self.opt_d.zero_grad(set_to_none=False)

@@ -1,0 +1,1 @@
+"""Commands beside the sweeps: ``ganrf train``, ``ganrf ls``, the bench and the device check."""
