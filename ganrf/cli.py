@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ganrf.design.designs import FAMILIES, HEADS, DesignError, param_count, solve
+from ganrf.design.designs import FAMILIES, HEADS, DesignError, param_count
 from ganrf.design.rf import SPEC_HELP, RFError, receptive_field
+from ganrf.design.search import solve
 
 
 def _cmd_rf(args: argparse.Namespace) -> int:
@@ -71,9 +72,9 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 
 
 def _ray_version() -> str:
-    import ray
+    from importlib.metadata import version  # the version without importing Ray
 
-    return ray.__version__
+    return version("ray")
 
 
 def build_parser() -> argparse.ArgumentParser:

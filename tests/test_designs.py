@@ -10,19 +10,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganrf.design import receptive_field
 from ganrf.design.designs import (
     ConvLayer,
     DesignError,
     DiscriminatorDesign,
-    feasible,
-    match_capacity,
     notes_initial,
     onelayer,
     param_count,
-    solve,
 )
 from ganrf.design.norms import norm_reason
-from ganrf.design.rf import RFReport, receptive_field
+from ganrf.design.rf import RFReport
+from ganrf.design.search import feasible, match_capacity, solve
 from ganrf.models import build_discriminator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -286,7 +285,8 @@ RF7 += "depth 5 or 6 for rf 7"
 def test_deep_impossible_requests_answer_at_once_through_the_api():
     proc = _run(
         [],
-        "from ganrf.design.designs import DesignError, solve\n"
+        "from ganrf.design.designs import DesignError\n"
+        "from ganrf.design.search import solve\n"
         "for rf, depth in [(7, 9), (7, 7), (7, 8), (28, 30)]:\n"
         "    try:\n"
         "        solve(rf, depth)\n"
@@ -319,15 +319,18 @@ def test_sweep_dry_run_refuses_a_deep_request_at_once():
     )
 
 
-def test_design_search_imports_first_without_a_cycle():
+@pytest.mark.parametrize(
+    "first, second", [("search", "designs"), ("designs", "search")], ids=["search", "designs"]
+)
+def test_design_modules_import_in_either_order(first, second):
     proc = _run(
         [],
-        "import ganrf.design.search as s\n"
-        "from ganrf.design.designs import (solve, match_capacity, DiscriminatorDesign, DesignError,\n"
-        "    FAMILIES, HEADS, NORMS)\n"
-        "assert solve is s.solve and match_capacity is s.match_capacity\n",
+        f"import ganrf.design.{first}, ganrf.design.{second}\n"
+        "from ganrf.design.search import solve\n"
+        "print(solve(7, 3)[0].rf)\n",
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "7"
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from ganrf.design import receptive_field
 from ganrf.design.designs import ConvLayer, DiscriminatorDesign
-from ganrf.design.rf import conv_padding, receptive_field
+from ganrf.design.rf import conv_padding
 from ganrf.models import DCGANGenerator, MNISTGenerator, build_discriminator, build_generator
 
 

@@ -10,7 +10,8 @@ import torch
 import torchvision
 from torch import nn
 
-from ganrf.design.rf import LayerSpec, RFError, conv_padding, parse_specs, receptive_field
+from ganrf.design import receptive_field
+from ganrf.design.rf import LayerSpec, RFError, conv_padding, parse_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,22 +26,22 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 def test_rf_designs_and_config_import_no_torch():
     proc = _python(
-        "import sys, ganrf.config, ganrf.design.designs, ganrf.design.rf\n"
+        "import sys, ganrf.config, ganrf.design, ganrf.design.designs, ganrf.design.search\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
-        "rep = ganrf.design.rf.receptive_field('conv5s2,conv5s2,dense', (1, 28, 28))\n"
-        "d = ganrf.design.designs.solve(7, 3)[0]\n"
+        "rep = ganrf.design.receptive_field('conv5s2,conv5s2,dense', (1, 28, 28))\n"
+        "d = ganrf.design.search.solve(7, 3)[0]\n"
         "assert (rep.size, d.rf) == ((13, 13), 7) and 'torch' not in sys.modules\n"
     )
     assert proc.returncode == 0, proc.stderr
 
 
-def test_module_still_traced_through_rf_after_a_torch_free_import():
+def test_module_still_traced_after_a_torch_free_import():
     proc = _python(
-        "import sys, ganrf.design.rf\n"
+        "import sys, ganrf.design\n"
         "assert 'ganrf.design.trace' not in sys.modules\n"
         "from torch import nn\n"
         "m = nn.Sequential(nn.Conv2d(1, 4, 5, 2, 2), nn.Conv2d(4, 1, 5, 2, 2))\n"
-        "print(ganrf.design.rf.receptive_field(m, (1, 28, 28)).size)\n"
+        "print(ganrf.design.receptive_field(m, (1, 28, 28)).size)\n"
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "(13, 13)"

@@ -5,7 +5,7 @@ for. Its rf and decision rf come from :func:`ganrf.design.rf.receptive_field` on
 never typed in by hand. :func:`solve` lists the designs that hit a target rf exactly at a given
 depth ("rf-equivalent" stacks: one 7x7, two 4x4, three 3x3 at stride 1), and
 :func:`match_capacity` widens or narrows channels so that a comparison group does not confound
-rf with parameter count; both live in :mod:`ganrf.design.search` and are re-exported here.
+rf with parameter count; both live in :mod:`ganrf.design.search`.
 No torch is imported: configs are checked without it.
 """
 
@@ -24,10 +24,6 @@ __all__ = [
     "FAMILIES",
     "HEADS",
     "NORMS",
-    # From ganrf.design.search, through __getattr__ below.
-    "solve",  # noqa: F822
-    "match_capacity",  # noqa: F822
-    "feasible",  # noqa: F822
     "param_count",
     "notes_initial",
     "onelayer",
@@ -310,13 +306,3 @@ def onelayer(
         image_size=image_size,
         in_channels=in_channels,
     )
-
-
-def __getattr__(name: str):
-    # The solver and capacity matching live in ganrf.design.search, which imports this module;
-    # importing them lazily here keeps `from ganrf.design.designs import solve` working in any order.
-    if name in ("solve", "match_capacity", "feasible"):
-        from ganrf.design import search as design_search
-
-        return getattr(design_search, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,10 +32,6 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from torch import nn
 
 __all__ = [
     "LayerSpec",
@@ -351,18 +347,17 @@ def stack_report(
 
 
 def receptive_field(
-    model: nn.Module | Sequence[LayerSpec | str] | str,
+    model: Sequence[LayerSpec | str] | str,
     input_shape: Sequence[int],
     *,
     head: str | None = None,
 ) -> RFReport:
-    """Receptive field of a model or of a list of layer specs.
+    """Receptive field of a list of layer specs (for an ``nn.Module`` too:
+    :func:`ganrf.design.receptive_field`).
 
     Args:
-        model: an ``nn.Module`` whose conv and pool layers run one after another (it is run once
-            on a dummy input to find them, by :func:`ganrf.design.trace.trace_module`), a list of
-            :class:`LayerSpec`, or a spec string such as ``"conv5s2,conv5s2,dense"`` (see
-            :func:`parse_specs`).
+        model: a list of :class:`LayerSpec`, or a spec string such as
+            ``"conv5s2,conv5s2,dense"`` (see :func:`parse_specs`).
         input_shape: ``(C, H, W)`` of one input image.
         head: for specs only: ``"image"`` (flatten + dense: one decision over the whole image) or
             ``"patch"`` / ``None`` (one decision per location of the last map).
@@ -378,9 +373,7 @@ def receptive_field(
         raise RFError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
     shape: tuple[int, int, int] = tuple(int(v) for v in input_shape)  # type: ignore[assignment]
     if hasattr(model, "named_modules"):  # an nn.Module, recognised without importing torch
-        from ganrf.design.trace import trace_module
-
-        return trace_module(model, shape)  # type: ignore[arg-type]
+        raise RFError("for an nn.Module use ganrf.design.receptive_field, which traces it")
     if isinstance(model, str):
         specs, parsed_head = parse_specs(model)
         head = head or parsed_head

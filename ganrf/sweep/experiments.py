@@ -18,14 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ganrf.design.designs import (
-    FAMILIES,
-    HEADS,
-    DesignError,
-    DiscriminatorDesign,
-    match_capacity,
-    solve,
-)
+from ganrf.design.designs import FAMILIES, HEADS, DesignError, DiscriminatorDesign
+from ganrf.design.search import match_capacity, solve
 
 EXPERIMENTS = ("onelayer", "twolayers", "same_depth", "same_rf", "heads")
 
