@@ -1,6 +1,6 @@
 """Tracing an ``nn.Module``: find its conv and pool layers by running it once.
 
-:func:`ganrf.design.rf.receptive_field` hands a module here; the arithmetic itself lives, torch-free, in
+:func:`ganrf.design.receptive_field` hands a module here; the arithmetic itself lives, torch-free, in
 :mod:`ganrf.design.rf`. Hooks record every 2-d conv and pool call in execution order, the autograd graph
 checks that they form one chain (a residual add or a concatenation is refused, as is a functional
 op that changes the geometry unseen), and the normalisations that ran are handed to
@@ -117,7 +117,7 @@ def _module_spec(mod: nn.Module, name: str, in_hw: Pair, out_hw: Pair) -> LayerS
 def trace_module(model: nn.Module, input_shape: tuple[int, int, int]) -> RFReport:
     """Receptive field of ``model`` on ``(C, H, W)`` inputs, found by running it once on zeros
     (BatchNorm statistics and the RNG state are restored afterwards); see
-    :func:`ganrf.design.rf.receptive_field`."""
+    :func:`ganrf.design.receptive_field`."""
     names = {
         m: f"{n} ({type(m).__name__})" if n else type(m).__name__ for n, m in model.named_modules()
     }
