@@ -359,15 +359,8 @@ def receptive_field(
         model: a list of :class:`LayerSpec`, or a spec string such as
             ``"conv5s2,conv5s2,dense"`` (see :func:`parse_specs`).
         input_shape: ``(C, H, W)`` of one input image.
-        head: for specs only: ``"image"`` (flatten + dense: one decision over the whole image) or
-            ``"patch"`` / ``None`` (one decision per location of the last map).
-
-    Returns:
-        An :class:`RFReport`.
-
-    Raises:
-        RFError: a branching conv path, transposed convs, functional convs/pools that hooks
-            cannot see, or layers that leave no feature map.
+        head: as for :func:`ganrf.design.receptive_field`, which documents the report and
+            the errors.
     """
     if len(input_shape) != 3:
         raise RFError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")

@@ -317,10 +317,7 @@ def main(
             file=sys.stderr,
         )
         return 2
-    try:
-        gtune.init_ray(args.address, args.dashboard)
-    except gtune.RayJoinError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+    if not _ray_started(args, prog):
         return 2
     packs = make_packs(trials, k or auto_pack(trials, gtune.cluster_has_gpus()))
     print(
@@ -345,6 +342,18 @@ def main(
         publish=publish,
     )
     return finish(exp_path, prog, publish)
+
+
+def _ray_started(args: argparse.Namespace, prog: str) -> bool:
+    """Join ``--address`` or start the embedded Ray; False after one sentence on stderr."""
+    from ganrf.sweep import tune as gtune
+
+    try:
+        gtune.init_ray(args.address, args.dashboard)
+    except gtune.RayJoinError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return False
+    return True
 
 
 def _resume(
@@ -376,10 +385,7 @@ def _resume(
     if problem:
         print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
-    try:
-        gtune.init_ray(args.address, args.dashboard)
-    except gtune.RayJoinError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+    if not _ray_started(args, prog):
         return 2
     print(f"resuming {exp_path}; results in {exp_path}", file=sys.stderr)
     try:
