@@ -702,8 +702,9 @@ def runs_statuses():
 
 # An interrupted smoke sweep made by the code before ganrf had sub-packages (commit b1bc4d5):
 # `sweeps/mnist_rf.py --smoke-test --name premove --max-concurrent 1 --set schedule.steps=40
-# --set schedule.eval_every_steps=8`, SIGKILLed once rf 1 had finished and rf 5 had checkpointed
-# (step 16); kept: the state files, each trial's reports and the checkpoint Tune's state names.
+# --set schedule.eval_every_steps=8`, SIGKILLed once rf 1 had finished and rf 5 had written its
+# second checkpoint; Tune's state names rf 5's checkpoint at step 16. Kept: the state files, each
+# trial's reports and the checkpoint Tune's state names (samples, ERFs and the page removed).
 PREMOVE = ROOT / "tests" / "data" / "premove_sweep.tar.gz"
 
 
