@@ -35,7 +35,9 @@ from ganrf import runs
 from ganrf.config import TrainConfig
 from ganrf.training.loop import pick_device, train, train_pack
 
-SWEEP_SCRIPT = Path(__file__).resolve().parents[1] / "sweeps" / "mnist_rf.py"
+SWEEP_SCRIPT = (
+    Path(__file__).resolve().parents[2] / "sweeps" / "mnist_rf.py"
+)  # ganrf/tools/ → clone
 
 
 def base_config(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
