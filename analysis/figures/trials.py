@@ -5,8 +5,6 @@ key (``customdata``, or ``meta`` for a curve), which the page's filters match.
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -30,7 +28,8 @@ from ganrf.metrics.spec import METRICS
 
 def spec_erf(configs: Configs) -> dict:
     """Theoretical rf against the measured ERF of the conv stack (its central unit, Luo et al.
-    2016), the decision rf, and the size of the decision's gradient map; one point per trial."""
+    2016), the decision rf, and the size of the decision's gradient map; one point per trial,
+    and the line y = x over the trials' rfs (points spaced along the axis, both axes alike)."""
     mask = configs.final["erf/conv_size95"].notna()
     ok = configs.final[mask]
     hover = [h for h, m in zip(_trial_hovers(configs), mask) if m]
@@ -55,9 +54,8 @@ def spec_erf(configs: Configs) -> dict:
                 "marker": {"symbol": symbol, "size": 9},
             }
         )
-    plotted = [*ok["rf"], *(v for c in ERF_COLUMNS if c in ok for v in ok[c])]
-    values = [float(v) for v in plotted if v is not None and not pd.isna(v) and float(v) > 0]
-    lo, hi = min(values, default=1.0), max(values, default=1.0)
+    rfs = [float(v) for v in ok["rf"] if v is not None and not pd.isna(v) and float(v) > 0]
+    lo, hi = min(rfs, default=1.0), max(rfs, default=1.0)
     layout = _layout("theoretical rf, decision rf and measured ERF", "theoretical rf (px)", "px")
     _axes(layout, "rf", ok["rf"], [])
     kind = layout["xaxis"].get("type", "linear")
@@ -73,18 +71,15 @@ def spec_erf(configs: Configs) -> dict:
             "hoverinfo": "skip",
         }
     )
-    # The same scale and range on both axes: each segment of the identity is then straight in
-    # the drawn space (log on both or linear on both), so the drawn line is y = x everywhere.
-    rng = _padded(lo, hi, kind)
-    layout["xaxis"]["range"] = rng
+    # The same scale on both axes (log on both, or linear on both): each segment of the identity
+    # is then straight in the drawn space as y = x is, so the drawn line is y = x everywhere.
     ticks = sorted({*layout["xaxis"].get("tickvals", []), *_ints(ok["decision_rf"])})
-    layout["yaxis"].update(type=kind, range=rng)
+    layout["yaxis"]["type"] = kind
     if ticks:
         layout["yaxis"].update(tickvals=ticks, ticktext=[str(t) for t in ticks])
     return {"data": data, "layout": layout}
 
 
-ERF_COLUMNS = ("erf/conv_size95", "erf/conv_size50", "erf/decision_size95", "decision_rf")
 IDENTITY_POINTS = 25
 
 
@@ -97,14 +92,6 @@ def identity_points(lo: float, hi: float, kind: str) -> list[float]:
     if kind == "log":
         return [lo * (hi / lo) ** (i / n) for i in range(n + 1)]
     return [lo + (hi - lo) * i / n for i in range(n + 1)]
-
-
-def _padded(lo: float, hi: float, kind: str) -> list[float]:
-    """A plotly axis range (log10 units on a log axis) around ``lo`` to ``hi``, 5% each side."""
-    if kind == "log":
-        lo, hi = math.log10(lo), math.log10(hi)
-    pad = 0.05 * ((hi - lo) or 1.0)
-    return [lo - pad, hi + pad]
 
 
 def _ints(values) -> set[int]:
