@@ -185,7 +185,7 @@ def test_metric_vs_rf_means_and_intervals_skip_diverged(exp):
     # a 95% t interval over the two seeds, not a bare standard deviation
     assert image.error_y.array[0] == pytest.approx(12.706 * 10, abs=1e-2)
     assert image.error_y.array[1] is None  # one seed: the point, no interval
-    assert "n = 2 seeds" in image.hovertext[0] and "n = 1 seed" in image.hovertext[1]
+    assert "mean of 2 seeds" in image.hovertext[0] and "1 seed: no" in image.hovertext[1]
 
 
 def pooling_fixture(root, two_experiments=False):
@@ -208,12 +208,17 @@ def pooling_fixture(root, two_experiments=False):
 HALF = 12.706 * 0.5**0.5 / 2**0.5  # t(0.975, 1) x sd(80, 81) / sqrt(2)
 
 
+def means(fig):
+    """A mean chart's traces of means (not the seed dots beside them)."""
+    return [t for t in fig.data if (t.meta or {}).get("role") != F.SEEDS]
+
+
 def points(fig):
     """{(trace, x): (mean, half width, n)} of a mean chart."""
     out = {}
-    for t in fig.data:
+    for t in means(fig):
         for x, y, e, h in zip(t.x, t.y, t.error_y.array, t.hovertext):
-            n = int(h.split("n = ")[1].split()[0])
+            n = 1 if "1 seed: no interval" in h else int(h.split("mean of ")[1].split()[0])
             out[(t.name, x)] = (y, e, n)
     return out
 
@@ -254,7 +259,7 @@ def test_two_experiments_are_compared_not_pooled(tmp_path):
     assert "| B " in md and "60.5 ± 6.4" in md and "Summary: one row per configuration" in page
     # the split-by control's variants: every field, or one field
     by_head = F.fig_metric_vs(cf, "rf", "metric/fid", "head")
-    assert len(by_head.data) == 2 and len(F.fig_metric_vs(cf, "rf", "metric/fid").data) == 3
+    assert len(means(by_head)) == 2 and len(means(F.fig_metric_vs(cf, "rf", "metric/fid"))) == 3
 
 
 def test_t_quantiles():
@@ -281,7 +286,8 @@ def test_heatmap_rf_by_depth_per_slice(exp):
     assert any("head=image" in k for k in slices) and any("head=patch" in k for k in slices)
     image = next(k for k in slices if "head=image" in k)
     fig = F.fig_heatmap(cf, "metric/fid", image)
-    z = pd.DataFrame(fig.data[0].z, index=fig.data[0].y, columns=fig.data[0].x)
+    cells = fig.data[0]  # every cell's mean (tests/test_charts.py: which are coloured)
+    z = pd.DataFrame(cells.customdata, index=cells.y, columns=cells.x)
     assert z.loc["1", "1"] == 90 and pd.isna(z.loc["2", "1"])
 
 
@@ -290,7 +296,7 @@ def test_bars_compare_heads_of_the_same_stack(exp):
     cf = configurations(final[final["depth"] == 2])
     assert cf.fields == ["head", "decision_rf"] or "head" in cf.fields
     fig = F.fig_bars(cf, "metric/fid", "head")
-    by_name = {t.name: list(t.y) for t in fig.data}
+    by_name = {t.name: list(t.y) for t in means(fig)}
     assert by_name == {"head=image": [20], "head=patch": [10]}
 
 

@@ -68,14 +68,20 @@ def fixture_experiments(root):
     return [mnist, celeba]
 
 
-def n_points(page, chart_id):
+# the traces of a chart's means, or of the seed dots beside them (meta.role "seeds")
+MEANS = "(t.meta || {}).role !== 'seeds'"
+DOTS = "(t.meta || {}).role === 'seeds'"
+
+
+def n_points(page, chart_id, which=MEANS):
     return page.evaluate(
-        f"document.getElementById('{chart_id}').data.reduce((n, t) => n + (t.x || []).length, 0)"
+        f"document.getElementById('{chart_id}').data.filter(t => {which})"
+        ".reduce((n, t) => n + (t.x || []).length, 0)"
     )
 
 
-def n_traces(page, chart_id):
-    return page.evaluate(f"document.getElementById('{chart_id}').data.length")
+def n_traces(page, chart_id, which=MEANS):
+    return page.evaluate(f"document.getElementById('{chart_id}').data.filter(t => {which}).length")
 
 
 def test_page_renders_every_chart_without_console_errors(browser, tmp_path):
@@ -113,19 +119,21 @@ def test_page_renders_every_chart_without_console_errors(browser, tmp_path):
     assert table.locator("tbody tr td:first-child").all_inner_texts() == sorted(names)[::-1]
 
     # a filter narrows the table, the gallery and the charts
-    before = n_points(page, rf_chart)
+    before, dots = n_points(page, rf_chart), n_points(page, rf_chart, DOTS)
+    assert (before, dots) == (3, 6)  # three configurations of two seeds each
     page.select_option(f'select[data-filter="head"][data-section="{sec}"]', "patch")
     page.wait_for_function(
-        f"document.getElementById('{rf_chart}').data.reduce((n, t) => n + t.x.length, 0) < {before}"
+        f"document.getElementById('{rf_chart}').data.reduce((n, t) => n + t.x.length, 0) < 9"
     )
     assert n_points(page, rf_chart) == 1  # the patch head's one configuration
+    assert n_points(page, rf_chart, DOTS) == 2  # and its two seeds
     assert table.locator("tbody tr:visible").count() == 2
     visible = mnist.locator(".card:visible")
     assert visible.count() == 2 and all("head=patch" in t for t in visible.all_inner_texts())
     page.select_option(f'select[data-filter="head"][data-section="{sec}"]', "")
     # charts off screen are redrawn in the background: wait until every chart is current again
     page.wait_for_function(ALL_CHARTS_DRAWN, timeout=30_000)
-    assert n_points(page, rf_chart) == before
+    assert n_points(page, rf_chart) == before and n_points(page, rf_chart, DOTS) == dots
 
     # the gallery's step slider changes the image
     img = mnist.locator(".card img.samples").first
@@ -141,8 +149,23 @@ def test_page_renders_every_chart_without_console_errors(browser, tmp_path):
     box = mnist.locator(".chartbox", has=page.locator(f"#{rf_chart}"))
     every = n_traces(page, rf_chart)
     box.locator("select.split").select_option("depth")
-    page.wait_for_function(f"document.getElementById('{rf_chart}').data.length !== {every}")
+    page.wait_for_function(
+        f"document.getElementById('{rf_chart}').data.filter(t => {MEANS}).length !== {every}"
+    )
     assert n_traces(page, rf_chart) == 1 and every == 2
+    assert n_traces(page, rf_chart, DOTS) == 1  # a trace of seed dots beside each of means
+
+    # the bars of the head chart start at 0, and each seed dot sits over its own bar
+    bars = mnist.locator('.chart[data-title^="image head vs patch head"]').get_attribute("id")
+    page.wait_for_function(ALL_CHARTS_DRAWN, timeout=30_000)
+    drawn = page.evaluate(
+        f"""(() => {{ const el = document.getElementById('{bars}');
+        return {{y0: el._fullLayout.yaxis.range[0],
+                 x: el.calcdata.map(cd => [...new Set(cd.map(p => p.x))])}}; }})()"""
+    )
+    assert drawn["y0"] == 0
+    # traces: image bars, image dots, patch bars, patch dots; dots at their bars' offsets
+    assert drawn["x"][1] == drawn["x"][0] and drawn["x"][3] == drawn["x"][2] != drawn["x"][0]
 
     # the summary table, and the diverged and errored trials in the report table
     assert page.locator("text=Summary: one row per configuration").count() == 1
