@@ -34,6 +34,7 @@ class Side:
     label: str
     values: pd.Series  # the metric, one per trial
     verdicts: pd.Series  # 1/0 per trial (may hold NaN)
+    rows: pd.DataFrame | None = None  # the trials' final rows (their folders: sample grids)
 
     @property
     def n(self) -> int:
@@ -47,6 +48,15 @@ class Side:
     def successes(self) -> str:
         v = self.verdicts.dropna()
         return f"{int(v.sum())}/{len(v)}" if len(v) else "no verdict"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One contrast: its sentence and the two sides it compares (whose samples the page shows
+    beside it)."""
+
+    text: str
+    sides: tuple[Side, ...] = ()
 
 
 def welch(a: Side, b: Side) -> tuple[float, float, float]:
@@ -96,10 +106,10 @@ def _groups(frame: pd.DataFrame, held: tuple[str, ...]):
 
 def _side(g: pd.DataFrame, label: str) -> Side:
     verdicts = g[VERDICT] if VERDICT in g else pd.Series(dtype=float)
-    return Side(label, g[METRIC], verdicts)
+    return Side(label, g[METRIC], verdicts, g)
 
 
-def rf_size(final: pd.DataFrame) -> list[str]:
+def rf_size(final: pd.DataFrame) -> list[Finding]:
     """Question 1: one conv layer, the smallest rf against every rf >= 5."""
     out = []
     for where, g in _groups(_usable(final[final["depth"] == 1]), HELD):
@@ -108,12 +118,12 @@ def rf_size(final: pd.DataFrame) -> list[str]:
         if not rfs or rfs[0] >= 5 or large.empty:
             continue
         large_rfs = ", ".join(fmt(r) for r in sorted(large["rf"].unique()))
-        text = sentence(_side(small, f"rf {fmt(rfs[0])}"), _side(large, f"rf >= 5 ({large_rfs})"))
-        out.append(f"One conv layer{where}: {text}")
+        a, b = _side(small, f"rf {fmt(rfs[0])}"), _side(large, f"rf >= 5 ({large_rfs})")
+        out.append(Finding(f"One conv layer{where}: {sentence(a, b)}", (a, b)))
     return out
 
 
-def _extremes(frame: pd.DataFrame, fixed: str, vary: str) -> list[str]:
+def _extremes(frame: pd.DataFrame, fixed: str, vary: str) -> list[Finding]:
     """Within each value of ``fixed`` (and the held fields): the smallest ``vary`` against the
     largest."""
     out = []
@@ -122,25 +132,36 @@ def _extremes(frame: pd.DataFrame, fixed: str, vary: str) -> list[str]:
         if len(values) < 2:
             continue
         lo, hi = g[g[vary] == values[0]], g[g[vary] == values[-1]]
-        text = sentence(
-            _side(lo, f"{vary} {fmt(values[0])}"), _side(hi, f"{vary} {fmt(values[-1])}")
-        )
-        out.append(f"{fixed} {fmt(g[fixed].iloc[0])}{where}: {text}")
+        a = _side(lo, f"{vary} {fmt(values[0])}")
+        b = _side(hi, f"{vary} {fmt(values[-1])}")
+        out.append(Finding(f"{fixed} {fmt(g[fixed].iloc[0])}{where}: {sentence(a, b)}", (a, b)))
     return out
 
 
-def same_rf_depths(final: pd.DataFrame) -> list[str]:
+def same_rf_depths(final: pd.DataFrame) -> list[Finding]:
     """Question 2: the same rf reached at different depths (rf-equivalent stacks)."""
     return _extremes(final, "rf", "depth")
 
 
-def same_depth_rfs(final: pd.DataFrame) -> list[str]:
+def same_depth_rfs(final: pd.DataFrame) -> list[Finding]:
     """Question 3: at the same depth (> 1), the smallest rf against the largest."""
     return _extremes(final[final["depth"] > 1], "depth", "rf")
 
 
-def heads(final: pd.DataFrame) -> list[str]:
-    """Question 4: the same conv stack with the image (dense) head and the patch head."""
+def d_params(side: Side) -> str:
+    """The discriminator parameter count(s) of a side's trials ("6,353"; "89 to 120" where its
+    configurations differ; "unknown" where no design.json said)."""
+    rows = side.rows if side.rows is not None else pd.DataFrame()
+    counts = sorted({int(v) for v in rows.get("params_d", pd.Series(dtype=float)).dropna()})
+    if not counts:
+        return "unknown"
+    return f"{counts[0]:,}" if len(counts) == 1 else f"{counts[0]:,} to {counts[-1]:,}"
+
+
+def heads(final: pd.DataFrame) -> list[Finding]:
+    """Question 4: the same conv stack with the image (dense) head and the patch head. A dense
+    head adds a weight per input pixel of its last feature map, so the two D's can differ many
+    times over in size: each sentence says both counts."""
     out = []
     held = tuple(c for c in HELD if c != "head")
     for stack, by_stack in _usable(final).groupby("layers", sort=True):
@@ -148,8 +169,9 @@ def heads(final: pd.DataFrame) -> list[str]:
             image, patch = g[g["head"] == "image"], g[g["head"] == "patch"]
             if image.empty or patch.empty:
                 continue
-            text = sentence(_side(patch, "patch head"), _side(image, "image head"))
-            out.append(f"conv stack {stack}{where}: {text}")
+            a, b = _side(patch, "patch head"), _side(image, "image head")
+            sizes = f" D parameters: patch head {d_params(a)}, image head {d_params(b)}."
+            out.append(Finding(f"conv stack {stack}{where}: {sentence(a, b)}{sizes}", (a, b)))
     return out
 
 
@@ -159,13 +181,19 @@ QUESTIONS = (
     ("3. Same depth, different rf", same_depth_rfs),
     ("4. Image head vs patch head", heads),
 )
+NOTHING = "No trials in these experiments speak to it."
+
+
+def answered(final: pd.DataFrame) -> list[tuple[str, list[Finding]]]:
+    """(question, its findings) for each of the notes' questions; a question the data cannot
+    speak to says so (a finding with no sides)."""
+    out = []
+    for title, answer in QUESTIONS:
+        found = answer(final) if {"rf", "depth", "head"} <= set(final.columns) else []
+        out.append((title, found or [Finding(NOTHING)]))
+    return out
 
 
 def findings(final: pd.DataFrame) -> list[tuple[str, list[str]]]:
-    """(question, its sentences) for each of the notes' questions; a question the data cannot
-    speak to says so."""
-    out = []
-    for title, answer in QUESTIONS:
-        lines = answer(final) if {"rf", "depth", "head"} <= set(final.columns) else []
-        out.append((title, lines or ["No trials in these experiments speak to it."]))
-    return out
+    """(question, its sentences) for each of the notes' questions."""
+    return [(title, [f.text for f in found]) for title, found in answered(final)]

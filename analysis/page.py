@@ -56,6 +56,16 @@ pre {{ background: #f6f6f6; padding: 0.5em; font-size: 0.8em; overflow-x: auto; 
 .card {{ margin: 0; border: 1px solid #ddd; padding: 4px; font-size: 0.75em; width: 330px; }}
 .card img, .noimg {{ width: 160px; height: 160px; image-rendering: pixelated; display: inline-block; }}
 .noimg {{ background: #eee; text-align: center; line-height: 160px; color: #999; }}
+.pane {{ display: inline-block; vertical-align: top; text-align: center; }}
+.pane .lbl {{ display: block; color: #555; }}
+.smoke {{ background: #ffd7d7; border: 1px solid #c00; padding: 6px 10px; font-weight: bold; }}
+.answer p {{ margin: 0.3em 0; }}
+.sides {{ display: flex; flex-wrap: wrap; gap: 16px; margin: 0 0 0.8em 0; font-size: 0.75em; }}
+.side {{ border-left: 3px solid #ddd; padding-left: 6px; }}
+.side .config {{ margin-top: 2px; }}
+.side .seeds {{ display: flex; gap: 4px; }}
+.grid {{ margin: 0; text-align: center; }}
+.grid img, .grid .noimg {{ width: 96px; height: 96px; line-height: 96px; image-rendering: pixelated; display: block; }}
 </style>
 <script>{plotly}</script>
 </head><body>
@@ -179,6 +189,8 @@ function sortTable(th) {{
   }});
   rows.forEach(r => body.appendChild(r));
 }}
+// the findings' sample grids: indices into DATA.images, which holds each image once
+document.querySelectorAll("img[data-img]").forEach(img => {{ img.src = DATA.images[+img.dataset.img]; }});
 function showStep(sec, i) {{
   const G = DATA.sections[sec].gallery, step = G.steps[i];
   const root = document.querySelector(`section[data-section="${{sec}}"]`);

@@ -21,11 +21,12 @@ import pandas as pd
 
 from analysis import figures as F
 from analysis.figures import esc
-from analysis.findings import findings
+from analysis.findings import answered
 from analysis.gallery import Images, gallery
 from analysis.load import TRIAL_STATUSES, final_rows, load_experiment
 from analysis.notes import experiment_report, table_html
 from analysis.page import render
+from analysis.samples import findings_html
 from analysis.stats import (
     Configs,
     configurations,
@@ -168,6 +169,24 @@ def _chart_html(div_id: str, c: dict) -> str:
     )
 
 
+SMOKE_PRESET = "smoke"
+
+
+def smoke_banner(final: pd.DataFrame) -> str:
+    """The warning a page of smoke-preset trials opens with ("" when none is): their numbers
+    check that the code runs, not what an rf does."""
+    if "preset" not in final:
+        return ""
+    smoke = sorted(final.loc[final["preset"] == SMOKE_PRESET, "experiment_name"].dropna().unique())
+    if not smoke:
+        return ""
+    return (
+        f"Smoke preset ({', '.join(smoke)}): synthetic data, tiny models, a few training steps. "
+        "It checks that the sweep runs end to end; its metrics, findings and samples say nothing "
+        "about receptive fields. Run the laptop or full preset for numbers that mean something."
+    )
+
+
 def build(frame: pd.DataFrame) -> tuple[str, str]:
     """(html, markdown) of the whole report."""
     final = final_rows(frame)
@@ -187,26 +206,28 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
             f'<p class="running">{len(running)} trial(s) still running (this page is refreshed '
             f"while the sweep runs): {esc(', '.join(running))}</p>"
         )
-    answers = findings(final)
-    header.append("<h2>Findings: the notes' four questions</h2>")
-    for title, lines in answers:
-        items = "".join(f"<li>{esc(line)}</li>" for line in lines)
-        header.append(f'<div class="finding"><h3>{esc(title)}</h3><ul>{items}</ul></div>')
+    smoke = smoke_banner(final)
+    if smoke:
+        header.insert(0, f'<p class="smoke">{esc(smoke)}</p>')
+    images = Images()  # every image of the page, each embedded once
+    answers = answered(final)
+    header.append(findings_html(answers, images))
     header.append("<h2>Summary: one row per configuration</h2>")
     header.append(table_html(shown, sortable=True))
     md = ["# gan_rf report", "", f"Written {stamp}.", ""]
+    if smoke:
+        md += [f"**{smoke}**", ""]
     if running:
         md += [f"Still running: {', '.join(running)}", ""]
     md += ["## Findings: the notes' four questions", ""]
-    for title, lines in answers:
-        md += [f"### {title}", "", *(f"- {line}" for line in lines), ""]
+    for title, found in answers:
+        md += [f"### {title}", "", *(f"- {f.text}" for f in found), ""]
     md += ["## Summary: one row per configuration", "", shown.to_markdown(index=False), ""]
     body, md_exps = experiment_report(final)
     md += md_exps
     datasets = sorted(final["dataset"].dropna().unique())
     charts: dict[str, dict] = {}
     sections, data_sections = [], {}
-    images = Images()
     for i, ds_name in enumerate(datasets):
         sec = f"s{i}"
         f_all = frame[frame["dataset"] == ds_name]

@@ -314,3 +314,29 @@ def append_report(fs, path: str, row: dict[str, Any], until_step: int | None = N
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as f:
         f.write("".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+# --------------------------------------------------------------------------------------------
+# Sample grids (fixed noise): what a trial's generator drew at each evaluation
+# --------------------------------------------------------------------------------------------
+
+SAMPLES_DIR = "samples"  # trial folder: samples/stepNNNNNNNN.png, one grid per evaluation
+
+
+def sample_grids(trial_dir: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of every sample grid a trial saved, by step: each drawn from the trial's
+    fixed noise, so grids of one trial differ only by training. A packed member's grids are in
+    its own folder inside the pack's. Empty when none was saved yet."""
+    folder = Path(trial_dir) / SAMPLES_DIR
+    out = []
+    for p in folder.glob("step*.png") if folder.is_dir() else []:
+        digits = p.stem[len("step") :]
+        if digits.isdigit():
+            out.append((int(digits), p))
+    return sorted(out)
+
+
+def latest_sample_grid(trial_dir: str | Path) -> tuple[int, Path] | None:
+    """(step, path) of the trial's latest sample grid, or None when it saved none."""
+    grids = sample_grids(trial_dir)
+    return grids[-1] if grids else None

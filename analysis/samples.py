@@ -1,0 +1,86 @@
+"""The findings as the page shows them: each answer with, beside it, what the generators drew.
+
+The notes judged their GANs by eye, so each contrast of :mod:`analysis.findings` shows, per side
+and per configuration, every seed's latest sample grid (drawn from the trial's fixed noise; read
+from its folder by :func:`ganrf.runs.latest_sample_grid`). The grids are the gallery's latest
+thumbnails: :class:`analysis.gallery.Images` embeds each image once, and the page's script fills
+``img[data-img]`` from that one list, so showing them here costs no extra bytes where the gallery
+shows the same step.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.figures import esc
+from analysis.findings import Finding, Side
+from analysis.gallery import THUMB_PX, Images
+from analysis.stats import fmt
+from ganrf import runs
+
+# What tells one configuration of a side from another (a side may pool several: rf >= 5).
+CONFIG_FIELDS = ("layers", "rf", "depth", "head", "channels")
+
+
+def config_label(row: dict) -> str:
+    """A configuration in words: ``conv5 (rf 5, depth 1), image head``."""
+    text = f"{fmt(row.get('layers'))} (rf {fmt(row.get('rf'))}, depth {fmt(row.get('depth'))})"
+    return text + (f", {fmt(row['head'])} head" if fmt(row.get("head")) else "")
+
+
+def _seed_grid(row: dict, images: Images) -> str:
+    latest = runs.latest_sample_grid(row["trial_dir"]) if row.get("trial_dir") else None
+    seed = f"seed {esc(fmt(row.get('seed')))}"
+    if latest is None:
+        return f'<figure class="grid"><div class="noimg">no samples</div><figcaption>{seed}</figcaption></figure>'
+    step, path = latest
+    idx = images.add(path, THUMB_PX)
+    if idx < 0:
+        return f'<figure class="grid"><div class="noimg">unreadable</div><figcaption>{seed}</figcaption></figure>'
+    alt = esc(f"samples of {config_label(row)}, seed {fmt(row.get('seed'))}, step {step}")
+    return (
+        f'<figure class="grid"><img data-img="{idx}" alt="{alt}" title="{alt}">'
+        f"<figcaption>{seed} · step {step}</figcaption></figure>"
+    )
+
+
+def side_html(side: Side, images: Images) -> str:
+    """One side of a contrast: its label, then per configuration a row of its seeds' grids."""
+    rows = side.rows if side.rows is not None else pd.DataFrame()
+    fields = [c for c in CONFIG_FIELDS if c in rows]
+    configs: dict[tuple, list[dict]] = {}
+    order = rows.sort_values([c for c in ("rf", "depth", "seed") if c in rows], kind="stable")
+    for r in order.to_dict("records"):
+        configs.setdefault(tuple(fmt(r[c]) for c in fields), []).append(r)
+    parts = []
+    for members in configs.values():
+        grids = "".join(_seed_grid(r, images) for r in members)
+        parts.append(
+            f'<div class="config"><div class="lbl">{esc(config_label(members[0]))}</div>'
+            f'<div class="seeds">{grids}</div></div>'
+        )
+    return f'<div class="side"><b>{esc(side.label)}</b>{"".join(parts)}</div>'
+
+
+def finding_html(finding: Finding, images: Images) -> str:
+    """One finding: its sentence, and beside it each side's latest samples."""
+    sides = "".join(side_html(s, images) for s in finding.sides)
+    grids = (
+        f'<div class="sides" title="latest sample grid of each seed (fixed noise)">{sides}</div>'
+        if sides
+        else ""
+    )
+    return f'<li class="answer"><p>{esc(finding.text)}</p>{grids}</li>'
+
+
+def findings_html(answers: list[tuple[str, list[Finding]]], images: Images) -> str:
+    """The page's findings section: each question, its answers with their samples."""
+    out = ["<h2>Findings: the notes' four questions</h2>"]
+    out.append(
+        "<p>Beside each answer: the latest sample grid of every seed of each configuration "
+        "compared, drawn from the trial's fixed noise.</p>"
+    )
+    for title, found in answers:
+        items = "".join(finding_html(f, images) for f in found)
+        out.append(f'<div class="finding"><h3>{esc(title)}</h3><ul>{items}</ul></div>')
+    return "".join(out)

@@ -1,0 +1,95 @@
+"""The findings' sample grids (analysis/samples.py) and their reader (ganrf.runs): each answer
+shows, per side and configuration, every seed's latest grid, and the page embeds each image once.
+Expected values come from the files the test writes (their grey levels), not from the code."""
+
+import base64
+import io
+import re
+
+import numpy as np
+from PIL import Image
+
+from analysis.findings import answered
+from analysis.gallery import Images
+from analysis.load import final_rows, load_experiment
+from analysis.report import build
+from analysis.samples import findings_html
+from ganrf import runs
+from tests.test_analysis import ok, trial
+
+# (rf, seed) -> grey level of its latest grid (step 200); step 100's grid is black in every trial
+GREY = {(1, 0): 20, (1, 1): 40, (5, 0): 60, (5, 1): 80, (13, 0): 100, (13, 1): 120}
+
+
+def _exp(tmp_path, grids=True):
+    e = tmp_path / "mnist_rf-x"
+    for (rf, seed), grey in GREY.items():
+        results = [
+            ok(100 / rf + seed + 5, "running", **_art(100)),
+            ok(100 / rf + seed, **_art(200)),
+        ]
+        d = trial(e, f"rf{rf}-s{seed}", rf=rf, depth=1, seed=seed, results=results)
+        if grids:
+            (d / "samples").mkdir()
+            Image.new("L", (28, 28), 0).save(d / "samples" / "step00000100.png")
+            Image.new("L", (28, 28), grey).save(d / "samples" / "step00000200.png")
+    return e
+
+
+def _art(step: int) -> dict:
+    return {"artifact/samples": f"samples/step{step:08d}.png"}
+
+
+def _grey(url: str) -> int:
+    raw = base64.b64decode(url.split(",", 1)[1])
+    with Image.open(io.BytesIO(raw)) as im:
+        return round(float(np.asarray(im.convert("L")).mean()))
+
+
+def test_sample_grids_are_read_by_step(tmp_path):
+    d = tmp_path / "t"
+    assert runs.sample_grids(d) == [] and runs.latest_sample_grid(d) is None
+    (d / "samples").mkdir(parents=True)
+    for name in ("step00000010.png", "step00000002.png", "notes.png", "stepx.png"):
+        (d / "samples" / name).write_bytes(b"")
+    assert runs.sample_grids(d) == [
+        (2, d / "samples" / "step00000002.png"),
+        (10, d / "samples" / "step00000010.png"),
+    ]
+    assert runs.latest_sample_grid(d) == (10, d / "samples" / "step00000010.png")
+
+
+def test_each_finding_shows_every_seeds_latest_grid_per_configuration(tmp_path):
+    answers = answered(final_rows(load_experiment(_exp(tmp_path))))
+    images = Images()
+    html = findings_html(answers, images)
+    q1 = html[html.index("1. Does the rf size") : html.index("2. Same rf")]
+    # rf 1 against rf >= 5 (5, 13): three configurations of two seeds, each at step 200
+    sides = re.findall(r'<div class="side"><b>(.*?)</b>(.*?)</div></div></div>(?=<div|</div>)', q1)
+    labels = re.findall(r'<div class="lbl">(.*?)</div>', q1)
+    assert labels == [
+        "conv1 (rf 1, depth 1), image head",
+        "conv5 (rf 5, depth 1), image head",
+        "conv13 (rf 13, depth 1), image head",
+    ]
+    assert [s[0] for s in sides][:1] == ["rf 1"]
+    shown = [int(i) for i in re.findall(r'<img data-img="(\d+)"', q1)]
+    assert [_grey(images.urls[i]) for i in shown] == [20, 40, 60, 80, 100, 120]
+    assert re.findall(r"<figcaption>(.*?)</figcaption>", q1) == [
+        f"seed {s} · step 200" for s in (0, 1) * 3
+    ]
+
+
+def test_the_page_embeds_each_grid_once_and_fills_it_from_one_list(tmp_path):
+    page, _ = build(load_experiment(_exp(tmp_path)))
+    # six trials x (step 200 in the findings and the gallery, step 100 on the slider): 12 images
+    assert page.count("data:image/jpeg;base64,") == 12
+    assert page.count('<img data-img="') == 6
+    assert 'querySelectorAll("img[data-img]")' in page
+
+
+def test_a_trial_without_grids_says_so(tmp_path):
+    html = findings_html(
+        answered(final_rows(load_experiment(_exp(tmp_path, grids=False)))), Images()
+    )
+    assert html.count('<div class="noimg">no samples</div>') == 6
