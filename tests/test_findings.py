@@ -78,3 +78,20 @@ def test_page_and_markdown_open_with_the_findings(tmp_path):
     assert md.index("## Findings") < md.index("## Summary")
     assert "not distinguishable at n = 2, 2" in md
     assert page.index("Findings: the notes") < page.index("Summary: one row per configuration")
+
+
+def test_heads_finding_says_each_discriminators_parameter_count(tmp_path):
+    """A dense head adds a weight per pixel of the last feature map: the issue's smoke sweep
+    compared an image-head D of 6,353 parameters with a patch-head D of 89."""
+    import json
+
+    e = tmp_path / "heads"
+    for head, params, fids in (("image", 6353, (40, 44)), ("patch", 89, (41, 43))):
+        for seed, fid in enumerate(fids):
+            d = trial(e, f"{head}-s{seed}", rf=5, depth=2, seed=seed, head=head,
+                      layers="conv3,conv3", results=[ok(fid)])  # fmt: skip
+            design = json.loads((d / "design.json").read_text())
+            design["discriminator"]["params"] = params
+            (d / "design.json").write_text(json.dumps(design))
+    (q4,) = dict(findings(final_rows(load_experiment(e))))["4. Image head vs patch head"]
+    assert q4.endswith("D parameters: patch head 89, image head 6,353.")
