@@ -5,19 +5,22 @@ noise_dim | time per epoch | result | notes) with n and 95% intervals over seeds
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pandas.api.types import is_bool, is_number, is_scalar
 
 from analysis.figures import esc
 from analysis.load import TRIAL_STATUSES
 from analysis.stats import configurations, fmt, mean_interval, plus_minus
 
 
-def notes_table(final: pd.DataFrame) -> pd.DataFrame:
+def notes_table(final: pd.DataFrame, raw: bool = False) -> pd.DataFrame:
     """The notes' table (rf size | epochs | noise_dim | time per epoch | result | notes),
-    extended with metrics: one row per configuration, n seeds, means with their 95% interval.
+    extended with metrics: one row per configuration, n seeds, means with their 95% interval
+    (``raw``: the means alone, as numbers, which the page sorts by).
 
     ``result`` is the verdict: "yes"/"no" for one seed, "yes in k of n" for several; "diverged",
     "errored" or "timed out" when no trial of the configuration gave a result."""
@@ -44,37 +47,52 @@ def notes_table(final: pd.DataFrame) -> pd.DataFrame:
                     f"seed {fmt(d['seed'])}: non-finite loss at step {int(d['diverged_step'])}"
                 )
         if "metric/class_count" in ok and ok["metric/class_count"].notna().any():
-            notes.append(
-                f"{fmt(ok['metric/class_count'].min())}-{fmt(ok['metric/class_count'].max())} classes"
-            )
+            notes.append(digits_note(ok["metric/class_count"]))
         rows.append(
             {
-                "rf size": f"{fmt(r['rf'])}x{fmt(r['rf'])}",
+                "rf size": r["rf"] if raw else f"{fmt(r['rf'])}x{fmt(r['rf'])}",
                 "depth": r.get("depth"),
                 "layers": r.get("layers"),
                 "head": r.get("head"),
                 "epochs": round(float(g["epoch"].max()), 2) if g["epoch"].notna().any() else None,
                 "noise_dim": cfg.get("g.noise_dim"),
-                "time per epoch (s)": _mean_pm(ok, "time/epoch_s", 3),
+                "time per epoch (s)": _mean_pm(ok, "time/epoch_s", 3, raw=raw),
                 "result": result,
                 "notes": "; ".join(notes),
                 "n": len(ok),
-                "fid": _mean_pm(ok, "metric/fid"),
-                "fid floor": _mean_pm(ok, "metric/fid_floor"),
-                "classifier score": _mean_pm(ok, "metric/classifier_score"),
-                "conv ERF 95% (px)": _mean_pm(ok, "erf/conv_size95", 3),
+                "fid": _mean_pm(ok, "metric/fid", raw=raw),
+                "fid floor": _mean_pm(ok, "metric/fid_floor", raw=raw),
+                "classifier score": _mean_pm(ok, "metric/classifier_score", raw=raw),
+                "conv ERF 95% (px)": _mean_pm(ok, "erf/conv_size95", 3, raw=raw),
                 "decision rf": r.get("decision_rf"),
             }
         )
     return pd.DataFrame(rows)
 
 
-def _mean_pm(rows: pd.DataFrame, col: str, digits: int = 4) -> str:
-    """ "mean ± half-width of its 95% interval" over ``rows`` (the mean alone for one seed)."""
+def _mean_pm(rows: pd.DataFrame, col: str, digits: int = 4, raw: bool = False) -> str | float:
+    """ "mean ± half-width of its 95% interval" over ``rows`` (the mean alone for one seed;
+    ``raw``: the mean as a number)."""
     if col not in rows or rows[col].isna().all():
-        return ""
+        return math.nan if raw else ""
     _, mean, half = mean_interval(rows[col])
-    return plus_minus(mean, half, digits)
+    return mean if raw else plus_minus(mean, half, digits)
+
+
+DIGIT_CLASSES = 10  # metric/class_count counts the digits holding >= 1% of the samples
+
+
+def digits_note(counts: pd.Series) -> str:
+    """``metric/class_count`` over a configuration's seeds in words: "samples show all 10
+    digits", "samples show 7 of the 10 digits", "samples show 7 to 10 of the 10 digits (by
+    seed)"; a digit counts when it holds at least 1% of the samples."""
+    counts = counts.dropna()
+    lo, hi = int(counts.min()), int(counts.max())
+    if lo == hi:
+        shown = f"all {DIGIT_CLASSES}" if lo == DIGIT_CLASSES else f"{lo} of the {DIGIT_CLASSES}"
+        every = " in every seed" if len(counts) > 1 else ""
+        return f"samples show {shown} digits{every} (at least 1% each)"
+    return f"samples show {lo} to {hi} of the {DIGIT_CLASSES} digits, by seed (at least 1% each)"
 
 
 def hyperparameters(final: pd.DataFrame) -> dict[str, Any]:
@@ -111,9 +129,29 @@ def architectures(final: pd.DataFrame) -> tuple[dict | None, list[dict]]:
     return g, ds
 
 
-def table_html(df: pd.DataFrame, sortable: bool = False) -> str:
+def _text(value: Any) -> str:
+    return "" if is_scalar(value) and pd.isna(value) else fmt(value)
+
+
+def table_html(df: pd.DataFrame, sortable: bool = False, values: pd.DataFrame | None = None) -> str:
+    """``df`` as an HTML table; with ``values`` (same rows, some of the columns), each cell whose
+    value there is a number carries it in full as ``data-v``, which a header click sorts by (the
+    shown text is rounded: 120.467 and 120.489 both read "120.5")."""
     classes = "tbl sortable" if sortable else "tbl"
-    return df.to_html(index=False, escape=True, na_rep="", classes=classes, border=0)
+    head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
+    rows = []
+    for i in range(len(df)):
+        cells = []
+        for c in df.columns:
+            v = values[c].iloc[i] if values is not None and c in values else None
+            number = is_number(v) and not is_bool(v) and math.isfinite(v)
+            attr = f' data-v="{float(v)!r}"' if number else ""
+            cells.append(f"<td{attr}>{esc(_text(df[c].iloc[i]))}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return (
+        f'<table class="{classes}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def experiment_report(final: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -127,7 +165,7 @@ def experiment_report(final: pd.DataFrame) -> tuple[list[str], list[str]]:
         status_line = ", ".join(f"{counts.get(s, 0)} {s}" for s in TRIAL_STATUSES)
         dataset = exp["dataset"].iloc[0]
         body.append(f"<h3>{esc(name)} <small>({esc(dataset)}; {esc(status_line)})</small></h3>")
-        body.append(table_html(table, sortable=True))
+        body.append(table_html(table, sortable=True, values=notes_table(exp, raw=True)))
         hp = hyperparameters(exp)
         body.append(
             "<details><summary>hyper-parameters held fixed</summary>"

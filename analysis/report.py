@@ -213,7 +213,7 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
     answers = answered(final)
     header.append(findings_html(answers, images))
     header.append("<h2>Summary: one row per configuration</h2>")
-    header.append(table_html(shown, sortable=True))
+    header.append(table_html(shown, sortable=True, values=summary))
     md = ["# gan_rf report", "", f"Written {stamp}.", ""]
     if smoke:
         md += [f"**{smoke}**", ""]

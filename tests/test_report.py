@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from analysis.load import load_experiment
 from analysis.report import build
 from tests.test_analysis import ok, trial
@@ -28,3 +30,48 @@ def test_a_smoke_sweeps_page_says_its_numbers_mean_nothing(tmp_path):
 def test_a_laptop_sweeps_page_has_no_banner(tmp_path):
     page, md = build(load_experiment(_sweep(tmp_path / "mnist_rf-laptop", "laptop")))
     assert 'class="smoke"' not in page and "Smoke preset" not in md
+
+
+def test_the_notes_column_says_the_digit_count_in_words():
+    import pandas as pd
+
+    from analysis.notes import digits_note
+
+    assert digits_note(pd.Series([10.0, 10.0])) == (
+        "samples show all 10 digits in every seed (at least 1% each)"
+    )
+    assert digits_note(pd.Series([7.0])) == "samples show 7 of the 10 digits (at least 1% each)"
+    assert digits_note(pd.Series([10.0, 7.0, float("nan")])) == (
+        "samples show 7 to 10 of the 10 digits, by seed (at least 1% each)"
+    )
+
+
+def _close_means(exp):
+    """Two configurations whose FID means (120.489 and 120.467) both read "120.5"."""
+    for rf, fids in ((1, (120.488, 120.490)), (5, (120.466, 120.468))):
+        for seed, fid in enumerate(fids):
+            trial(exp, f"rf{rf}-s{seed}", rf=rf, depth=1, seed=seed, results=[ok(fid)])
+    return exp
+
+
+def _column(page: str, table_start: str, header: str) -> list[tuple[str, str]]:
+    """(data-v, text) of one column of the first table after ``table_start``."""
+    import re
+
+    table = page[page.index(table_start) :]
+    table = table[: table.index("</table>")]
+    heads = re.findall(r"<th>(.*?)</th>", table)
+    col = heads.index(header)
+    rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1])
+    cells = [re.findall(r'<td(?: data-v="([^"]*)")?>(.*?)</td>', r)[col] for r in rows]
+    return cells
+
+
+def test_tables_carry_each_number_in_full_for_sorting(tmp_path):
+    page, _ = build(load_experiment(_close_means(tmp_path / "close")))
+    fid = _column(page, "Summary: one row per configuration", "FID-like (evaluator features)")
+    assert [t for _, t in fid] == ["120.5 ± 0.013"] * 2  # t(0.975, 1) x 0.001 = 0.0127
+    assert [float(v) for v, _ in fid] == pytest.approx([120.489, 120.467], abs=1e-9)
+    notes_fid = _column(page, "<h3>close", "fid")
+    assert [float(v) for v, _ in notes_fid] == pytest.approx([120.489, 120.467], abs=1e-9)
+    assert [float(v) for v, _ in _column(page, "<h3>close", "rf size")] == [1.0, 5.0]
