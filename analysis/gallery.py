@@ -21,6 +21,11 @@ THUMB_PX = 160  # the latest images
 EARLIER_PX = 112  # earlier steps
 MAX_STEPS = 8  # images per trial and kind on the slider, the latest included
 BUDGET_BYTES = 7 * 2**20  # every image of a page, base64 included
+# (img class the page's script fills, the label above it)
+PANES = (
+    ("samples", "samples (fixed noise)"),
+    ("ERF", "ERF map of the conv stack"),
+)
 
 
 def thumb(path: Path, px: int = THUMB_PX, quality: int = 80) -> str | None:
@@ -114,9 +119,10 @@ def gallery(frame: pd.DataFrame, configs: Configs, images: Images) -> tuple[str,
     order = final.sort_values(["cfg", "seed"], na_position="last")
     for _, r in order.iterrows():
         imgs = "".join(
-            f'<img class="{kind}" alt="{kind}" title="{kind}">'
-            f'<div class="noimg {kind}">no {kind}</div>'
-            for kind in ("samples", "ERF")
+            f'<span class="pane"><span class="lbl">{esc(name)}</span>'
+            f'<img class="{kind}" alt="{esc(name)}" title="{esc(name)}">'
+            f'<div class="noimg {kind}">no {kind}</div></span>'
+            for kind, name in PANES
         )
         cards.append(
             f'<figure class="card" data-key="{esc(r["key"])}">{imgs}'

@@ -99,6 +99,11 @@ function allowed(sec) {{
 }}
 function filterTrace(t, keep) {{
   if (t.meta && t.meta.key !== undefined) return keep.has(t.meta.key) ? t : null;
+  if (t.type === "heatmap" && t.meta && t.meta.keys) {{  // blank the cells the filters exclude
+    const blank = a => a.map((row, i) => row.map((v, j) => keep.has(t.meta.keys[i][j]) ? v : null));
+    for (const a of ["z", "text", "hovertext", "customdata"]) if (Array.isArray(t[a])) t[a] = blank(t[a]);
+    return t;
+  }}
   if (t.type === "parcoords" && t.meta && t.meta.keys) {{
     const idx = t.meta.keys.map((k, i) => keep.has(k) ? i : -1).filter(i => i >= 0);
     t.dimensions.forEach(d => d.values = idx.map(i => d.values[i]));
@@ -123,6 +128,23 @@ function recolour(sec, data, split) {{
     Object.assign(t, {{name: escHtml(name), legendgroup: escHtml(name), showlegend: first}});
     t.line = Object.assign({{}}, t.line, {{color: seen[name]}});
   }}
+  // the legend in numeric order (rf=3 before rf=13), whatever order the traces came in
+  const ranks = Object.keys(seen).sort((a, b) => a.localeCompare(b, undefined, {{numeric: true}}));
+  for (const t of data) if (t.name !== undefined) t.legendrank = 1000 + ranks.indexOf(t.name);
+}}
+// A slice ("head=patch · loss=hinge") fits the filters when none of its fields is filtered to
+// another value; a chart of slices (the heatmap) follows the filters to the first that fits.
+function fitsFilters(sec, slice) {{
+  const f = STATE[sec] || {{}};
+  return slice.split(" · ").every(p => {{
+    const i = p.indexOf("="), v = i < 0 ? "" : f[p.slice(0, i)];
+    return v === undefined || v === "" || v === p.slice(i + 1);
+  }});
+}}
+function followFilters(sel, sec) {{
+  if (!sel || fitsFilters(sec, sel.value)) return;
+  const o = [...sel.options].find(o => fitsFilters(sec, o.value));
+  if (o) sel.value = o.value;
 }}
 // Drawing: a chart is drawn when it is on screen (or near it), the others one at a time in the
 // background, so the first screen is usable at once and input is handled between charts. A
@@ -133,6 +155,7 @@ function draw(id) {{
   PENDING.delete(id);
   const el = document.getElementById(id), C = DATA.charts[id], sec = C.section;
   const gen = el.drawGen = (el.drawGen || 0) + 1;
+  if (C.slices) followFilters(el.parentNode.querySelector("select.split"), sec);
   const metric = el.parentNode.querySelector("select.metric")?.value ?? C.metric;
   const split = el.parentNode.querySelector("select.split")?.value ?? C.split;
   const v = C.variants[metric][C.recolour ? "" : split];

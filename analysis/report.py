@@ -89,7 +89,16 @@ def section_charts(frame: pd.DataFrame, cf: Configs, sec: str) -> list[dict]:
     metrics = F.available_metrics(cf.final)
     charts: list[dict] = []
 
-    def add(title, build, metrics, splits, split_label="split by", default="", recolour=False):
+    def add(
+        title,
+        build,
+        metrics,
+        splits,
+        split_label="split by",
+        default="",
+        recolour=False,
+        slices=False,
+    ):
         charts.append(
             {
                 "title": title,
@@ -103,6 +112,7 @@ def section_charts(frame: pd.DataFrame, cf: Configs, sec: str) -> list[dict]:
                 "metric": (metrics or [""])[0],
                 "split": default,
                 "recolour": recolour,
+                "slices": slices,  # its splits are slices: follow the filters
             }
         )
 
@@ -122,6 +132,7 @@ def section_charts(frame: pd.DataFrame, cf: Configs, sec: str) -> list[dict]:
                 F.heatmap_slices(cf),
                 "slice",
                 F.heatmap_slices(cf)[0][0],
+                slices=True,
             )
         if "depth" in varies:
             add(
@@ -264,7 +275,7 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
         "sections": data_sections,
         "images": images.urls,
         "charts": {
-            k: {x: c[x] for x in ("section", "variants", "metric", "split", "recolour")}
+            k: {x: c[x] for x in ("section", "variants", "metric", "split", "recolour", "slices")}
             for k, c in charts.items()
         },
     }

@@ -200,3 +200,51 @@ def test_heatmap_colours_only_cells_whose_interval_excludes_the_reference():
     assert [list(row) for row in coloured.z] == [[None, pytest.approx(30.1)], [None, None]]
     rule = re.search(r"excludes the reference (" + NUMBER + ")", fig.layout.title.text)
     assert rule and float(rule[1]) == pytest.approx(reference, rel=1e-3)
+
+
+def test_heatmap_cells_print_mean_and_n_and_carry_their_configuration():
+    cf = configurations(table())
+    grey, coloured = F.fig_heatmap(cf, FID, "").data
+    # depth 1: rf 1 (80, 100), rf 13 (30.0, 30.2; the diverged seed left out); depth 2: three, one
+    ns = [[2, 2], [3, 1]]
+    for i, d in enumerate((1, 2)):
+        for j, rf in enumerate((1, 13)):
+            text = coloured.text[i][j]
+            assert text.endswith(f"<br>n={ns[i][j]}")
+            assert float(re.split(r" |<br>", text)[0]) == pytest.approx(
+                np.mean(seeds_of(rf, d)), rel=1e-3
+            )
+            cfg = cf.final[(cf.final["rf"] == rf) & (cf.final["depth"] == d)]["cfg"].iloc[0]
+            assert grey.meta["keys"][i][j] == coloured.meta["keys"][i][j] == cf.key(cfg)
+
+
+def test_erf_chart_draws_the_95_percent_rings_over_the_50_percent_marks():
+    fig = F.fig_erf(configurations(table()))
+    names = [t.name for t in fig.data]
+    i50, i95 = names.index("conv-stack ERF (50% mass)"), names.index("conv-stack ERF (95% mass)")
+    assert i95 > i50  # drawn later: on top
+    ring, mark = fig.data[i95].marker, fig.data[i50].marker
+    assert ring.symbol.endswith("-open") and ring.size > mark.size  # the mark shows through
+
+
+def test_parallel_coordinates_tick_whole_number_fields_at_their_values():
+    rows = [(rf, d, 0, "finished", 50.0 + rf) for rf in (1, 3, 4, 13) for d in (1, 2, 4)]
+    fig = F.fig_parcoords(configurations(table(rows)), FID)
+    dims = {d.label: d for d in fig.data[0].dimensions}
+    assert list(dims["rf"].tickvals) == [1, 3, 4, 13] and list(dims["rf"].ticktext) == [
+        "1",
+        "3",
+        "4",
+        "13",
+    ]
+    assert list(dims["depth"].tickvals) == [1, 2, 4]
+    assert fig.data[0].dimensions[-1].tickvals is None  # the metric's axis: plotly's own ticks
+
+
+def test_training_curve_legend_lists_rfs_in_numeric_order():
+    rows = [(rf, 1, s, "finished", 50.0) for rf in (1, 13, 3, 5) for s in (0, 1)]
+    final = table(rows)
+    frame = pd.concat([final.assign(step=k, epoch=float(k)) for k in (1, 2)])
+    fig = F.fig_curves(frame, configurations(final), FID)
+    legend = [t.name for t in fig.data if t.showlegend]
+    assert legend == ["rf=1", "rf=3", "rf=5", "rf=13"]

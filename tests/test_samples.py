@@ -93,3 +93,16 @@ def test_a_trial_without_grids_says_so(tmp_path):
         answered(final_rows(load_experiment(_exp(tmp_path, grids=False)))), Images()
     )
     assert html.count('<div class="noimg">no samples</div>') == 6
+
+
+def test_gallery_cards_label_their_grid_and_erf_map(tmp_path):
+    page, _ = build(load_experiment(_exp(tmp_path)))
+    gallery = page[page.index('<div class="gallery">') :]
+    cards = re.findall(r'<figure class="card".*?</figure>', gallery)
+    assert len(cards) == 6
+    for card in cards:
+        labels = re.findall(r'<span class="lbl">(.*?)</span><img class="(\w+)"', card)
+        assert labels == [
+            ("samples (fixed noise)", "samples"),
+            ("ERF map of the conv stack", "ERF"),
+        ]

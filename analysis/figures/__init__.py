@@ -38,6 +38,7 @@ from analysis.figures.means import (
     spec_metric_vs,
 )
 from analysis.figures.trials import (
+    ERF_MARKERS,
     MARKERS_BELOW,
     curve_variants,
     fig_curves,
@@ -53,6 +54,7 @@ from analysis.figures.trials import (
 
 __all__ = [
     "CHART_METRICS",
+    "ERF_MARKERS",
     "EVERY_FIELD",
     "INTEGER_AXES",
     "MARKERS_BELOW",

@@ -4,7 +4,7 @@ A heatmap's colour claims a difference, and two seeds' means differ by noise: so
 coloured only where its 95% t interval over seeds excludes the *reference*, the slice's mean of
 its cells' means (each configuration weighed once). A cell whose interval includes the
 reference, or that has one seed (no interval), is grey. Every cell shows its mean and interval
-as text; the rule is the chart's subtitle and each cell's hover says which side it falls.
+and n as text; the rule is the chart's subtitle and each cell's hover says which side it falls.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def spec_heatmap(configs: Configs, metric: str, slice_name: str = "") -> dict:
 
     z = layer(lambda c: float(c["mean"]) if differs(c, reference) else None)
     muted = layer(lambda c: None if differs(c, reference) else 0)
-    text = layer(lambda c: plus_minus(c["mean"], c["half"], 3))
+    text = layer(lambda c: f"{plus_minus(c['mean'], c['half'], 3)}<br>n={c['n']}")
+    keys = layer(lambda c: c["page_key"])  # the page's filters blank the cells they exclude
     hover = layer(lambda c: _cell_hover(c, metric, reference))
     mean = layer(lambda c: float(c["mean"]))  # every cell's mean, coloured or not
     title = f"rf x depth: {label(metric)}" + (f" ({esc(slice_name)})" if slice_name else "")
@@ -103,7 +104,7 @@ def spec_heatmap(configs: Configs, metric: str, slice_name: str = "") -> dict:
         "name": "within noise",
         "colorscale": [[0, MUTED], [1, MUTED]],
         "showscale": False,
-        "meta": {"role": "muted"},
+        "meta": {"role": "muted", "keys": keys},
     }
     coloured = {
         **common,
@@ -114,7 +115,7 @@ def spec_heatmap(configs: Configs, metric: str, slice_name: str = "") -> dict:
         "zmax": max(means, default=1),
         "showscale": any(v is not None for row in z for v in row),
         "colorbar": {"title": {"text": ""}},
-        "meta": {"role": "coloured"},
+        "meta": {"role": "coloured", "keys": keys},
     }
     return {"data": [grey, coloured], "layout": layout}
 

@@ -25,6 +25,14 @@ from analysis.figures.base import (
 from analysis.stats import Configs, fmt
 from ganrf.metrics.spec import METRICS
 
+# (column, legend name, marker, size), in drawing order: later traces are drawn over earlier ones
+ERF_MARKERS = (
+    ("erf/conv_size50", "conv-stack ERF (50% mass)", "diamond", 7),
+    ("erf/conv_size95", "conv-stack ERF (95% mass)", "circle-open", 13),
+    ("erf/decision_size95", "decision gradient (95% mass)", "square-open", 9),
+    ("decision_rf", "decision rf", "x", 9),
+)
+
 
 def spec_erf(configs: Configs) -> dict:
     """Theoretical rf against the measured ERF of the conv stack (its central unit, Luo et al.
@@ -35,12 +43,9 @@ def spec_erf(configs: Configs) -> dict:
     hover = [h for h, m in zip(_trial_hovers(configs), mask) if m]
     keys = list(ok["key"])
     data = []
-    for col, name, symbol in (
-        ("erf/conv_size95", "conv-stack ERF (95% mass)", "circle"),
-        ("erf/conv_size50", "conv-stack ERF (50% mass)", "diamond"),
-        ("erf/decision_size95", "decision gradient (95% mass)", "square-open"),
-        ("decision_rf", "decision rf", "x"),
-    ):
+    # Where the two masses coincide (a 1x1 conv: both 1 px) the later trace hides the earlier:
+    # the small filled 50% diamonds first, the wider hollow 95% rings over them, both seen.
+    for col, name, symbol, size in ERF_MARKERS:
         data.append(
             {
                 "type": "scatter",
@@ -51,7 +56,7 @@ def spec_erf(configs: Configs) -> dict:
                 "customdata": keys,
                 "hovertext": hover,
                 "hoverinfo": "text+y",
-                "marker": {"symbol": symbol, "size": 9},
+                "marker": {"symbol": symbol, "size": size},
             }
         )
     rfs = [float(v) for v in ok["rf"] if v is not None and not pd.isna(v) and float(v) > 0]
@@ -132,7 +137,13 @@ def _curve_trials(frame: pd.DataFrame, configs: Configs) -> list[tuple[dict, str
         if trial in index:
             i = index[trial]
             out.append((records[i], hovers[i], rows.sort_values("step")))
-    return out
+    # in configuration order (rf 1, 3, 5, 13: numbers as numbers), then seed: the legend lists
+    # each configuration where its first trace is
+    return sorted(out, key=lambda t: (t[0]["cfg"], _seed_order(t[0].get("seed"))))
+
+
+def _seed_order(seed) -> tuple:
+    return (1, 0.0) if seed is None or pd.isna(seed) else (0, float(seed))
 
 
 def _spec_curves(trials: list, configs: Configs, metric: str) -> dict:
@@ -211,7 +222,8 @@ def spec_parcoords(configs: Configs, metric: str) -> dict:
         for f in configs.fields:
             values = [fmt(v) for v in ok[f]]
             if all(_is_number(v) for v in values if v):
-                dims.append({"label": f, "values": [float(v) if v else None for v in values]})
+                numbers = [float(v) if v else None for v in values]
+                dims.append({"label": f, "values": numbers, **_integer_ticks(numbers)})
             else:
                 cats = sorted(set(values), key=lambda v: _order((v,)))
                 where = {c: i for i, c in enumerate(cats)}
@@ -237,6 +249,16 @@ def spec_parcoords(configs: Configs, metric: str) -> dict:
     }
     layout = {"title": {"text": f"every varying field and {label(metric)}"}, "margin": {"t": 90}}
     return {"data": [trace], "layout": layout}
+
+
+def _integer_ticks(values: list[float | None]) -> dict:
+    """An axis of whole numbers (rf, depth) ticked at its values only: plotly's own ticks put
+    3.5 between rf 3 and 4 and 1.2 on a depth axis, values no design has."""
+    present = sorted({v for v in values if v is not None})
+    if not present or any(not v.is_integer() for v in present):
+        return {}
+    ticks = [int(v) for v in present]
+    return {"tickvals": ticks, "ticktext": [str(t) for t in ticks]}
 
 
 def fig_parcoords(configs: Configs, metric: str) -> go.Figure:
