@@ -171,3 +171,72 @@ def test_page_renders_every_chart_without_console_errors(browser, tmp_path):
     assert page.locator("text=Summary: one row per configuration").count() == 1
     assert page.locator("text=diverged").count() >= 1 and page.locator("text=errored").count() >= 1
     assert errors == []
+
+
+def findings_fixture(root):
+    """rf 1 and rf 5 whose FID means (120.489, 120.467) both read "120.5", and rf 5 at depth 1
+    and 2 with either head (the heatmap's two slices); every trial saved sample grids."""
+    e = root / "mnist_rf-page"
+    cells = [
+        (1, 1, "image", "conv1", (120.488, 120.490)),
+        (5, 1, "image", "conv5", (120.466, 120.468)),
+        (5, 2, "image", "conv3,conv3", (60.0, 62.0)),
+        (5, 1, "patch", "conv5", (40.0, 42.0)),
+        (5, 2, "patch", "conv3,conv3", (20.0, 22.0)),
+    ]
+    for rf, depth, head, layers, fids in cells:
+        for seed, fid in enumerate(fids):
+            d = trial(e, f"rf{rf}-d{depth}-{head}-s{seed}", rf=rf, depth=depth, seed=seed,
+                      head=head, layers=layers, results=[ok(fid, **_arts(200))])  # fmt: skip
+            for sub in ("samples", "erf"):
+                (d / sub).mkdir()
+                Image.new("L", (60, 60), color=40 * rf).save(d / sub / "step00000200.png")
+    return [e]
+
+
+def test_findings_grids_numeric_sort_and_heatmap_filter(browser, tmp_path):
+    out = write_report(findings_fixture(tmp_path), tmp_path / "report.html")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(out.as_uri())
+    page.wait_for_function(ALL_CHARTS_DRAWN, timeout=30_000)
+
+    # every finding with sides shows each seed's grid beside its sentence, drawn
+    q1 = page.locator(".finding", has_text="1. Does the rf size matter?").locator("li.answer")
+    grids = q1.locator(".sides img[data-img]")
+    assert grids.count() == 2 + 2  # rf 1's two seeds, rf >= 5's (conv5) two
+    for i in range(grids.count()):
+        assert grids.nth(i).is_visible()
+        assert grids.nth(i).evaluate("i => i.complete && i.naturalWidth > 0")
+    assert q1.locator("p").bounding_box()["y"] < grids.first.bounding_box()["y"]
+    src = grids.first.evaluate("i => i.src")
+    assert src.startswith("data:image/jpeg;base64,")
+
+    # the summary sorts by the number: 120.467 before 120.489 though both read "120.5"
+    summary = page.locator("table.sortable").first
+    header = summary.locator("th", has_text="FID-like (evaluator features)")
+    col = header.evaluate("h => [...h.parentNode.children].indexOf(h)")
+    rows = summary.locator("tbody tr")
+    order = f"[...document.querySelector('table.sortable').tBodies[0].rows].map(r => r.cells[{col}].dataset.v)"
+    header.click()
+    assert [float(v) for v in page.evaluate(order)] == [21.0, 41.0, 61.0, 120.467, 120.489]
+    header.click()
+    assert [float(v) for v in page.evaluate(order)] == [120.489, 120.467, 61.0, 41.0, 21.0]
+    assert rows.count() == 5
+
+    # the heatmap follows the filters: head = patch shows the patch slice's cells
+    section = page.locator('section[data-dataset="mnist"]')
+    sec = section.get_attribute("data-section")
+    heat = section.locator('.chart[data-title="rf x depth"]').get_attribute("id")
+    cells = f"document.getElementById('{heat}').data[0].customdata"
+    assert page.evaluate(cells) == [[120.489, 120.467], [None, 61.0]]  # rf 1, 5 x depth 1, 2
+    page.select_option(f'select[data-filter="head"][data-section="{sec}"]', "patch")
+    page.wait_for_function(f"JSON.stringify({cells}) === '[[41],[21]]'", timeout=10_000)
+    box = section.locator(".chartbox", has=page.locator(f"#{heat}"))
+    assert box.locator("select.split").input_value() == "head=patch"
+    page.select_option(f'select[data-filter="depth"][data-section="{sec}"]', "2")
+    page.wait_for_function(f"JSON.stringify({cells}) === '[[null],[21]]'", timeout=10_000)
+    texts = page.evaluate(f"document.getElementById('{heat}').data[0].text")
+    assert texts[1][0].startswith("21 ± ") and texts[1][0].endswith("n=2") and texts[0][0] is None
+    assert errors == []
