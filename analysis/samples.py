@@ -23,9 +23,13 @@ CONFIG_FIELDS = ("layers", "rf", "depth", "head", "channels")
 
 
 def config_label(row: dict) -> str:
-    """A configuration in words: ``conv5 (rf 5, depth 1), image head``."""
+    """A configuration in words: ``conv5 (rf 5, depth 1), image head, D 6,353 params``."""
     text = f"{fmt(row.get('layers'))} (rf {fmt(row.get('rf'))}, depth {fmt(row.get('depth'))})"
-    return text + (f", {fmt(row['head'])} head" if fmt(row.get("head")) else "")
+    text += f", {fmt(row['head'])} head" if fmt(row.get("head")) else ""
+    params = row.get("params_d")
+    return text + (
+        f", D {int(params):,} params" if params is not None and not pd.isna(params) else ""
+    )
 
 
 def _seed_grid(row: dict, images: Images) -> str:

@@ -145,6 +145,7 @@ class Configs:
                     "cfg": cfg,
                     "cfg_label": first["cfg_label"],
                     **{f: first[f] for f in self._shown},
+                    "params_d": first.get("params_d", math.nan),  # D's size, from design.json
                     "n": n,
                     "mean": mean,
                     "half": half,
@@ -152,7 +153,7 @@ class Configs:
                     "hi": mean + half if n > 1 else math.nan,
                 }
             )
-        cols = ["cfg", "cfg_label", *self._shown, "n", "mean", "half", "lo", "hi"]
+        cols = ["cfg", "cfg_label", *self._shown, "params_d", "n", "mean", "half", "lo", "hi"]
         return pd.DataFrame(rows, columns=cols)
 
 

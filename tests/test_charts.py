@@ -248,3 +248,20 @@ def test_training_curve_legend_lists_rfs_in_numeric_order():
     fig = F.fig_curves(frame, configurations(final), FID)
     legend = [t.name for t in fig.data if t.showlegend]
     assert legend == ["rf=1", "rf=3", "rf=5", "rf=13"]
+
+
+def test_head_bars_name_each_discriminators_parameter_count():
+    """The issue's smoke sweep compared an image-head D of 6,353 parameters with a patch-head D
+    of 89: every bar of a head comparison says its D's size."""
+    final = table([(5, 1, s, "finished", 40.0 + s) for s in (0, 1)] * 2)
+    final["trial"] = [f"t{i}" for i in range(4)]
+    final["head"] = ["image", "image", "patch", "patch"]
+    final["params_d"] = [6353, 6353, 89, 89]
+    fig = F.fig_bars(configurations(final), FID, "head")
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [list(t.x) for t in bars] == [
+        ["all trials<br>D 6,353 params"],
+        ["all trials<br>D 89 params"],
+    ]
+    dots = [t for t in fig.data if t.type != "bar"]
+    assert [set(t.x) for t in dots] == [set(t.x) for t in bars]  # each seed over its own bar

@@ -68,9 +68,9 @@ def test_each_finding_shows_every_seeds_latest_grid_per_configuration(tmp_path):
     sides = re.findall(r'<div class="side"><b>(.*?)</b>(.*?)</div></div></div>(?=<div|</div>)', q1)
     labels = re.findall(r'<div class="lbl">(.*?)</div>', q1)
     assert labels == [
-        "conv1 (rf 1, depth 1), image head",
-        "conv5 (rf 5, depth 1), image head",
-        "conv13 (rf 13, depth 1), image head",
+        "conv1 (rf 1, depth 1), image head, D 1,000 params",
+        "conv5 (rf 5, depth 1), image head, D 1,000 params",
+        "conv13 (rf 13, depth 1), image head, D 1,000 params",
     ]
     assert [s[0] for s in sides][:1] == ["rf 1"]
     shown = [int(i) for i in re.findall(r'<img data-img="(\d+)"', q1)]

@@ -190,6 +190,15 @@ def spec_bars(configs: Configs, metric: str, split: str, title: str | None = Non
     s = _summary(configs, metric, None)
     fields = _split_fields(configs, split)
     rest = [f for f in configs.fields if f not in fields]
+
+    def x_of(r: dict) -> str:
+        """The bar's group; where heads differ, with D's size: a dense head adds a weight per
+        pixel of the last feature map, so the two D's compared may differ many times over."""
+        text = esc(configs.label(r, rest))
+        if "head" in configs.fields and not pd.isna(r["params_d"]):
+            text += f"<br>D {int(r['params_d']):,} params"
+        return text
+
     data = []
     for i, (name, g) in enumerate(_record_groups(s, fields)):
         name = esc(name or label(metric))
@@ -198,7 +207,7 @@ def spec_bars(configs: Configs, metric: str, split: str, title: str | None = Non
         data.append(
             {
                 "type": "bar",
-                "x": [esc(configs.label(r, rest)) for r in g],
+                "x": [x_of(r) for r in g],
                 "y": _column(g, "mean"),
                 "error_y": {"type": "data", "array": _column(g, "half"), "visible": True},
                 "name": name,
@@ -210,7 +219,7 @@ def spec_bars(configs: Configs, metric: str, split: str, title: str | None = Non
                 **group,
             }
         )
-        data.append(_dots(g, name, colour, lambda r: esc(configs.label(r, rest)), **group))
+        data.append(_dots(g, name, colour, x_of, **group))
     layout = _layout(title or f"{label(metric)} per configuration", "", label(metric))
     # a bar's length is its value: the axis starts at 0, never at a floor under tiny differences
     layout.update(barmode="group", scattermode="group")
