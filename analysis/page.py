@@ -3,9 +3,11 @@
 The script draws each chart from its variants (one per metric and split, computed in Python):
 those on screen at once, the others one at a time in the background (a chart scrolled to jumps
 the queue), so the first screen is usable before every chart is drawn. It applies the section's
-filters to every chart (points and traces carry their page key), to the trial table and to the
-gallery, sorts tables by a header click, recolours the training curves by the chosen field, and
-moves the gallery's step slider.
+filters to every chart (points, traces and heatmap cells carry their page key; a chart of slices
+follows the filters to a slice that fits), to the trial table and to the
+gallery, sorts tables by a header click, recolours the training curves by the chosen field,
+moves the gallery's step slider, and fills the findings' sample grids from the page's one list of
+images.
 """
 
 from __future__ import annotations

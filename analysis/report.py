@@ -2,8 +2,10 @@
 
     python -m analysis runs/NAME [runs/OTHER ...] -o report.html
 
-The page opens with the experiment report the notes ask for (network model, hyper-parameters,
-final result per experiment), then, per dataset, plotly charts whose metric is switched with a
+The page opens with a warning when its trials ran the smoke preset, the findings (the notes'
+four questions answered, each with every compared configuration's latest sample grids beside
+it: :mod:`analysis.samples`), a summary table and the experiment report the notes ask for
+(network model, hyper-parameters, final result per experiment), then, per dataset, plotly charts whose metric is switched with a
 dropdown: metric against rf (one line per depth, mean and spread over seeds), an rf x depth
 heatmap, metric against depth (one line per rf: the rf-equivalent question), image vs patch head,
 theoretical and decision rf against the measured ERF, training curves, time per epoch, and a
