@@ -10,7 +10,7 @@ Every sweep has Tune write each trial's reports into its folder as ``result.json
   (``WandbLoggerCallback``), in the project ``$WANDB_PROJECT`` (default ``gan_rf``); log in with
   ``wandb login`` or ``$WANDB_API_KEY``, or set ``WANDB_MODE=offline``;
 * ``mlflow``: an MLflow run per trial in the experiment named after the sweep (or
-  ``$MLFLOW_EXPERIMENT_NAME``), at ``$MLFLOW_TRACKING_URI`` (default: ``./mlruns``)
+  ``$MLFLOW_EXPERIMENT_NAME``), at ``$MLFLOW_TRACKING_URI`` (default: MLflow's local store)
   (``MLflowLoggerCallback``).
 
 A packed trial (``--pack``) is one Tune trial, so a tracker shows its summary row (the members'
