@@ -30,8 +30,9 @@ import torchvision.transforms.functional as TF
 
 from ganrf.config import TrainConfig
 from ganrf.data import load_mnist, to_float
-from ganrf.metrics import evaluate
-from ganrf.metrics.evaluate import Evaluator, _permuted
+from ganrf.metrics import evaluate, features
+from ganrf.metrics.evaluate import Evaluator
+from ganrf.metrics.features import _permuted
 
 COLUMNS = [  # (report key, header, format)
     ("fid", "FID-like", ".3g"),
@@ -89,7 +90,7 @@ def cases(root: str, n: int) -> dict[str, tuple[bool, Tensor]]:
     test, _ = load_mnist(root, train=False, download=False)
     g = torch.Generator().manual_seed(0)
     perm = torch.randperm(
-        len(train), generator=torch.Generator().manual_seed(evaluate.REFERENCE_SEED)
+        len(train), generator=torch.Generator().manual_seed(features.REFERENCE_SEED)
     )
     real = to_float(train[perm[n : 2 * n]])  # the floor uses perm[:n]
     digit_labels = labels[perm[n : 2 * n]]
@@ -136,7 +137,7 @@ def generator_samples(root: str, rf: int, n: int) -> Tensor:
         LAPTOP | {"data.root": root, "data.download": False, "d.layers": f"conv{rf}"}
     )
     g = generator_for(cfg)
-    path = evaluate.cache_dir() / f"calibration-laptop-rf{rf}-g.pt"
+    path = features.cache_dir() / f"calibration-laptop-rf{rf}-g.pt"
     if path.exists():
         g.load_state_dict(torch.load(path, weights_only=True))
     else:

@@ -77,7 +77,7 @@ def rgb_folder(root: Path, count: int = 80) -> None:
 
 def standin_net():
     """A fixed random conv feature network for RGB images (no classifier, no stem)."""
-    from ganrf.metrics.evaluate import FeatureNet
+    from ganrf.metrics.features import FeatureNet
 
     conv = torch.nn.Conv2d(3, 16, 5, stride=4)
     with torch.no_grad():

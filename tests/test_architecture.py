@@ -23,9 +23,14 @@ TORCH_FREE_CORE = {
     "ganrf.sweep.experiments",
     "ganrf.metrics.spec",
 }
-# Modules that import Ray: the Tune adapter and what it hands Tune (its progress callbacks);
-# ganrf.sweep.cluster borrows only the launcher's config checks.
-RAY_MODULES = {"ganrf.sweep.tune", "ganrf.sweep.progress", "ganrf.sweep.cluster"}
+# Modules that import Ray: the Tune adapter and what it hands Tune (its progress callbacks, the
+# trackers' logger callbacks); ganrf.sweep.cluster borrows only the launcher's config checks.
+RAY_MODULES = {
+    "ganrf.sweep.tune",
+    "ganrf.sweep.progress",
+    "ganrf.sweep.trackers",
+    "ganrf.sweep.cluster",
+}
 
 
 def module_name(path: Path) -> str:

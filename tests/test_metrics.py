@@ -88,7 +88,7 @@ def scipy_fd(a, b):
 
 
 def test_local_fid_is_the_frechet_distance_of_the_evaluators_conv_map(evaluator):
-    from ganrf.metrics.evaluate import LOCAL_IMAGES, reference_images
+    from ganrf.metrics.features import LOCAL_IMAGES, reference_images
     from ganrf.metrics.mnist_cnn import load_evaluator
 
     body = load_evaluator("cpu").body
@@ -107,7 +107,7 @@ def test_local_fid_is_the_frechet_distance_of_the_evaluators_conv_map(evaluator)
 
 
 def test_fid_floor_is_real_vs_reference_at_the_same_n(evaluator):
-    from ganrf.metrics.evaluate import reference_images
+    from ganrf.metrics.features import reference_images
     from ganrf.metrics.mnist_cnn import load_evaluator
 
     net = load_evaluator("cpu")
@@ -123,7 +123,7 @@ def test_fid_floor_is_real_vs_reference_at_the_same_n(evaluator):
 
 def test_reference_is_a_fixed_random_subset_of_the_test_split(tmp_path):
     from ganrf.data import load_mnist
-    from ganrf.metrics.evaluate import REFERENCE_SEED, reference_images
+    from ganrf.metrics.features import REFERENCE_SEED, reference_images
     from tests.test_data import fake_mnist
 
     fake_mnist(tmp_path, n=64)

@@ -67,6 +67,7 @@ def test_smoke_sweep_end_to_end(smoke):
         assert [r["progress/step"] for r in rows] == [2, 4]
         assert {"loss/d", "metric/fid", "time/epoch_s", "status"} <= set(rows[-1])
         assert list(trial.glob("checkpoint_*"))
+        assert not list(trial.glob("events.out.tfevents.*"))  # no --tracker: no TensorBoard
     assert (exp / "report.html").exists() and (exp / "report.md").exists()
     assert f"results: {exp / 'results.csv'}" in run.stdout
 
@@ -608,6 +609,7 @@ def test_sweep_records_its_defining_flags(smoke):
         "gpus_per_trial": None,
         "max_failures": 2,
         "pack": None,
+        "tracker": None,
     }
 
 

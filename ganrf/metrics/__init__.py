@@ -2,6 +2,8 @@
 
 * :mod:`ganrf.metrics.spec`: the registry of every reported key (torch-free; the analysis reads it);
 * :mod:`ganrf.metrics.evaluate`: :class:`Evaluator`, which computes them for a trial;
+* :mod:`ganrf.metrics.compute`: the function each registry entry names;
+* :mod:`ganrf.metrics.features`: the feature networks and the reference sets;
 * :mod:`ganrf.metrics.scores`: the scores on feature vectors (FID, KID, PRDC, class scores, SSIM);
 * :mod:`ganrf.metrics.erf`: the effective receptive fields (conv stack, decision gradient);
 * :mod:`ganrf.metrics.mnist_cnn`: the shipped MNIST feature network.
@@ -17,11 +19,12 @@ from typing import Any
 
 _LAZY = {
     "Evaluator": "ganrf.metrics.evaluate",
-    "FeatureNet": "ganrf.metrics.evaluate",
-    "MetricsError": "ganrf.metrics.evaluate",
-    "inception_feature_net": "ganrf.metrics.evaluate",
-    "mnist_feature_net": "ganrf.metrics.evaluate",
-    "Features": "ganrf.metrics.evaluate",
+    "Evaluation": "ganrf.metrics.evaluate",
+    "FeatureNet": "ganrf.metrics.features",
+    "MetricsError": "ganrf.metrics.features",
+    "inception_feature_net": "ganrf.metrics.features",
+    "mnist_feature_net": "ganrf.metrics.features",
+    "Features": "ganrf.metrics.features",
     "SUCCESS_FID_OVER_FLOOR": "ganrf.metrics.evaluate",
     "SUCCESS_PRECISION": "ganrf.metrics.evaluate",
     "SUCCESS_COVERAGE": "ganrf.metrics.evaluate",

@@ -2,8 +2,9 @@
 
 * :func:`conv_erf`, the ERF of the **conv stack**: the gradient of the central unit of the last
   conv feature map (before the head; summed over its channels, as Luo et al. set the gradient of
-  the centre pixel to 1) with respect to the input. It lies inside the theoretical rf
-  (``rf/conv``) and is the measure to read beside it, for every head.
+  the centre pixel to 1) with respect to the input. It lies inside the theoretical rf (the
+  design's ``rf``, a column of ``results.csv``) and is the measure to read beside it, for every
+  head.
 * :func:`decision_erf`, the **decision gradient**: the gradient of the decision itself, the whole
   image's logit for the image (dense) head, the central location's logit for the patch head. A
   dense head sees the whole image, so for it this map spreads over the image whatever the conv

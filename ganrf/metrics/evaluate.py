@@ -1,9 +1,10 @@
 """The evaluator: every trial's scores, computed every evaluation period.
 
-:class:`Evaluator` generates ``eval.samples`` images from fixed noise, computes their features
-once with the dataset's feature network, and scores them against cached reference features of
-a fixed random subset of the real test split (seeded, ``REFERENCE_SEED``: MNIST's test split is
-ordered, its two halves are FID 5.2 apart, so its first n images are no reference):
+:class:`Evaluator` generates ``eval.samples`` images from fixed noise and computes every metric
+of the registry (:mod:`ganrf.metrics.spec`) that names a function (``Metric.compute``, mostly in
+:mod:`ganrf.metrics.compute`), in the registry's order, on one :class:`Evaluation`: the samples'
+features are computed once by the dataset's feature network and scored against cached reference
+features of a fixed random subset of real images (:mod:`ganrf.metrics.features`):
 
 * ``metric/fid``: Fréchet distance of the feature network's features (``metric/feature_net``
   names it: the shipped MNIST CNN for 28x28 digits, Inception-V3 for RGB), beside its floor
@@ -19,9 +20,10 @@ ordered, its two halves are FID 5.2 apart, so its first n images are no referenc
 * ``metric/ssim``: mean pairwise SSIM of samples (high = alike, a collapse);
 * with a classifier (MNIST): ``metric/classifier_score``, ``class_count``, ``class_kl``,
   ``confident_share`` and ``metric/success``;
-* ``erf/conv_*``: the conv stack's ERF (its central unit; compare with ``rf/conv``), and
-  ``erf/decision_*``: the gradient map of the decision (whole image for the dense head), each as
-  radii and sizes ``2 r + 1`` holding 50% / 95% of the mass, with both maps saved as images.
+* ``erf/conv_*``: the conv stack's ERF (its central unit; compare with the design's theoretical
+  ``rf``, a column of ``results.csv``), and ``erf/decision_*``: the gradient map of the decision
+  (whole image for the dense head), each as radii and sizes ``2 r + 1`` holding 50% / 95% of the
+  mass, with both maps saved as images.
 
 **Success** ("did it generate digits?") is 1 when the samples are as close to the real digits as
 ``SUCCESS_FID_OVER_FLOOR`` times the real-vs-real floor, *and* their precision is at least
@@ -36,9 +38,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,16 @@ import torch
 from torch import Tensor, nn
 
 from ganrf.design.designs import DiscriminatorDesign
-from ganrf.metrics import scores
+from ganrf.metrics import scores, spec
 from ganrf.metrics.erf import ERF, conv_erf, decision_erf
-from ganrf.metrics.spec import INFO_KEYS, METRICS
+from ganrf.metrics.features import (
+    FeatureNet,
+    Features,
+    cache_dir,
+    inception_feature_net,
+    mnist_feature_net,
+    reference_images,
+)
 from ganrf.models import sample
 
 log = logging.getLogger(__name__)
@@ -59,149 +67,8 @@ log = logging.getLogger(__name__)
 SUCCESS_FID_OVER_FLOOR = 5.0
 SUCCESS_PRECISION = 0.7
 SUCCESS_COVERAGE = 0.5
-REFERENCE_SEED = 2016  # the permutation that picks the reference (test) and floor (train) sets
-LOCAL_IMAGES = 500  # local_fid: every position of this many images' conv map (98,000 vectors)
 PRDC_MAX = 5000  # k-NN scores on at most this many samples each side (O(N^2) distances)
-
-
-class MetricsError(RuntimeError):
-    """A feature network or reference set that cannot be had; the message says how to get it."""
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("GANRF_CACHE", Path.home() / ".cache" / "ganrf"))
-
-
-@dataclass
-class Features:
-    """What a feature network makes of a set of images (on the CPU)."""
-
-    features: Tensor  # (N, D) the global features
-    probs: Tensor | None  # (N, classes) for a classifier
-    local: Tensor | None  # (M, D') local feature vectors, for a network with a stem
-
-
-class FeatureNet:
-    """A feature network for x in [-1, 1]: ``features``, optional class probabilities, a name.
-
-    With a ``stem``, ``features`` reads the stem's output map ``(B, D', h, w)``, whose vectors
-    at every position of the first ``LOCAL_IMAGES`` images are the local features.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        features: Callable[[Tensor], Tensor],
-        probs_from_features: Callable[[Tensor], Tensor] | None = None,
-        batch: int = 500,
-        stem: Callable[[Tensor], Tensor] | None = None,
-    ) -> None:
-        self.name, self._features, self._probs, self.batch = (
-            name,
-            features,
-            probs_from_features,
-            batch,
-        )
-        self._stem = stem
-
-    @torch.no_grad()
-    def __call__(self, x: Tensor) -> Features:
-        feats, local, seen = [], [], 0
-        for b in x.split(self.batch):
-            if self._stem is not None:
-                fmap = self._stem(b)
-                if seen < LOCAL_IMAGES:
-                    keep = fmap[: LOCAL_IMAGES - seen]
-                    local.append(keep.permute(0, 2, 3, 1).flatten(0, 2).float())
-                seen += len(b)
-                b = fmap
-            feats.append(self._features(b).float())
-        g = torch.cat(feats)
-        probs = self._probs(g).softmax(1) if self._probs is not None else None
-        # Left on the device they were computed on: the scores run there too (on a GPU, the
-        # whole evaluation stays on it).
-        return Features(g, probs, torch.cat(local) if local else None)
-
-
-def mnist_feature_net(device: torch.device) -> FeatureNet:
-    from ganrf.metrics.mnist_cnn import STEM_LAYERS, evaluator_id, load_evaluator
-
-    net = load_evaluator(str(device))
-    stem, rest = net.body[:STEM_LAYERS], net.body[STEM_LAYERS:]
-    return FeatureNet(evaluator_id(), rest, net.classify, stem=lambda x: stem(x.to(device)))
-
-
-def inception_feature_net(device: torch.device, weights: str = "") -> FeatureNet:
-    """Standard FID Inception-V3 (torch-fidelity's weights through torchmetrics).
-
-    Raises:
-        MetricsError: when the weights are neither at ``weights`` nor downloadable.
-    """
-    try:
-        from torchmetrics.image.fid import NoTrainInceptionV3
-    except Exception as e:  # torch-fidelity missing
-        raise MetricsError(
-            f"Inception FID needs torch-fidelity ({e}); pip install torch-fidelity"
-        ) from None
-    try:
-        net = NoTrainInceptionV3(
-            name="inception-v3-compat",
-            features_list=["2048"],
-            feature_extractor_weights_path=weights or None,
-        )
-    except Exception as e:
-        raise MetricsError(
-            f"Inception-V3 weights could not be loaded or downloaded ({type(e).__name__}); "
-            "download pt_inception-2015-12-05-6726825d.pth on a machine with network and pass "
-            "its path as eval.inception_weights"
-        ) from None
-    net = net.eval().to(device)
-
-    def features(x: Tensor) -> Tensor:
-        u8 = ((x.to(device) + 1) * 127.5).clamp(0, 255).to(torch.uint8)
-        if u8.shape[1] == 1:
-            u8 = u8.expand(-1, 3, -1, -1)
-        return net(u8)
-
-    return FeatureNet("inception-v3", features)
-
-
-def _permuted(images: Tensor) -> Tensor:
-    g = torch.Generator().manual_seed(REFERENCE_SEED)
-    return images[torch.randperm(len(images), generator=g)]
-
-
-def reference_images(cfg, n: int) -> tuple[Tensor, Tensor | None, str]:
-    """The reference set, the floor set (real images disjoint from it, or None) and a cache key.
-
-    MNIST: a fixed random subset of n test images (``REFERENCE_SEED``) and, for the floor, one of
-    n training images: what a generator that reproduced its training data exactly would score.
-    Images in [-1, 1].
-    """
-    from ganrf.data import load_mnist, make_synthetic, to_float
-
-    if cfg.data.dataset == "mnist":
-        test, _ = load_mnist(cfg.data.root, train=False, download=cfg.data.download)
-        train, _ = load_mnist(cfg.data.root, train=True, download=cfg.data.download)
-        ref, floor = _permuted(test)[:n], _permuted(train)[:n]
-        return to_float(ref), to_float(floor), f"mnist-test-s{REFERENCE_SEED}-{len(ref)}"
-    if cfg.data.dataset == "synthetic":  # cheap to make: not cached
-        size, ch = cfg.data.image_size, cfg.data.channels
-        ref, _ = make_synthetic(n, size, ch, seed=cfg.seed + 7919)
-        floor, _ = make_synthetic(n, size, ch, seed=cfg.seed + 7920)
-        return to_float(ref), to_float(floor), ""
-    from ganrf.data import load_training_images
-
-    # CelebA / ImageNet: a random subset of the training set stands as the reference
-    data = load_training_images(cfg.data, torch.device("cpu"), seed=cfg.seed)
-    if data.images is None:
-        raise MetricsError(
-            f"{cfg.data.dataset}: set data.subset so the reference set fits in memory"
-        )
-    images = _permuted(data.images)
-    floor = to_float(images[n : 2 * n]) if len(images) >= 2 * n else None
-    key = f"{cfg.data.dataset}-train-s{REFERENCE_SEED}-{min(n, data.num_images)}"
-    return to_float(images[:n]), floor, key
+_COMPUTING = object()  # Evaluation.value's mark of a metric being computed (a loop is a bug)
 
 
 class Evaluator:
@@ -215,6 +82,10 @@ class Evaluator:
         design: DiscriminatorDesign | None = None,
     ) -> None:
         self.cfg, self.device = cfg, device
+        # Every registered metric's function, imported now: a bad path fails before training.
+        self.computes: dict[str, Callable[[Evaluation], Any]] = {
+            m.key: spec.resolve(m) for m in spec.METRICS.values() if m.compute
+        }
         self.design = design or cfg.design()
         if feature_net is None:
             mnist_like = (cfg.data.image_size, cfg.data.channels) == (28, 1)
@@ -255,23 +126,9 @@ class Evaluator:
         return ref
 
     def score_images(self, fake: Tensor) -> dict[str, Any]:
-        """Every sample metric for generated images ``(N, C, H, W)`` in [-1, 1]."""
-        f = self.net(fake)
-        real = self.ref["features"]
-        out: dict[str, Any] = {"metric/feature_net": self.net.name, "metric/samples": len(fake)}
-        out["metric/fid"] = scores.frechet_distance(real, f.features)
-        out["metric/fid_floor"] = self.fid_floor
-        out["metric/fid_over_floor"] = out["metric/fid"] / self.fid_floor
-        out["metric/kid_mean"], out["metric/kid_std"] = scores.kid(real, f.features)
-        for k, v in scores.prdc(real[:PRDC_MAX], f.features[:PRDC_MAX]).items():
-            out[f"metric/{k}"] = v
-        if f.local is not None and "local" in self.ref:
-            out["metric/local_fid"] = scores.frechet_distance(self.ref["local"], f.local)
-        out["metric/ssim"] = scores.mean_pairwise_ssim(fake)
-        if f.probs is not None:
-            out |= {f"metric/{k}": v for k, v in scores.class_scores(f.probs).items()}
-            out["metric/success"] = success(out)
-        return out
+        """Every registered sample metric for generated images ``(N, C, H, W)`` in [-1, 1]
+        (no discriminator: no ERF)."""
+        return self._report(Evaluation(self, fake))
 
     def __call__(
         self, *, g: nn.Module, d: nn.Module, cfg, device, out_dir: Path | None, step: int
@@ -279,20 +136,109 @@ class Evaluator:
         noise = torch.randn(
             self.n, cfg.g.noise_dim, generator=torch.Generator().manual_seed(20_000 + cfg.seed)
         ).to(device)
-        out = self.score_images(sample(g, noise))
-        real = self.real_images.to(device)
-        erfs = {
-            "conv": conv_erf(d, real, self.design),
-            "decision": decision_erf(d, real, self.design),
-        }
-        out |= erf_metrics(erfs)
-        unregistered = sorted(set(out) - set(METRICS) - set(INFO_KEYS))
-        if unregistered:  # the page, the loader and Tune's table would not know them
-            raise KeyError(f"metrics {unregistered} are not registered in ganrf.metrics.spec")
+        ev = Evaluation(self, sample(g, noise), d=d, step=step)
+        out = self._report(ev)
         if out_dir is not None:
-            for kind, erf in erfs.items():
+            for kind, erf in ev.erfs.items():
                 out[f"artifact/erf_{kind}"] = save_erf(erf, Path(out_dir), step, kind)
         return out
+
+    def _report(self, ev: Evaluation) -> dict[str, Any]:
+        """What scored the samples, then every registered metric that applies, in registry order."""
+        out: dict[str, Any] = {
+            "metric/feature_net": self.net.name,
+            "metric/samples": len(ev.images),
+        }
+        for key in self.computes:
+            value = ev.value(key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+class Evaluation:
+    """One evaluation of a set of samples (and of the discriminator, given one): what the
+    registered metrics' functions read.
+
+    The work several metrics share is done on first use and kept (the features, KID's random
+    subsets, the k-NN pass, the class histogram, the ERF maps), so FID and KID read one set of
+    features and the four k-NN scores one pass; :meth:`value` gives any registered metric,
+    computed once, so a metric may be made of others (``metric/fid_over_floor``).
+
+    Attributes:
+        evaluator: the :class:`Evaluator`: its config (``cfg``), feature network (``net``),
+            reference features (``ref``), FID floor and discriminator design.
+        images: the samples ``(N, C, H, W)`` in [-1, 1].
+        d: the discriminator, or None (:meth:`Evaluator.score_images`).
+        step: the training step.
+    """
+
+    def __init__(
+        self, evaluator: Evaluator, images: Tensor, *, d: nn.Module | None = None, step: int = 0
+    ) -> None:
+        self.evaluator, self.images, self.d, self.step = evaluator, images, d, step
+        self._values: dict[str, Any] = {}
+
+    def value(self, key: str) -> Any:
+        """The registered metric ``key`` of this evaluation, or None where it does not apply.
+
+        Raises:
+            KeyError: ``key`` has no function in the registry.
+            RuntimeError: metrics that read each other in a loop.
+        """
+        if self._values.get(key) is _COMPUTING:
+            raise RuntimeError(f"metric {key!r} reads itself through other metrics")
+        if key not in self._values:
+            if key not in self.evaluator.computes:
+                raise KeyError(f"metric {key!r} is not registered with a compute function")
+            self._values[key] = _COMPUTING
+            try:
+                self._values[key] = self.evaluator.computes[key](self)
+            except BaseException:
+                del self._values[key]
+                raise
+        return self._values[key]
+
+    @property
+    def reference(self) -> dict[str, Tensor]:
+        """The reference set's ``features`` ``(N, D)`` and, for a net with a stem, ``local``."""
+        return self.evaluator.ref
+
+    @cached_property
+    def features(self) -> Features:
+        return self.evaluator.net(self.images)
+
+    @cached_property
+    def kid(self) -> tuple[float, float]:
+        """KID's mean and std over random subsets (drawn from torch's global RNG: once)."""
+        return scores.kid(self.reference["features"], self.features.features)
+
+    @cached_property
+    def prdc(self) -> dict[str, float]:
+        real, fake = self.reference["features"], self.features.features
+        return scores.prdc(real[:PRDC_MAX], fake[:PRDC_MAX])
+
+    @cached_property
+    def classes(self) -> dict[str, float] | None:
+        """:func:`ganrf.metrics.scores.class_scores`, or None without a classifier."""
+        probs = self.features.probs
+        return None if probs is None else scores.class_scores(probs)
+
+    @cached_property
+    def erfs(self) -> dict[str, ERF] | None:
+        """The discriminator's two ERF maps (``conv``, ``decision``), or None without one."""
+        if self.d is None:
+            return None
+        real = self.evaluator.real_images.to(self.evaluator.device)
+        design = self.evaluator.design
+        return {
+            "conv": conv_erf(self.d, real, design),
+            "decision": decision_erf(self.d, real, design),
+        }
+
+    @cached_property
+    def erf_values(self) -> dict[str, float] | None:
+        return None if self.erfs is None else erf_metrics(self.erfs)
 
 
 def success(m: dict[str, Any]) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 from ganrf import runs
 from ganrf.config import LOSSES, ConfigError, TrainConfig
 from ganrf.design.designs import FAMILIES, NORMS, DesignError, param_count
+from ganrf.sweep import trackers
 from ganrf.sweep.experiments import EXPERIMENTS, GRID_KEYS, SpaceError, build_grid
 from ganrf.sweep.flags import (
     SweepError,
@@ -110,6 +111,12 @@ def build_parser(
         help="wall-time budget per trial attempt; a trial over it ends as timed_out",
     )
     p.add_argument("--dashboard", action="store_true", help="start Ray's dashboard on 127.0.0.1")
+    p.add_argument(
+        "--tracker",
+        choices=sorted(trackers.TRACKERS),
+        help="also log every trial's reports to TensorBoard, Weights & Biases or MLflow (README, "
+        "Trackers)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -298,6 +305,8 @@ def main(
             print_trials(make_packs(trials, size), how)
             return 0
         flags = defining_flags(args, default)
+        if trackers.missing(args.tracker):
+            raise SweepError(trackers.missing(args.tracker))
         _check_data(trials[0].config)  # first: a sweep that cannot start leaves no folder
         _check_storage(storage)
     except (SweepError, SpaceError, ConfigError, DesignError) as e:
@@ -340,6 +349,7 @@ def main(
         max_failures=args.max_failures,
         flags=flags,
         publish=publish,
+        tracker=args.tracker,
     )
     return finish(exp_path, prog, publish)
 
@@ -379,7 +389,9 @@ def _resume(
         )
         return 2
     try:
-        problem = check_resume_flags(args, given, gtune.read_sweep(exp_path).get("flags"), default)
+        recorded = gtune.read_sweep(exp_path).get("flags")
+        problem = check_resume_flags(args, given, recorded, default)
+        problem = problem or trackers.missing((recorded or {}).get("tracker"))
     except (gtune.ResumeError, SweepError) as e:
         problem = str(e)
     if problem:

@@ -65,6 +65,7 @@ DEFINING = (
     "gpus_per_trial",
     "max_failures",
     "pack",
+    "tracker",
 )
 
 

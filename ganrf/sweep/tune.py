@@ -33,6 +33,7 @@ from ray import tune  # noqa: E402
 from ganrf import runs  # noqa: E402
 from ganrf.config import TrainConfig  # noqa: E402
 from ganrf.metrics.spec import progress_columns  # noqa: E402
+from ganrf.sweep import trackers  # noqa: E402
 from ganrf.sweep.progress import PublishCallback, publish_every_s, reporter  # noqa: E402
 from ganrf.sweep.trial import Trial, pack_name  # noqa: E402
 from ganrf.training.malloc import WORKER_ENV  # noqa: E402
@@ -352,6 +353,7 @@ def run_sweep(
     flags: dict[str, Any] | None = None,
     verbose: int = 1,
     publish: Any = None,
+    tracker: str | None = None,
 ) -> tune.ResultGrid:
     """Run the sweep: one Tune trial per pack of :class:`Trial` values (a pack of one each
     unless the sweep packs them).
@@ -388,7 +390,7 @@ def run_sweep(
             sync_config=tune.SyncConfig(sync_artifacts=True),
             progress_reporter=reporter(path),
             verbose=verbose,
-            callbacks=_callbacks(publish, path),
+            callbacks=_callbacks(publish, path) + trackers.callbacks(tracker, name),
         ),
     )
     return tuner.fit()
@@ -434,7 +436,9 @@ def resume_sweep(path: str) -> tune.ResultGrid:
     """Continue an interrupted sweep: finished trials stay finished, unfinished and errored ones
     continue from their last checkpoint, on the resources the sweep started with."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    resources = read_sweep(path)["resources"]
+    sweep = read_sweep(path)
+    resources = sweep["resources"]
+    trackers.restore(sweep["flags"])
     _check_state(path)
     alias_moved_modules()
     fn = tune.with_resources(trainable, resources)

@@ -1,0 +1,103 @@
+"""The functions the registry's entries name (``Metric.compute`` in :mod:`ganrf.metrics.spec`).
+
+Each takes one :class:`~ganrf.metrics.evaluate.Evaluation` and returns its metric's value, or
+None where the metric does not apply to it (no classifier, no local features, no
+discriminator). What several metrics share (features, KID's subsets, the k-NN pass, the class
+histogram, the ERF maps) is computed once by the evaluation; a metric made of others reads them
+with ``ev.value(key)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ganrf.metrics import evaluate, scores
+from ganrf.metrics.evaluate import Evaluation
+
+Compute = Callable[[Evaluation], "float | int | None"]
+
+
+def fid(ev: Evaluation) -> float:
+    return scores.frechet_distance(ev.reference["features"], ev.features.features)
+
+
+def fid_floor(ev: Evaluation) -> float:
+    return ev.evaluator.fid_floor
+
+
+def fid_over_floor(ev: Evaluation) -> float:
+    return ev.value("metric/fid") / ev.evaluator.fid_floor
+
+
+def local_fid(ev: Evaluation) -> float | None:
+    local = ev.features.local
+    if local is None or "local" not in ev.reference:
+        return None
+    return scores.frechet_distance(ev.reference["local"], local)
+
+
+def kid_mean(ev: Evaluation) -> float:
+    return ev.kid[0]
+
+
+def kid_std(ev: Evaluation) -> float:
+    return ev.kid[1]
+
+
+def _prdc(name: str) -> Compute:
+    def score(ev: Evaluation) -> float:
+        return ev.prdc[name]
+
+    score.__name__ = score.__qualname__ = name
+    return score
+
+
+precision = _prdc("precision")
+recall = _prdc("recall")
+density = _prdc("density")
+coverage = _prdc("coverage")
+
+
+def _classes(name: str) -> Compute:
+    def score(ev: Evaluation) -> float | None:
+        return None if ev.classes is None else ev.classes[name]
+
+    score.__name__ = score.__qualname__ = name
+    return score
+
+
+classifier_score = _classes("classifier_score")
+class_count = _classes("class_count")
+class_kl = _classes("class_kl")
+confident_share = _classes("confident_share")
+
+
+def ssim(ev: Evaluation) -> float:
+    return scores.mean_pairwise_ssim(ev.images)
+
+
+def success(ev: Evaluation) -> int | None:
+    """The digit verdict (:func:`ganrf.metrics.evaluate.success`): with a classifier only, as
+    its thresholds were fixed on digits."""
+    if ev.classes is None:
+        return None
+    keys = ("metric/fid_over_floor", "metric/precision", "metric/coverage")
+    return evaluate.success({k: ev.value(k) for k in keys})
+
+
+def _erf(key: str) -> Compute:
+    def size(ev: Evaluation) -> float | None:
+        return None if ev.erf_values is None else ev.erf_values[key]
+
+    size.__name__ = size.__qualname__ = key.removeprefix("erf/")
+    return size
+
+
+conv_size95 = _erf("erf/conv_size95")
+conv_size50 = _erf("erf/conv_size50")
+conv_radius95 = _erf("erf/conv_radius95")
+conv_radius50 = _erf("erf/conv_radius50")
+decision_size95 = _erf("erf/decision_size95")
+decision_size50 = _erf("erf/decision_size50")
+decision_radius95 = _erf("erf/decision_radius95")
+decision_radius50 = _erf("erf/decision_radius50")

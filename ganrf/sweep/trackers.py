@@ -1,0 +1,77 @@
+"""Experiment trackers for a sweep (``--tracker``), through Ray Tune's own logger callbacks.
+
+Every sweep has Tune write each trial's reports into its folder as ``result.json`` and
+``progress.csv`` (``ganrf.runs`` and ``ganrf ls`` read ``result.json``). ``--tracker`` adds one of:
+
+* ``tensorboard``: TensorBoard event files in each trial folder (``TBXLoggerCallback``; needs
+  tensorboardX), one scalar per numeric report key, tagged ``ray/tune/<key>``
+  (``ray/tune/metric/fid``), at step = the trial's report count: ``tensorboard --logdir runs/NAME``;
+* ``wandb``: a Weights & Biases run per trial, grouped under the sweep's name
+  (``WandbLoggerCallback``), in the project ``$WANDB_PROJECT`` (default ``gan_rf``); log in with
+  ``wandb login`` or ``$WANDB_API_KEY``, or set ``WANDB_MODE=offline``;
+* ``mlflow``: an MLflow run per trial in the experiment named after the sweep (or
+  ``$MLFLOW_EXPERIMENT_NAME``), at ``$MLFLOW_TRACKING_URI`` (default: MLflow's local store)
+  (``MLflowLoggerCallback``).
+
+A packed trial (``--pack``) is one Tune trial, so a tracker shows its summary row (the members'
+means), not each member. Tune would add a TensorBoard logger of its own whenever tensorboardX is
+installed (it comes with ``ray[tune]``): :func:`callbacks` turns Tune's automatic loggers off
+and names the ones it wants, so that the flag decides. Tune keeps the callbacks in the
+experiment's state, so ``--resume`` continues with the tracker the sweep started with.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+# Each tracker, the module it needs, and the extra of pyproject.toml that installs it.
+TRACKERS = {"tensorboard": "tensorboardX", "wandb": "wandb", "mlflow": "mlflow"}
+AUTO_LOGGERS_ENV = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"  # Ray Tune's switch, read at fit()
+WANDB_PROJECT = "gan_rf"
+
+
+def missing(tracker: str | None) -> str | None:
+    """Why ``tracker`` cannot run here (its package is not installed), in one sentence, or None."""
+    if tracker is None or importlib.util.find_spec(TRACKERS[tracker]) is not None:
+        return None
+    return (
+        f"--tracker {tracker} needs the {TRACKERS[tracker]} package, which is not installed: "
+        f"pip install 'gan-rf[{tracker}]'"
+    )
+
+
+def callbacks(tracker: str | None, experiment: str) -> list[Any]:
+    """Tune's logger callbacks for a new sweep named ``experiment``: result.json and
+    progress.csv, and ``tracker``'s (None: no tracker). Turns Tune's automatic loggers off in
+    this process (:func:`restore` does it again on ``--resume``)."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    os.environ[AUTO_LOGGERS_ENV] = "1"
+    loggers: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback()]
+    if tracker == "tensorboard":
+        from ray.tune.logger import TBXLoggerCallback
+
+        loggers.append(TBXLoggerCallback())
+    elif tracker == "wandb":
+        from ray.air.integrations.wandb import WandbLoggerCallback
+
+        project = os.environ.get("WANDB_PROJECT") or WANDB_PROJECT
+        loggers.append(WandbLoggerCallback(project=project, group=experiment))
+    elif tracker == "mlflow":
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+        name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment
+        loggers.append(MLflowLoggerCallback(experiment_name=name))
+    elif tracker is not None:
+        raise ValueError(f"unknown tracker {tracker!r}; one of {', '.join(TRACKERS)}")
+    return loggers
+
+
+def restore(flags: dict[str, Any] | None) -> None:
+    """Before ``Tuner.restore``: a sweep that recorded ``--tracker`` (given or not) was started
+    with :func:`callbacks`, which Tune kept, so Tune must again add no loggers of its own; an
+    older sweep resumes with Tune's automatic ones, as it started."""
+    if flags is not None and "tracker" in flags:
+        os.environ[AUTO_LOGGERS_ENV] = "1"

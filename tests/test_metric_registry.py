@@ -1,0 +1,143 @@
+"""The metric registry carries each metric's function: registering one entry is all it takes for
+a trial to report it, and a path that names no function is one sentence before any training."""
+
+import pytest
+import torch
+
+from ganrf.config import TrainConfig
+from ganrf.metrics import evaluate, spec
+from ganrf.metrics.evaluate import Evaluator
+from ganrf.models import build_discriminator
+from ganrf.training.loop import train
+
+TINY = {
+    "data.dataset": "synthetic",
+    "data.synthetic_size": 64,
+    "schedule.batch_size": 16,
+    "schedule.steps": 4,
+    "schedule.eval_every_steps": 2,
+    "g.width": 0.0625,
+    "d.width": 0.125,
+    "d.layers": "conv3",
+    "eval.samples": 50,
+    "eval.erf_images": 4,
+    "device": "cpu",
+}
+CALLS: list[int] = []
+
+
+def toy(ev: evaluate.Evaluation) -> float:
+    """A metric that only a test registers: the step plus a thousandth of the sample count."""
+    CALLS.append(ev.step)
+    return ev.step + len(ev.images) / 1000
+
+
+def toy_tenfold(ev: evaluate.Evaluation) -> float:
+    """Made of another metric, as metric/fid_over_floor is of metric/fid."""
+    return 10 * ev.value("metric/toy")
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """The registry as shipped, restored after the test."""
+    monkeypatch.setattr(spec, "METRICS", dict(spec.METRICS))
+    CALLS.clear()
+    return spec
+
+
+def test_a_registered_metric_reaches_the_trial_report_with_no_other_edit(registry, tmp_path):
+    registry.register(spec.Metric("metric/toy", "toy", compute="tests.test_metric_registry:toy"))
+    registry.register(
+        spec.Metric(
+            "metric/toy_tenfold", "toy x 10", compute="tests.test_metric_registry:toy_tenfold"
+        )
+    )
+    reports = []
+    last = train(TINY, report=lambda m, ckpt: reports.append(m), out_dir=tmp_path)
+    assert [(r["progress/step"], r["metric/toy"], r["metric/toy_tenfold"]) for r in reports] == [
+        (2, 2.05, 20.5),
+        (4, 4.05, 40.5),
+    ]
+    assert last["metric/toy"] == 4.05
+    assert CALLS == [2, 4]  # once per evaluation, though two metrics read it
+    # after the shipped metrics, in the registry's order
+    keys = [k for k in reports[-1] if k.startswith(("metric/", "erf/"))]
+    assert keys[-2:] == ["metric/toy", "metric/toy_tenfold"]
+
+
+def test_the_report_is_every_entry_with_a_function_in_registry_order():
+    cfg = TrainConfig.from_dict({**TINY, "seed": 1})
+    ev = Evaluator(cfg, torch.device("cpu"))
+    d = build_discriminator(cfg.design())
+    g = torch.nn.Sequential(
+        torch.nn.Linear(100, 784), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 28, 28))
+    )
+    out = ev(g=g, d=d, cfg=cfg, device=torch.device("cpu"), out_dir=None, step=0)
+    computed = [m.key for m in spec.METRICS.values() if m.compute]
+    assert list(out) == [*spec.INFO_KEYS, *computed]
+    assert len(computed) == 24  # 16 sample metrics, 8 ERF sizes and radii
+    # losses and timings are the training loop's: the registry gives them no function
+    assert {m.key for m in spec.METRICS.values() if not m.compute} == {
+        "time/epoch_s",
+        "time/eval_s",
+        "loss/d",
+        "loss/g",
+    }
+    # without a discriminator (score_images), the ERF entries do not apply and are left out
+    images = g(torch.randn(50, 100))
+    assert list(ev.score_images(images)) == [
+        *spec.INFO_KEYS,
+        *(k for k in computed if k.startswith("metric/")),
+    ]
+
+
+@pytest.mark.parametrize(
+    "compute, said",
+    [
+        (
+            "tests.nosuch:toy",
+            "metric 'metric/toy': compute='tests.nosuch:toy': module tests.nosuch does not "
+            "import (No module named 'tests.nosuch')",
+        ),
+        (
+            "tests.test_metric_registry:nosuch",
+            "metric 'metric/toy': compute='tests.test_metric_registry:nosuch': module "
+            "tests.test_metric_registry has no function 'nosuch'",
+        ),
+        (
+            "tests.test_metric_registry:TINY",
+            "metric 'metric/toy': compute='tests.test_metric_registry:TINY': module "
+            "tests.test_metric_registry has no function 'TINY'",
+        ),
+    ],
+)
+def test_a_bad_compute_path_is_one_error_before_training(registry, compute, said, tmp_path):
+    registry.register(spec.Metric("metric/toy", "toy", compute=compute))
+    reports = []
+    with pytest.raises(ValueError) as caught:
+        train(TINY, report=lambda m, ckpt: reports.append(m), out_dir=tmp_path)
+    assert str(caught.value) == said
+    assert caught.value.__context__ is None  # one error, no ImportError behind it
+    assert reports == [] and not (tmp_path / "samples").exists()  # no step was trained
+
+
+@pytest.mark.parametrize(
+    "compute", ["tests.test_metric_registry.toy", "toy", ":toy", "a:b:c", "a b:c"]
+)
+def test_a_compute_that_is_no_path_is_refused_when_registered(registry, compute):
+    with pytest.raises(ValueError) as caught:
+        registry.register(spec.Metric("metric/toy", "toy", compute=compute))
+    assert str(caught.value) == (
+        f"metric 'metric/toy': compute={compute!r} is not a function's path "
+        "'package.module:function'"
+    )
+    assert "metric/toy" not in spec.METRICS
+
+
+def test_metrics_that_read_each_other_in_a_loop_are_refused(registry):
+    cfg = TrainConfig.from_dict(TINY)
+    ev = Evaluator(cfg, torch.device("cpu"))
+    ev.computes["metric/toy"] = lambda e: e.value("metric/toy_tenfold")
+    ev.computes["metric/toy_tenfold"] = lambda e: e.value("metric/toy")
+    with pytest.raises(RuntimeError, match="'metric/toy' reads itself through other metrics"):
+        ev.score_images(torch.zeros(50, 1, 28, 28))

@@ -1,0 +1,142 @@
+"""``--tracker``: a sweep's reports in TensorBoard (read back from the event files), and a
+tracker whose package is missing stopped in one sentence before Ray starts."""
+
+import importlib.util
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ganrf.metrics.spec import METRICS
+from ganrf.sweep import trackers
+from tests.test_sweep import _load_script, sweep, trial_dirs
+
+
+@pytest.fixture(scope="module")
+def tensorboard_sweep(tmp_path_factory):
+    """One smoke trial (rf 1, one seed: two reports) with --tracker tensorboard."""
+    store = tmp_path_factory.mktemp("runs")
+    args = ["--smoke-test", "--rfs", "1", "--seeds", "1", "--set", "eval.grid=16"]
+    run = sweep(*args, "--tracker", "tensorboard", "--storage-path", str(store), "--name", "tb")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return store / "tb"
+
+
+def scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of the TensorBoard event files in ``folder``, as TensorBoard reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+    }
+
+
+def test_tensorboard_holds_the_last_value_of_every_report_key(tensorboard_sweep):
+    (trial,) = trial_dirs(tensorboard_sweep)
+    assert len(list(trial.glob("events.out.tfevents.*"))) == 1
+    # the independent source: Tune's own result.json, one JSON line per report
+    rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+    assert [r["progress/step"] for r in rows] == [2, 4]
+    board = scalars(trial)
+    keys = [k for k in METRICS if isinstance(rows[-1].get(k), (int, float))]
+    for key in ("metric/fid", "metric/kid_mean", "metric/success", "erf/conv_size95", "loss/d"):
+        assert key in keys, key
+    assert len(keys) >= 28  # every registered metric of a digit trial
+    for key in keys:
+        steps, values = zip(*board[f"ray/tune/{key}"])
+        assert steps == (1, 2), key  # one point per report, at Tune's iteration
+        # event files hold 32-bit floats
+        assert values[-1] == np.float32(rows[-1][key]), key
+        assert values[0] == np.float32(rows[0][key]), key
+
+
+def test_the_tracker_is_recorded_and_kept_for_resume(tensorboard_sweep):
+    flags = json.loads((tensorboard_sweep / "sweep.json").read_text())["flags"]
+    assert flags["tracker"] == "tensorboard"
+    # what Tuner.restore runs again on --resume: the callbacks the sweep started with
+    state = pickle.loads((tensorboard_sweep / "tuner.pkl").read_bytes())
+    loggers = [type(c).__name__ for c in state["_run_config"].callbacks]
+    assert loggers == [
+        "PublishCallback",  # results.csv and the page while it runs
+        "JsonLoggerCallback",
+        "CSVLoggerCallback",
+        "TBXLoggerCallback",
+    ]
+
+
+def test_without_a_tracker_tune_adds_no_tensorboard_logger(monkeypatch):
+    monkeypatch.delenv(trackers.AUTO_LOGGERS_ENV, raising=False)
+    loggers = [type(c).__name__ for c in trackers.callbacks(None, "exp")]
+    assert loggers == ["JsonLoggerCallback", "CSVLoggerCallback"]
+    assert os.environ[trackers.AUTO_LOGGERS_ENV] == "1"  # Tune's own TensorBoard logger is off
+    # --resume: a sweep that recorded the flag again; one from before it, as it started
+    for flags, env in (({"tracker": None}, "1"), ({"rfs": [1]}, None), (None, None)):
+        monkeypatch.delenv(trackers.AUTO_LOGGERS_ENV)
+        trackers.restore(flags)
+        assert os.environ.get(trackers.AUTO_LOGGERS_ENV) == env
+        monkeypatch.setenv(trackers.AUTO_LOGGERS_ENV, "1")
+
+
+def _hide(monkeypatch, module: str) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == module else real(n, *a)
+    )
+
+
+@pytest.mark.parametrize(
+    "tracker, module", [("tensorboard", "tensorboardX"), ("wandb", "wandb"), ("mlflow", "mlflow")]
+)
+def test_a_missing_tracker_package_is_one_sentence_and_exit_2(
+    tracker, module, tmp_path, monkeypatch, capsys
+):
+    from ganrf.sweep import cli
+
+    def no_ray(*a, **k):
+        raise AssertionError("Ray was started for a sweep that should be refused")
+
+    monkeypatch.setattr(cli, "_ray_started", no_ray)
+    _hide(monkeypatch, module)
+    mod = _load_script()
+    argv = ["--smoke-test", "--tracker", tracker, "--storage-path", str(tmp_path / "runs")]
+    code = mod.main(argv, prog="mnist_rf.py", doc="", dataset="mnist", presets=mod.PRESETS)
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"mnist_rf.py: error: --tracker {tracker} needs the {module} package, which is not "
+        f"installed: pip install 'gan-rf[{tracker}]'\n"
+    )
+    assert not (tmp_path / "runs").exists()  # nothing on disk
+
+
+def test_resume_needs_the_recorded_trackers_package(tensorboard_sweep, monkeypatch, capsys):
+    from ganrf.sweep import cli
+
+    monkeypatch.setattr(cli, "_ray_started", lambda *a: pytest.fail("Ray was started"))
+    _hide(monkeypatch, "tensorboardX")
+    mod = _load_script()
+    argv = ["--resume", "--name", "tb", "--storage-path", str(tensorboard_sweep.parent)]
+    code = mod.main(argv, prog="mnist_rf.py", doc="", dataset="mnist", presets=mod.PRESETS)
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "mnist_rf.py: error: --tracker tensorboard needs the tensorboardX package, which is not "
+        "installed: pip install 'gan-rf[tensorboard]'\n"
+    )
+
+
+def test_the_extras_install_each_trackers_package():
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    for tracker, module in trackers.TRACKERS.items():
+        assert any(req.lower().startswith(module.lower()) for req in extras[tracker]), tracker
+    # CI (the dev extra) writes and reads TensorBoard event files
+    assert {"tensorboardx", "tensorboard"} <= {
+        r.split(">")[0].split("=")[0].lower() for r in extras["dev"]
+    }
