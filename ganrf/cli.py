@@ -57,7 +57,7 @@ def _cmd_cluster_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    from ganrf.tools.listing import format_table, list_experiments
+    from ganrf.tools.listing import format_table, list_experiments, resume_hints
 
     try:
         experiments = list_experiments(args.storage)
@@ -68,6 +68,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         print(f"no experiments in {args.storage}")
         return 0
     print(format_table(experiments))
+    for line in resume_hints(experiments, args.storage):
+        print(line)
     return 0
 
 
@@ -130,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ls",
         help="list the experiments in a storage folder",
         description="List the experiments in a storage folder (a local folder, file://, s3:// "
-        "or gs://): preset, trial counts by status (running: still running or interrupted), "
-        "when each started, and its page.",
+        "or gs://): preset, trial counts by status (running: still running or interrupted; "
+        "not_started: the sweep's trials with no folder yet), when each started, and its page; "
+        "then, for each sweep with trials left, the command that resumes it.",
     )
     ls.add_argument("storage", nargs="?", default="runs", help="default runs/ (as the sweeps)")
     ls.set_defaults(func=_cmd_ls)
