@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(cfg.to_json())
         return 0
+    from ganrf.data import check_data
+
+    check_data(cfg.data, test_split=cfg.eval.metrics)  # before anything is written under --out
     out: Path = args.out
     bars: list = []  # made at the first step, so set-up errors print alone
 
