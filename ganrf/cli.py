@@ -1,4 +1,7 @@
-"""``ganrf`` command line: ``ganrf rf "conv5s2,conv5s2" --input 28``."""
+"""The ganrf command line: receptive fields, designs, training, cluster checks, experiments.
+
+Example: ganrf rf "conv5s2,conv5s2" --input 28
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,24 @@ import argparse
 import sys
 
 from ganrf.design.designs import FAMILIES, HEADS, DesignError, param_count
-from ganrf.design.rf import SPEC_HELP, RFError, receptive_field
+from ganrf.design.rf import SPEC_HELP, RFError, parse_specs, receptive_field
 from ganrf.design.search import solve
+from ganrf.tools.parser import OneLineParser
 
 
 def _cmd_rf(args: argparse.Namespace) -> int:
+    _, named = parse_specs(args.layers)
+    if named and args.head and named != args.head:
+        raise RFError(
+            f"{args.layers!r} ends in a {named} head but --head asks for {args.head}; "
+            "give the head once"
+        )
     rep = receptive_field(args.layers, (args.channels, args.input, args.input), head=args.head)
+    if max(rep.size) > args.input:  # as ganrf designs refuses it
+        raise RFError(
+            f"rf {max(rep.size)} is larger than the {args.input}px input; the largest useful "
+            f"rf is {args.input} (use smaller kernels or a larger --input)"
+        )
     print(rep.table())
     return 0
 
@@ -80,7 +95,11 @@ def _ray_version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ganrf", description=__doc__.splitlines()[0])
+    p = OneLineParser(
+        prog="ganrf",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     rf = sub.add_parser(

@@ -33,13 +33,14 @@ from ganrf.sweep.flags import (
 )
 from ganrf.sweep.presets import Preset
 from ganrf.sweep.trial import Trial, make_packs, pack_name
+from ganrf.tools.parser import OneLineParser
 from ganrf.tools.train import parse_set
 
 
 def build_parser(
     prog: str, doc: str, presets: dict[str, Preset], default: str
 ) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
