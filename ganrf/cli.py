@@ -118,13 +118,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rf.set_defaults(func=_cmd_rf)
 
-    ds = sub.add_parser("designs", help="list discriminator designs that hit an rf exactly")
-    ds.add_argument("--rf", type=int, required=True)
-    ds.add_argument("--depth", type=int, required=True)
-    ds.add_argument("--family", choices=FAMILIES, default="stride1")
-    ds.add_argument("--input", type=int, default=28)
-    ds.add_argument("--channels", type=int, default=1)
-    ds.add_argument("--head", choices=HEADS, default="image")
+    ds = sub.add_parser(
+        "designs",
+        help="list discriminator designs that hit an rf exactly",
+        description="List the discriminator layer stacks of a given depth whose theoretical rf "
+        "is exactly --rf on an --input x --input image: each with its layer string (for ganrf "
+        "rf and ganrf train --layers), rf, decision rf, channels and parameter count. An rf larger "
+        "than the input, or a depth the family cannot reach, is refused with the nearest one "
+        "that works.",
+        epilog="example: ganrf designs --rf 13 --depth 2 --family stride2",
+    )
+    ds.add_argument("--rf", type=int, required=True, help="the target rf, in input pixels")
+    ds.add_argument("--depth", type=int, required=True, help="conv layers in the stack")
+    ds.add_argument(
+        "--family",
+        choices=FAMILIES,
+        default="stride1",
+        help="stride1: stride-1 stacks (default); stride2: the notes' downsampling; dilated",
+    )
+    ds.add_argument("--input", type=int, default=28, help="input height = width (default 28)")
+    ds.add_argument("--channels", type=int, default=1, help="input channels (default 1)")
+    ds.add_argument(
+        "--head",
+        choices=HEADS,
+        default="image",
+        help="image: dense over the flattened map (default); patch: one decision per location",
+    )
     ds.add_argument(
         "--all", action="store_true", help="every kernel split, not only the most balanced"
     )
