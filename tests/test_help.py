@@ -64,6 +64,9 @@ def test_sweep_help_gives_the_defaults_and_where_things_are(capsys):
         "(or *-ubyte.gz) files, downloaded there when missing",
         "the keys, with their defaults, are listed by `ganrf train --dry-run` and explained in "
         "ganrf/config.py",
+        "While it runs, a sweep prints one line per trial change (started, reported, finished, "
+        "errored) and Tune's full table at the end; `kill -USR1 PID` (its first line gives the "
+        "PID) prints the table at once.",
     ):
         assert said in text
     assert "DIR/celeba/img_align_celeba/*.jpg" in help_text(sweep("celeba_rf"), [], capsys)

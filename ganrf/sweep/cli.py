@@ -41,7 +41,12 @@ def build_parser(
     prog: str, doc: str, presets: dict[str, Preset], default: str
 ) -> argparse.ArgumentParser:
     p = OneLineParser(
-        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog,
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="While it runs, a sweep prints one line per trial change (started, reported, "
+        "finished, errored)\nand Tune's full table at the end; `kill -USR1 PID` (its first line "
+        "gives the PID) prints the table at once.",
     )
     p.add_argument(
         "--preset",
