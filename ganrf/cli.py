@@ -1,4 +1,7 @@
-"""``ganrf`` command line: ``ganrf rf "conv5s2,conv5s2" --input 28``."""
+"""The ganrf command line: receptive fields, designs, training, cluster checks, experiments.
+
+Example: ganrf rf "conv5s2,conv5s2" --input 28
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,24 @@ import argparse
 import sys
 
 from ganrf.design.designs import FAMILIES, HEADS, DesignError, param_count
-from ganrf.design.rf import SPEC_HELP, RFError, receptive_field
+from ganrf.design.rf import SPEC_HELP, RFError, parse_specs, receptive_field
 from ganrf.design.search import solve
+from ganrf.tools.parser import OneLineParser
 
 
 def _cmd_rf(args: argparse.Namespace) -> int:
+    _, named = parse_specs(args.layers)
+    if named and args.head and named != args.head:
+        raise RFError(
+            f"{args.layers!r} ends in a {named} head but --head asks for {args.head}; "
+            "give the head once"
+        )
     rep = receptive_field(args.layers, (args.channels, args.input, args.input), head=args.head)
+    if max(rep.size) > args.input:  # as ganrf designs refuses it
+        raise RFError(
+            f"rf {max(rep.size)} is larger than the {args.input}px input; the largest useful "
+            f"rf is {args.input} (use smaller kernels or a larger --input)"
+        )
     print(rep.table())
     return 0
 
@@ -57,7 +72,7 @@ def _cmd_cluster_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
-    from ganrf.tools.listing import format_table, list_experiments
+    from ganrf.tools.listing import format_table, list_experiments, resume_hints
 
     try:
         experiments = list_experiments(args.storage)
@@ -68,6 +83,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         print(f"no experiments in {args.storage}")
         return 0
     print(format_table(experiments))
+    for line in resume_hints(experiments, args.storage):
+        print(line)
     return 0
 
 
@@ -78,7 +95,11 @@ def _ray_version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ganrf", description=__doc__.splitlines()[0])
+    p = OneLineParser(
+        prog="ganrf",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     rf = sub.add_parser(
@@ -97,13 +118,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rf.set_defaults(func=_cmd_rf)
 
-    ds = sub.add_parser("designs", help="list discriminator designs that hit an rf exactly")
-    ds.add_argument("--rf", type=int, required=True)
-    ds.add_argument("--depth", type=int, required=True)
-    ds.add_argument("--family", choices=FAMILIES, default="stride1")
-    ds.add_argument("--input", type=int, default=28)
-    ds.add_argument("--channels", type=int, default=1)
-    ds.add_argument("--head", choices=HEADS, default="image")
+    ds = sub.add_parser(
+        "designs",
+        help="list discriminator designs that hit an rf exactly",
+        description="List the discriminator layer stacks of a given depth whose theoretical rf "
+        "is exactly --rf on an --input x --input image: each with its layer string (for ganrf "
+        "rf and ganrf train --layers), rf, decision rf, channels and parameter count. An rf larger "
+        "than the input, or a depth the family cannot reach, is refused with the nearest one "
+        "that works.",
+        epilog="example: ganrf designs --rf 13 --depth 2 --family stride2",
+    )
+    ds.add_argument("--rf", type=int, required=True, help="the target rf, in input pixels")
+    ds.add_argument("--depth", type=int, required=True, help="conv layers in the stack")
+    ds.add_argument(
+        "--family",
+        choices=FAMILIES,
+        default="stride1",
+        help="stride1: stride-1 stacks (default); stride2: the notes' downsampling; dilated",
+    )
+    ds.add_argument("--input", type=int, default=28, help="input height = width (default 28)")
+    ds.add_argument("--channels", type=int, default=1, help="input channels (default 1)")
+    ds.add_argument(
+        "--head",
+        choices=HEADS,
+        default="image",
+        help="image: dense over the flattened map (default); patch: one decision per location",
+    )
     ds.add_argument(
         "--all", action="store_true", help="every kernel split, not only the most balanced"
     )
@@ -130,8 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ls",
         help="list the experiments in a storage folder",
         description="List the experiments in a storage folder (a local folder, file://, s3:// "
-        "or gs://): preset, trial counts by status (running: still running or interrupted), "
-        "when each started, and its page.",
+        "or gs://): preset, trial counts by status (running: still running or interrupted; "
+        "not_started: the sweep's trials with no folder yet), when each started, and its page; "
+        "then, for each sweep with trials left, the command that resumes it.",
     )
     ls.add_argument("storage", nargs="?", default="runs", help="default runs/ (as the sweeps)")
     ls.set_defaults(func=_cmd_ls)

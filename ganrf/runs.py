@@ -249,19 +249,28 @@ def read_trial(path: Path) -> TrialFolder:
 
 
 def experiment_dirs(path: str | Path) -> list[Path]:
-    """``path`` itself when it is an experiment, else the experiments inside it."""
+    """``path`` itself when it is an experiment, else the experiments inside it.
+
+    An experiment is a folder with ``sweep.json`` or with a trial folder in it. A ``checkpoint_*``
+    folder is never a trial folder, though it holds a ``config.json``: early in a sweep a trial's
+    checkpoint can reach storage before Tune's ``params.json`` does, and its trial folder must not
+    then read as an experiment (with the checkpoint as its trial)."""
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(
             f"{path} is not a folder; give an experiment folder (e.g. runs/NAME)"
         )
-    if any(is_trial_folder(p) for p in path.iterdir() if p.is_dir()):
+
+    def is_experiment(folder: Path) -> bool:
+        return (folder / SWEEP_FILE).exists() or any(
+            is_trial_folder(t)
+            for t in folder.iterdir()
+            if t.is_dir() and not t.name.startswith("checkpoint_")
+        )
+
+    if is_experiment(path):
         return [path]
-    found = sorted(
-        p
-        for p in path.iterdir()
-        if p.is_dir() and any(is_trial_folder(t) for t in p.iterdir() if t.is_dir())
-    )
+    found = sorted(p for p in path.iterdir() if p.is_dir() and is_experiment(p))
     if not found:
         raise FileNotFoundError(
             f"no trial folders under {path}; is it an experiment folder (runs/NAME)?"

@@ -162,7 +162,8 @@ def _rgb(dataset, root, **kw):
         ("text", r"\(its class folders hold no images \(.jpg, .jpeg, .png, .bmp, .webp\)\)"),
         (
             "bad-first",
-            r"^cannot read image .*/a/0.jpg \(UnidentifiedImageError\); delete or re-copy it$",
+            r"^cannot read image .*/a/0.jpg \(not an image file PIL can read\); delete or re-copy "
+            "it$",
         ),
     ],
 )
@@ -214,3 +215,18 @@ def test_check_data_celeba_and_mnist(tmp_path, monkeypatch):
     (tmp_path / "m" / "MNIST" / "raw" / "t10k-images-idx3-ubyte").unlink()
     with pytest.raises(DataError, match="MNIST files t10k-images-idx3-ubyte are not in"):
         check_data(DataConfig(root=str(tmp_path / "m"), download=False))  # torchvision needs all
+
+
+def test_mnist_as_shipped_gz_files_reads_offline(tmp_path):
+    """The README's --data-root DIR with DIR/MNIST/raw/*-ubyte.gz (as MNIST's mirrors ship it):
+    unpacked beside the .gz files, no download."""
+    import gzip
+
+    fake_mnist(tmp_path, n=8)
+    raw = tmp_path / "MNIST" / "raw"
+    for f in list(raw.iterdir()):
+        (raw / f"{f.name}.gz").write_bytes(gzip.compress(f.read_bytes()))
+        f.unlink()
+    images, labels = load_mnist(str(tmp_path), train=True, download=False)
+    assert images.shape == (8, 1, 28, 28) and len(labels) == 8
+    assert len(list(raw.glob("*-ubyte"))) == 4 and not list(raw.glob(".*"))

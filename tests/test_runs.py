@@ -3,6 +3,7 @@
 import json
 
 import pyarrow.fs as pafs
+import pytest
 
 from ganrf import runs
 
@@ -24,3 +25,17 @@ def test_reports_are_appended_and_trimmed_for_a_restart(tmp_path):
     # restarted with no checkpoint at all: every earlier report goes
     runs.append_report(fs, file, None, until_step=0)
     assert (tmp_path / "trial" / runs.REPORTS_FILE).read_text() == ""
+
+
+def test_a_trial_folder_holding_only_a_checkpoint_is_not_an_experiment(tmp_path):
+    """Early in a sweep a trial's checkpoint (which holds a config.json) can reach storage before
+    Tune's params.json: the experiment is still the experiment, and the checkpoint no trial."""
+    exp = tmp_path / "exp"
+    (exp / "t" / "checkpoint_000000").mkdir(parents=True)
+    (exp / "t" / "checkpoint_000000" / runs.CONFIG_FILE).write_text('{"seed": 0}')
+    with pytest.raises(FileNotFoundError, match=f"^no trial folders under {exp}; "):
+        runs.experiment_dirs(exp)  # no sweep.json, no trial: nothing to read, said so
+    (exp / runs.SWEEP_FILE).write_text('{"trials": 2}')
+    assert runs.experiment_dirs(exp) == [exp]
+    assert runs.experiment_dirs(tmp_path) == [exp]
+    assert runs.trial_dirs(exp) == []

@@ -283,14 +283,25 @@ def test_dry_run_prints_grid_without_ray(monkeypatch, capsys):
     assert "\n  schedule.epochs=50\n" in out.err  # the full preset counts epochs
 
 
-def test_dry_run_says_which_schedule_keys_steps_replace(monkeypatch, capsys):
+def test_dry_run_shows_only_the_keys_in_force(monkeypatch, capsys):
+    """A step-counted run shows no epoch count, a machine without CUDA no CUDA-only key."""
+    import torch
+
     mod = _load_script()
     monkeypatch.setitem(sys.modules, "ganrf.sweep.tune", _NoRay("ganrf.sweep.tune"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert mod.main(["--dry-run"], prog="", doc="", dataset="mnist", presets=mod.PRESETS) == 0
     err = capsys.readouterr().err  # the laptop preset counts steps
-    assert "\n  schedule.epochs=50  (not used: schedule.steps is set)\n" in err
-    assert "\n  schedule.eval_every=1  (not used: schedule.eval_every_steps is set)\n" in err
+    assert "schedule.epochs=" not in err and "schedule.eval_every=" not in err
+    assert "cuda_graph" not in err.split("(not in force")[0]
     assert "\n  schedule.steps=3000\n" in err
+    assert err.endswith(
+        "\n  (not in force, so not shown: schedule.epochs, schedule.eval_every, cuda_graph)\n"
+    )
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    argv = ["--dry-run", "--pack", "1"]  # (auto would size packs to a GPU this has not)
+    assert mod.main(argv, prog="", doc="", dataset="mnist", presets=mod.PRESETS) == 0
+    assert "\n  cuda_graph=True\n" in capsys.readouterr().err
 
 
 def test_resuming_a_missing_experiment_points_to_ganrf_ls(tmp_path, capsys):
@@ -686,7 +697,7 @@ def test_ganrf_ls_on_a_folder_and_a_file_uri(tmp_path, capsys):
         out = capsys.readouterr().out.splitlines()
         head = out[0].split()
         assert head[:8] == ["experiment", "preset", "trials", *runs_statuses()]
-        rows = {line.split()[0]: line.split() for line in out[1:]}
+        rows = {line.split()[0]: line.split() for line in out[1:3]}  # then the resume hint
         assert set(rows) == {"mnist_rf-smoke-1", "celeba_rf-full-2"}
         smoke = rows["mnist_rf-smoke-1"]
         assert smoke[1:8] == ["smoke", "4", "1", "1", "1", "1", "0"]

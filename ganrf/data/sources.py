@@ -89,6 +89,7 @@ def load_mnist(root: str, train: bool = True, download: bool = True) -> tuple[Te
 
     raw = Path(root) / "MNIST" / "raw"
     split = "training" if train else "test"
+    _unpack_mnist(raw)
     missing = [name for name in MNIST_FILES if not (raw / name).exists()]  # torchvision needs all
     try:
         if missing:
@@ -102,10 +103,10 @@ def load_mnist(root: str, train: bool = True, download: bool = True) -> tuple[Te
                 "there"
             ) from None
         ds = _download_mnist(root, train)
-    except Exception as e:  # torchvision asserts on truncated idx files
+    except Exception:  # torchvision's bare asserts, reshape and int() errors say nothing useful
         raise DataError(
-            f"MNIST {split} files in {raw} are truncated or corrupt ({type(e).__name__}: {e}); "
-            "delete them and download again"
+            f"MNIST {split} files in {raw} are truncated or corrupt (torchvision cannot parse "
+            "them); delete them and download again"
         ) from None
     images, labels = ds.data, ds.targets
     if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28) or len(images) != len(labels):
@@ -114,6 +115,29 @@ def load_mnist(root: str, train: bool = True, download: bool = True) -> tuple[Te
             "(N, 28, 28) with one label each; replace them with the original files"
         )
     return images[:, None].contiguous(), labels
+
+
+def _unpack_mnist(raw: Path) -> None:
+    """Unpack each ``*-ubyte.gz`` in ``raw`` whose ``*-ubyte`` is missing (MNIST as its site and
+    mirrors ship it), as torchvision does after a download; each lands whole or not at all."""
+    import gzip
+    import os
+    import shutil
+
+    for name in MNIST_FILES:
+        packed, target = raw / f"{name}.gz", raw / name
+        if target.exists() or not packed.is_file():
+            continue
+        part = raw / f".{name}.{os.getpid()}.part"
+        try:
+            with gzip.open(packed) as src, open(part, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(part, target)
+        except (OSError, EOFError) as e:
+            part.unlink(missing_ok=True)
+            raise DataError(
+                f"cannot unpack {packed} ({_why(e, 'truncated')}); delete it and copy it again"
+            ) from None
 
 
 def _download_mnist(root: str, train: bool):
@@ -133,7 +157,7 @@ def _download_mnist(root: str, train: bool):
             torchvision.datasets.MNIST(stage, train=train, download=True)
         except Exception as e:  # URLError, HTTPError, RuntimeError("Error downloading ...")
             raise DataError(
-                f"MNIST is not in {raw} and could not be downloaded ({type(e).__name__}), so "
+                f"MNIST is not in {raw} and could not be downloaded ({_why(e, 'no network?')}), so "
                 f"nothing was written there; on a machine without network, copy the four "
                 f"*-ubyte files into {raw}"
             ) from None
@@ -185,7 +209,7 @@ class _Converted(Dataset):
             samples = getattr(self.base, "samples", None)  # ImageFolder's (path, class) pairs
             what = samples[i][0] if samples else f"{self.name} image {i}"
             raise DataError(
-                f"cannot read image {what} ({type(e).__name__}); delete or re-copy it"
+                f"cannot read image {what} ({_why(e, 'not an image file PIL can read')}); delete or re-copy it"
             ) from None
         return self.transform(img.convert(self.mode)), int(label) if isinstance(label, int) else 0
 
@@ -204,7 +228,7 @@ def _read_image(path: Path, mode: str, transform) -> Tensor:
             return transform(im.convert(mode))
     except Exception as e:
         raise DataError(
-            f"cannot read image {path} ({type(e).__name__}); delete or re-copy it"
+            f"cannot read image {path} ({_why(e, 'not an image file PIL can read')}); delete or re-copy it"
         ) from None
 
 
@@ -241,7 +265,7 @@ def celeba_dataset(cfg: DataConfig) -> Dataset:
                 if d.is_dir() and not any(d.iterdir()):
                     d.rmdir()
             raise DataError(
-                f"CelebA is not in {root} and could not be downloaded ({type(e).__name__}); "
+                f"CelebA is not in {root} and could not be downloaded ({_why(e, 'no network?')}); "
                 f"put the aligned face images (img_align_celeba/*.jpg) under {root}"
             ) from None
     raise DataError(
@@ -276,6 +300,24 @@ def image_folder_dataset(cfg: DataConfig) -> Dataset:
         f"{cfg.dataset}: {root} is not a class-folder tree of images ({reason}); expected "
         f"{root}/<class>/<image>.jpg (for ImageNet, the unpacked ILSVRC train folder)"
     )
+
+
+def _why(e: BaseException, fallback: str) -> str:
+    """Why a read or download failed, in words: a download's network error (torchvision puts
+    each mirror's in one RuntimeError), an OS error's text, the exception's first line, or
+    ``fallback`` when it says nothing (torchvision's bare asserts on a truncated file)."""
+    import re
+
+    text = str(e)
+    network = re.findall(r"urlopen error (?:\[Errno [^\]]*\] )?([^>]*)>", text)
+    if network:
+        return f"no network: {network[-1]}"
+    if type(e).__name__ == "UnidentifiedImageError":  # PIL's: "cannot identify image file <...>"
+        return "not an image file PIL can read"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else fallback
 
 
 def _missing_dirs(path: Path) -> list[Path]:

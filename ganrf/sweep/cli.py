@@ -32,16 +32,22 @@ from ganrf.sweep.flags import (
     given_flags,
     ints,
 )
-from ganrf.sweep.presets import Preset
+from ganrf.sweep.presets import DATA_LAYOUT, Preset, preset_dataset, preset_defaults
 from ganrf.sweep.trial import Trial, make_packs, pack_name
+from ganrf.tools.parser import OneLineParser
 from ganrf.tools.train import parse_set
 
 
 def build_parser(
     prog: str, doc: str, presets: dict[str, Preset], default: str
 ) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    p = OneLineParser(
+        prog=prog,
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="While it runs, a sweep prints one line per trial change (started, reported, "
+        "finished, errored)\nand Tune's full table at the end; `kill -USR1 PID` (its first line "
+        "gives the PID) prints the table at once.",
     )
     p.add_argument(
         "--preset",
@@ -50,8 +56,15 @@ def build_parser(
         help=f"default {default}; " + "; ".join(f"{k}: {v.about}" for k, v in presets.items()),
     )
     p.add_argument("--smoke-test", action="store_true", help="same as --preset smoke")
-    p.add_argument("--experiments", help=f"comma-separated, from {', '.join(EXPERIMENTS)}")
-    p.add_argument("--rfs", help="target rfs, e.g. 1,3,5,7")
+    p.add_argument(
+        "--experiments",
+        help=f"comma-separated, from {', '.join(EXPERIMENTS)} (default: "
+        f"{preset_defaults(presets, 'experiments')})",
+    )
+    p.add_argument(
+        "--rfs",
+        help=f"target rfs, e.g. 1,3,5,7 (default: {preset_defaults(presets, 'rfs')})",
+    )
     p.add_argument("--depths", help="depths, e.g. 1,2,3,4")
     p.add_argument("--heads", help="image, patch or image,patch")
     p.add_argument("--norm", choices=NORMS, help="discriminator normalisation for every design")
@@ -67,10 +80,24 @@ def build_parser(
         help="discriminator dropout (default 0, as the notes' onelayer_multi_rfs; their first "
         "discriminator, ganrf train's default, has 0.3)",
     )
-    p.add_argument("--seeds", type=int, help="seeds per grid point")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        help=f"seeds per grid point (default: {preset_defaults(presets, 'seeds')})",
+    )
     p.add_argument("--loss", choices=LOSSES, help="GAN loss for every trial")
-    p.add_argument("--epochs", type=int, help="override the preset's epochs")
-    p.add_argument("--data-root", default="data", help="dataset folder (MNIST downloads here)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="train every trial for this many passes over the data instead of the preset's "
+        f"schedule ({preset_defaults(presets, 'schedule')})",
+    )
+    p.add_argument(
+        "--data-root",
+        default="data",
+        metavar="DIR",
+        help=f"dataset folder, default ./data: {DATA_LAYOUT[preset_dataset(presets)]}",
+    )
     p.add_argument(
         "--storage-path", default="runs", help="where experiments are kept (default runs/)"
     )
@@ -122,7 +149,9 @@ def build_parser(
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any training config key for every trial, e.g. --set optim.lr_d=2e-4",
+        help="any training config key for every trial, e.g. --set optim.lr_d=2e-4 "
+        "(repeatable); the keys, with their defaults, are listed by `ganrf train --dry-run` "
+        "and explained in ganrf/config.py",
     )
     p.add_argument(
         "--dry-run", action="store_true", help="print the grid and exit before Ray starts"
@@ -213,9 +242,10 @@ def auto_pack(trials: list[Trial], gpus: bool) -> int:
     return auto_pack_size(trials, gpu_memory_bytes())
 
 
-def print_trials(packs: list[list[Trial]], how: str) -> None:
+def print_trials(packs: list[list[Trial]], how: str, cuda: bool = True) -> None:
     """``--dry-run``: one line per trial (what it is and the keys that vary) under its pack,
-    then the config every trial shares, on stderr."""
+    then the config every trial shares, on stderr: only the keys in force, so not an epoch
+    count a step count replaces, nor a CUDA-only key on a machine without CUDA (``cuda``)."""
     trials = [t for p in packs for t in p]
     flats = [t.config.to_dict() for t in trials]
     shared = {k: v for k, v in flats[0].items() if all(f[k] == v for f in flats)}
@@ -232,11 +262,14 @@ def print_trials(packs: list[list[Trial]], how: str) -> None:
                 f"decision_rf={d.decision_rf} params_d={param_count(d)}  {varying}"
             )
     print(f"{len(trials)} trials in {len(packs)} packed trials ({how})", file=sys.stderr)
+    hidden = [k for k, instead in UNUSED_WHEN.items() if shared.get(instead, 0) != 0]
+    hidden += [] if cuda else [k for k in CUDA_ONLY if k in shared]
     print("every trial shares:", file=sys.stderr)
     for k, v in shared.items():
-        instead = UNUSED_WHEN.get(k)
-        unused = instead and shared.get(instead, 0) != 0
-        print(f"  {k}={v}" + (f"  (not used: {instead} is set)" if unused else ""), file=sys.stderr)
+        if k not in hidden:
+            print(f"  {k}={v}", file=sys.stderr)
+    if hidden:
+        print(f"  (not in force, so not shown: {', '.join(hidden)})", file=sys.stderr)
 
 
 # Schedule keys that a set (non-zero) key replaces, so --dry-run does not show both as if in force
@@ -244,6 +277,7 @@ UNUSED_WHEN = {
     "schedule.epochs": "schedule.steps",
     "schedule.eval_every": "schedule.eval_every_steps",
 }
+CUDA_ONLY = ("cuda_graph",)  # config keys that do nothing without CUDA
 
 
 def _check_storage(root: str) -> None:
@@ -302,7 +336,7 @@ def main(
 
             size = k or auto_pack(trials, torch.cuda.is_available())
             how = f"--pack {k}" if k else f"--pack auto: {size} on this machine"
-            print_trials(make_packs(trials, size), how)
+            print_trials(make_packs(trials, size), how, torch.cuda.is_available())
             return 0
         flags = defining_flags(args, default)
         if trackers.missing(args.tracker):

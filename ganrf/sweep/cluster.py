@@ -76,6 +76,10 @@ def check_cluster_config(path: str | Path) -> dict[str, Any]:
         raw = yaml.safe_load(path.read_text())
     except OSError as e:
         raise ClusterConfigError(f"cannot read {path} ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise ClusterConfigError(
+            f"{path} is not a text file (not UTF-8); give the cluster YAML, e.g. cluster/gpu.yaml"
+        ) from None
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""

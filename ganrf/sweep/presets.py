@@ -77,3 +77,41 @@ def rgb_presets(
             space=space(experiments=EXPERIMENTS, seeds=3),
         ),
     }
+
+
+# What --data-root DIR must hold, per dataset (ganrf.data.sources reads it so).
+DATA_LAYOUT = {
+    "mnist": "DIR/MNIST/raw/ with the four *-ubyte (or *-ubyte.gz) files, downloaded there when "
+    "missing",
+    "celeba": "DIR/celeba/img_align_celeba/*.jpg (or images anywhere under DIR)",
+    "imagenet": "DIR/train/<class>/<image> (the unpacked ILSVRC train folder) or "
+    "DIR/<class>/<image>",
+}
+
+
+def preset_defaults(presets: dict[str, Preset], what: str) -> str:
+    """Each preset's default for a sweep flag, for its --help: ``smoke 1,5; laptop 1,3,5,13``.
+
+    ``what``: ``experiments``, ``rfs``, ``seeds`` or ``schedule`` (steps or epochs)."""
+    shown = []
+    for name, p in presets.items():
+        if what == "experiments":
+            value = ",".join(p.space.experiments)
+            if p.space.experiments == EXPERIMENTS:
+                value = "all"
+        elif what == "rfs":
+            value = ",".join(map(str, p.space.rfs)) if p.space.rfs else "each experiment's own"
+        elif what == "seeds":
+            value = str(p.space.seeds)
+        else:
+            steps = p.base.get("schedule.steps", 0)
+            epochs = p.base.get("schedule.epochs", 50)  # TrainConfig's default
+            value = f"{steps:,} steps" if steps else f"{epochs} epochs"
+        shown.append(f"{name} {value}")
+    return "; ".join(shown)
+
+
+def preset_dataset(presets: dict[str, Preset]) -> str:
+    """The real dataset a sweep's presets train on (its smoke preset's is synthetic)."""
+    found = {p.base.get("data.dataset", "mnist") for p in presets.values()} - {"synthetic"}
+    return found.pop() if len(found) == 1 else "mnist"

@@ -25,10 +25,16 @@ class Experiment:
     started: float | None  # sweep.json's time (seconds since the epoch)
     counts: Counter = field(default_factory=Counter)  # trial status -> trials
     page: str | None = None
+    planned: int = 0  # sweep.json's trial count (0: not recorded)
 
     @property
     def trials(self) -> int:
-        return sum(self.counts.values())
+        return max(self.planned, sum(self.counts.values()))
+
+    @property
+    def not_started(self) -> int:
+        """Trials of the sweep with no folder yet: a killed sweep's never started."""
+        return self.trials - sum(self.counts.values())
 
 
 def _join(storage: str, *parts: str) -> str:
@@ -89,15 +95,16 @@ def _experiment(fs, inner: str, path: str) -> Experiment | None:
                 trials[member] = files.get(member, set()) | shared
     if runs.SWEEP_FILE not in top and not trials:
         return None
-    preset, started = None, top.get(runs.SWEEP_FILE)
+    preset, started, planned = None, top.get(runs.SWEEP_FILE), 0
     if runs.SWEEP_FILE in top:
         try:
             with fs.open_input_stream(f"{inner}/{runs.SWEEP_FILE}") as f:
                 sweep = json.loads(f.read())
             preset = (sweep.get("flags") or {}).get("preset")
-        except (OSError, ValueError, AttributeError):
+            planned = int(sweep.get("trials") or 0)
+        except (OSError, ValueError, AttributeError, TypeError):
             pass
-    exp = Experiment(path.rstrip("/").rsplit("/", 1)[-1], path, preset, started)
+    exp = Experiment(path.rstrip("/").rsplit("/", 1)[-1], path, preset, started, planned=planned)
     for trial, names in trials.items():
         results = []
         name = next((n for n in (runs.REPORTS_FILE, runs.RESULT_FILE) if n in names), None)
@@ -112,13 +119,22 @@ def _experiment(fs, inner: str, path: str) -> Experiment | None:
 
 def format_table(experiments: list[Experiment]) -> str:
     """One line per experiment, under a header."""
-    head = ["experiment", "preset", "trials", *runs.TRIAL_STATUSES, "started", "page"]
+    head = [
+        "experiment",
+        "preset",
+        "trials",
+        *runs.TRIAL_STATUSES,
+        "not_started",
+        "started",
+        "page",
+    ]
     rows = [
         [
             e.name,
             e.preset or "-",
             str(e.trials),
             *[str(e.counts.get(s, 0)) for s in runs.TRIAL_STATUSES],
+            str(e.not_started),
             time.strftime("%Y-%m-%d %H:%M", time.localtime(e.started)) if e.started else "-",
             e.page or "-",
         ]
@@ -128,3 +144,22 @@ def format_table(experiments: list[Experiment]) -> str:
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]
     )
+
+
+def resume_hints(experiments: list[Experiment], storage: str) -> list[str]:
+    """One line per experiment with trials not started or unfinished, saying how many and the
+    command that continues it (a sweep still running reads the same: ls cannot tell them
+    apart)."""
+    lines = []
+    for e in experiments:
+        left = {"never started": e.not_started, "unfinished": e.counts.get("running", 0)}
+        said = [f"{n} {what}" for what, n in left.items() if n]
+        if not said:
+            continue
+        script = e.name.split("_rf-")[0] + "_rf" if "_rf-" in e.name else "SCRIPT"
+        where = "" if storage.rstrip("/") == "runs" else f" --storage-path {storage}"
+        lines.append(
+            f"{e.name}: {' and '.join(said)} of its {e.trials} trials; unless it is still "
+            f"running, continue it with: python sweeps/{script}.py --resume --name {e.name}{where}"
+        )
+    return lines

@@ -1,5 +1,6 @@
-"""``ganrf train``: one GAN from the command line, with a progress bar.
+"""ganrf train: one GAN from the command line, with a progress bar.
 
+examples:
 ganrf train --layers conv5s2,conv5s2 --epochs 5 --out runs/notes13
 ganrf train --dataset synthetic --steps 50 --set d.head=patch --set loss.kind=hinge
 ganrf train --resume runs/notes13/checkpoint --out runs/notes13 --epochs 10
@@ -104,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(cfg.to_json())
         return 0
+    from ganrf.data import check_data
+
+    check_data(cfg.data, test_split=cfg.eval.metrics)  # before anything is written under --out
     out: Path = args.out
     bars: list = []  # made at the first step, so set-up errors print alone
 

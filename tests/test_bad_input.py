@@ -1,0 +1,121 @@
+"""Bad input to every command line: one sentence on stderr naming what was wrong and what to do,
+a non-zero exit status, and nothing left on disk (issue 22's list)."""
+
+import importlib.util
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from analysis.__main__ import main as analysis_main
+from ganrf.cli import main as ganrf_main
+from tests.test_data import fake_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFLINE = (  # what torchvision raises when every MNIST mirror fails (no network)
+    "Error downloading train-images-idx3-ubyte.gz:\nTried https://ossci-datasets.s3.amazonaws"
+    ".com/mnist/, got:\n<urlopen error [Errno -2] Name or service not known>\n"
+)
+
+
+def sweep_main(argv):
+    spec = importlib.util.spec_from_file_location("mnist_rf_script", ROOT / "sweeps/mnist_rf.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main(argv, prog="mnist_rf.py", doc="", dataset="mnist", presets=mod.PRESETS)
+
+
+def experiment(tmp):
+    with tarfile.open(ROOT / "tests/data/premove_sweep.tar.gz") as tar:
+        tar.extractall(tmp / "store", filter="data")
+    return str(tmp / "store" / "premove")
+
+
+CASES = {
+    "rf-larger-than-the-input": (
+        ganrf_main,
+        lambda t: ["rf", "conv999", "--input", "28"],
+        "ganrf rf: error: rf 999 is larger than the 28px input; the largest useful rf is 28 "
+        "(use smaller kernels or a larger --input)",
+    ),
+    "rf-two-heads": (
+        ganrf_main,
+        lambda t: ["rf", "conv3,patch", "--head", "image"],
+        "ganrf rf: error: 'conv3,patch' ends in a patch head but --head asks for image; give the "
+        "head once",
+    ),
+    "cluster-check-binary": (
+        ganrf_main,
+        lambda t: ["cluster-check", str(t / "bin.yaml")],
+        "ganrf cluster-check: error: {t}/bin.yaml is not a text file (not UTF-8); give the "
+        "cluster YAML, e.g. cluster/gpu.yaml",
+    ),
+    "train-offline": (
+        ganrf_main,
+        lambda t: ["train", "--data-root", str(t / "nodata"), "--out", str(t / "D")],
+        "ganrf train: error: MNIST is not in {t}/nodata/MNIST/raw and could not be downloaded "
+        "(no network: Name or service not known), so nothing was written there; on a machine "
+        "without network, copy the four *-ubyte files into {t}/nodata/MNIST/raw",
+    ),
+    "train-truncated-mnist": (
+        ganrf_main,
+        lambda t: ["train", "--data-root", str(t / "short"), "--out", str(t / "D")],
+        "ganrf train: error: MNIST training files in {t}/short/MNIST/raw are truncated or "
+        "corrupt (torchvision cannot parse them); delete them and download again",
+    ),
+    "train-bad-choice": (
+        ganrf_main,
+        lambda t: ["train", "--loss", "nope", "--out", str(t / "D")],
+        "ganrf train: error: argument --loss: invalid choice: 'nope' (choose from 'ns', "
+        "'wgan-gp', 'hinge'); see ganrf train --help",
+    ),
+    "sweep-bad-choice": (
+        sweep_main,
+        lambda t: ["--loss", "nope", "--storage-path", str(t / "D")],
+        "mnist_rf.py: error: argument --loss: invalid choice: 'nope' (choose from 'ns', "
+        "'wgan-gp', 'hinge'); see mnist_rf.py --help",
+    ),
+    "sweep-empty-name": (
+        sweep_main,
+        lambda t: ["--smoke-test", "--name", "", "--storage-path", str(t / "D")],
+        "mnist_rf.py: error: argument --name: '' is not an experiment name: use letters, digits, "
+        "'.', '_' and '-' (no '/', not starting with '.'); see mnist_rf.py --help",
+    ),
+    "page-into-proc": (
+        analysis_main,
+        lambda t: [experiment(t), "-o", "/proc/x.html"],
+        "python -m analysis: error: cannot write /proc/x.html (No such file or directory); "
+        "choose another path",
+    ),
+    "page-into-a-file": (
+        analysis_main,
+        lambda t: [experiment(t), "-o", str(t / "bin.yaml" / "x.html")],
+        "python -m analysis: error: cannot write {t}/bin.yaml/x.html: {t}/bin.yaml is a file, "
+        "not a folder; choose another path",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_sentence_and_leaves_nothing(case, tmp_path, monkeypatch, capsys):
+    import torchvision
+
+    def offline(self):
+        raise RuntimeError(OFFLINE)
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bin.yaml").write_bytes(bytes(range(256)))
+    fake_mnist(tmp_path / "short", truncate=True)
+    main, argv, message = CASES[case]
+    argv = argv(tmp_path)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own exit
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == message.format(t=tmp_path) + "\n"
+    assert not (tmp_path / "D").exists()  # no trial folder, no storage folder
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nor anything else
