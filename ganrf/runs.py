@@ -36,6 +36,8 @@ ERROR_FILE = "error.txt"  # trial folder, Tune's: the traceback of a failed atte
 TIMEOUT_FILE = "timed_out.json"  # trial folder: the trial overran its time budget
 TRIAL_KEY = "trial"  # the one key of Tune's param space
 META_PREFIX = "meta."
+NAME_KEY = f"{META_PREFIX}name"  # a flat trial value's name: its folder (a packed member's)
+DESIGN_KEY = "design"  # a flat trial value's solved discriminator (DiscriminatorDesign.to_value)
 
 TRIAL_STATUSES = ("finished", "diverged", "running", "errored", "timed_out")
 ARTIFACT_DIRS = ("samples", "erf")
@@ -154,9 +156,11 @@ def upload(local: Path, uri: str) -> None:
 
 
 def split_meta(flat: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A flat trial value -> (training-config keys, ``meta.*`` keys)."""
+    """A flat trial value -> (training-config keys, ``meta.*`` keys); its design value
+    (:data:`DESIGN_KEY`, ``flat[DESIGN_KEY]``) is neither."""
     meta = {k: v for k, v in flat.items() if k.startswith(META_PREFIX)}
-    return {k: v for k, v in flat.items() if not k.startswith(META_PREFIX)}, meta
+    config = {k: v for k, v in flat.items() if not k.startswith(META_PREFIX) and k != DESIGN_KEY}
+    return config, meta
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -234,7 +238,7 @@ def read_trial(path: Path) -> TrialFolder:
     members = tune_members(path) if (path / PARAMS_FILE).exists() else []
     if not members and (path.parent / PARAMS_FILE).exists():
         pack_dir = path.parent
-        members = [m for m in tune_members(pack_dir) if m.get(f"{META_PREFIX}name") == path.name]
+        members = [m for m in tune_members(pack_dir) if m.get(NAME_KEY) == path.name]
     from_params, meta_params = split_meta(members[0] if members else {})
     config = _read_json(path / CONFIG_FILE) or from_params
     meta = _read_json(path / META_FILE) or meta_params
@@ -277,7 +281,7 @@ def trial_dirs(experiment: Path) -> list[Path]:
             continue
         members = tune_members(p)
         if len(members) > 1:
-            out += [p / str(m.get(f"{META_PREFIX}name")) for m in members]
+            out += [p / str(m.get(NAME_KEY)) for m in members]
         else:
             out.append(p)
     return out

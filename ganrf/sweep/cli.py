@@ -175,7 +175,9 @@ def resolve(
             raise SweepError(f"--{flag.replace('_', '-')} must be positive, got {value}")
     if args.gpus_per_trial is not None and not 0 <= args.gpus_per_trial <= 8:
         raise SweepError(f"--gpus-per-trial must be between 0 and 8, got {args.gpus_per_trial}")
-    # Every trial's config is made and checked here, before Ray starts, and never again.
+    # Every trial's config is made and checked here, before Ray starts, carrying its grid
+    # point's solved design: the trainable rebuilds the config from its flat keys and takes the
+    # design as the value it is (Trial.from_flat), so no rf spec is parsed on the way.
     trials = [Trial.make(base, p, timeout_s=args.trial_timeout_s) for p in build_grid(space)]
     names = [t.name for t in trials]
     twice = sorted({n for n in names if names.count(n) > 1})

@@ -261,7 +261,7 @@ def _trial_name(trial) -> str:
     """Tune's name for a trial, and its folder: the pack's name, then Tune's id."""
     flats = trial.config.get(runs.TRIAL_KEY) or []
     if len(flats) == 1:
-        return f"{flats[0].get('meta.name', 'trial')}-{trial.trial_id}"
+        return f"{flats[0].get(runs.NAME_KEY, 'trial')}-{trial.trial_id}"
     return f"{pack_name([Trial.from_flat(f) for f in flats])}-{trial.trial_id}"
 
 

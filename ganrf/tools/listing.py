@@ -85,7 +85,7 @@ def _experiment(fs, inner: str, path: str) -> Experiment | None:
         if isinstance(members, list) and len(members) > 1:  # a pack: count its members
             shared = trials.pop(t) & {runs.ERROR_FILE, runs.TIMEOUT_FILE, "error.pkl"}
             for m in members:
-                member = f"{t}/{m.get('meta.name')}"
+                member = f"{t}/{m.get(runs.NAME_KEY)}"
                 trials[member] = files.get(member, set()) | shared
     if runs.SWEEP_FILE not in top and not trials:
         return None
