@@ -18,6 +18,7 @@ import pandas as pd
 from ganrf import runs
 from ganrf.metrics.spec import METRICS
 from ganrf.runs import TRIAL_STATUSES
+from ganrf.storage import atomic_path
 
 __all__ = ["load_experiment", "load_trial", "final_rows", "write_results_csv", "TRIAL_STATUSES"]
 
@@ -173,7 +174,6 @@ def write_results_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     """``results.csv``: one row per trial, design fields first, final metrics after."""
     path = Path(path)
     final = final_rows(frame).drop(columns=["config", "trial_dir"], errors="ignore")
-    tmp = path.with_suffix(".csv.tmp")
-    final.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        final.to_csv(tmp, index=False)
     return path

@@ -7,6 +7,7 @@ dataclasses once, checking types and rejecting unknown keys with the nearest val
 
 from __future__ import annotations
 
+import argparse
 import copy
 import dataclasses
 import difflib
@@ -132,6 +133,7 @@ class TrainConfig:
                 raise ConfigError(f"unknown config key {key!r}{hint}")
             _set(cfg, key, value)
         if design is not None:
+            cfg._check()  # the keys' own errors first, then whether the design fits them
             cfg._carry(design)
         cfg.validate()
         return cfg
@@ -155,7 +157,8 @@ class TrainConfig:
             raise ConfigError(
                 f"the discriminator design is for {design.image_size}px images of "
                 f"{design.in_channels} channel(s), but data.image_size is {self.data.image_size} "
-                f"and data.channels {self.data.channels}"
+                f"and data.channels {self.data.channels}; a sweep solves its designs for its "
+                "preset's images, so choose the preset (or script) for these"
             )
         self.d.layers = design.spec_string
         self.d.channels = ",".join(map(str, design.channels))
@@ -215,6 +218,12 @@ class TrainConfig:
         return cached[2]
 
     def validate(self) -> None:
+        """Raise ConfigError (DesignError for the design) with one sentence for anything that
+        cannot run."""
+        self._check()
+        self.design()  # raises DesignError for a design that cannot be built
+
+    def _check(self) -> None:
         checks = [
             (self.data.dataset in DATASETS, "data.dataset", f"one of {', '.join(DATASETS)}"),
             (self.loss.kind in LOSSES, "loss.kind", f"one of {', '.join(LOSSES)}"),
@@ -254,7 +263,31 @@ class TrainConfig:
                 f"g.kind 'mnist' makes 28x28 images but data.image_size is {self.data.image_size}; "
                 "use g.kind 'dcgan' for 64 or 128"
             )
-        self.design()  # raises DesignError for a design that cannot be built
+
+
+def add_set_flag(
+    parser: argparse.ArgumentParser,
+    help: str = "any config key, e.g. --set optim.lr_d=2e-4 (repeatable)",
+) -> None:
+    """``--set KEY=VALUE``, repeatable, as ``ganrf train``, the bench and the sweep scripts take
+    it (:func:`parse_set` reads it)."""
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
+def parse_set(items: list[str]) -> dict[str, str]:
+    """``--set KEY=VALUE`` items as a dict of stripped keys and values; a later item wins.
+    (:meth:`TrainConfig.from_dict` checks the keys and coerces the values.)
+
+    Raises:
+        ConfigError: an item without ``=``.
+    """
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r} must be KEY=VALUE, e.g. --set d.head=patch")
+        values[key.strip()] = value.strip()
+    return values
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ganrf.storage import atomic_path
+
 SWEEP_FILE = "sweep.json"  # experiment folder: the flags and resources the sweep started with
 PARAMS_FILE = "params.json"  # trial folder, Tune's: {"trial": flat trial value}
 CONFIG_FILE = "config.json"  # trial folder: the resolved TrainConfig, flat
@@ -95,9 +97,8 @@ def write_text(uri: str | Path, text: str) -> None:
     folder = inner.rsplit("/", 1)[0]
     fs.create_dir(folder, recursive=True)
     if not is_uri(uri):
-        tmp = Path(inner + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(inner)
+        with atomic_path(inner) as tmp:
+            tmp.write_text(text)
         return
     with fs.open_output_stream(inner) as f:
         f.write(text.encode())

@@ -13,6 +13,7 @@ TORCH_FREE_CORE = {
     "ganrf",
     "ganrf.config",
     "ganrf.runs",
+    "ganrf.storage",
     "ganrf.design",
     "ganrf.design.rf",
     "ganrf.design.norms",
@@ -23,9 +24,17 @@ TORCH_FREE_CORE = {
     "ganrf.sweep.experiments",
     "ganrf.metrics.spec",
 }
-# Modules that import Ray: the Tune adapter and what it hands Tune (its progress callbacks);
-# ganrf.sweep.cluster borrows only the launcher's config checks.
-RAY_MODULES = {"ganrf.sweep.tune", "ganrf.sweep.progress", "ganrf.sweep.cluster"}
+# Modules that import Ray: the Tune adapter and what it hands Tune (the trainable, its progress
+# callbacks); ganrf.sweep.cluster borrows only the launcher's config checks.
+RAY_MODULES = {
+    "ganrf.sweep.tune",
+    "ganrf.sweep.trainable",
+    "ganrf.sweep.progress",
+    "ganrf.sweep.cluster",
+}
+# No source file grows past this many lines (tests excepted).
+MAX_LINES = 400
+LINE_LIMITED = ("ganrf", "analysis", "sweeps", "scripts")
 
 
 def module_name(path: Path) -> str:
@@ -162,3 +171,26 @@ def test_only_the_tune_adapter_runs_ray():
     assert {
         m for m, deps in g.items() if any(d.split(".")[0] == "ray" for d in deps)
     } == RAY_MODULES
+
+
+def long_files(root: Path, folders=LINE_LIMITED, limit: int = MAX_LINES) -> dict[str, int]:
+    """The .py files under ``folders`` of ``root`` longer than ``limit`` lines, with their
+    lengths."""
+    out = {}
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*.py")):
+            n = len(path.read_text().splitlines())
+            if n > limit:
+                out[path.relative_to(root).as_posix()] = n
+    return out
+
+
+def test_no_file_is_longer_than_400_lines():
+    assert long_files(ROOT) == {}
+
+
+def test_the_line_count_finds_a_long_file(tmp_path):
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "ok.py").write_text("x = 1\n" * 400)
+    (tmp_path / "scripts" / "long.py").write_text("x = 1\n" * 401)
+    assert long_files(tmp_path, ("scripts",)) == {"scripts/long.py": 401}
