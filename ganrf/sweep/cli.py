@@ -2,9 +2,10 @@
 hand-off to Ray Tune (``ganrf.sweep.tune``, imported only once the space is valid).
 
 A sweep script defines ``PRESETS`` (base training config and default search space per preset)
-and calls :func:`main`. Everything is validated before Ray starts: unknown names, infeasible
-designs, empty grids, bad sizes, an unwritable storage path, an existing experiment without
-``--resume``.
+and calls :func:`main`. Everything is validated before Ray starts (:mod:`ganrf.sweep.plan`):
+unknown names, infeasible designs, empty grids, bad sizes, an unwritable storage path, an
+existing experiment without ``--resume``. ``--dry-run`` prints the grid
+(:mod:`ganrf.sweep.dryrun`); a sweep ends in :func:`ganrf.sweep.results.finish`.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def finish(exp_path: str, prog: str = "sweep", publish: Publish | None = None) -
         local = runs.fetch_experiment(exp_path, tempfile.mkdtemp(prefix="ganrf-results-"))
     else:
         local = Path(exp_path)
-    folders = [runs.read_trial(t) for t in runs.trial_dirs(local)]
+    folders = runs.walk_trials(local)
     statuses = {f.path.relative_to(local).as_posix(): f.status for f in folders}
     counts = Counter(statuses.values())
     names = {"running": "unfinished", "timed_out": "timed out"}

@@ -217,7 +217,7 @@ def read_sweep(path: str) -> dict[str, Any]:
         ResumeError: the file is missing or not a JSON object with the resources.
     """
     try:
-        sweep = json.loads(runs.read_text(f"{path}/{runs.SWEEP_FILE}"))
+        sweep = runs.read_sweep(path)
         sweep["resources"]  # noqa: B018 -- must be there
     except (OSError, ValueError, KeyError, TypeError):
         raise ResumeError(
