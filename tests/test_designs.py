@@ -378,8 +378,11 @@ def test_to_dict_is_the_whole_design():
     assert params == 212_865
     assert json.loads(json.dumps(info)) == info
     assert "1  conv5s2" in info["table"] and "2  conv5s2" in info["table"]
-    back = DiscriminatorDesign.from_spec(info["layers"], channels=info["channels"])
+    back = DiscriminatorDesign.from_spec(
+        info["layers"], channels=info["channels"], dropout=info["dropout"]
+    )
     assert back == d
+    assert DiscriminatorDesign.from_value(json.loads(json.dumps(d.to_value()))) == d
 
 
 def test_dead_helpers_are_gone():
