@@ -16,8 +16,11 @@ from typing import Any
 import pandas as pd
 
 from ganrf import runs
+from ganrf.config import ConfigError, TrainConfig  # the torch-free core, as all of ganrf here
+from ganrf.design.designs import DesignError
 from ganrf.metrics.spec import METRICS
 from ganrf.runs import TRIAL_STATUSES
+from ganrf.storage import atomic_path
 
 __all__ = ["load_experiment", "load_trial", "final_rows", "write_results_csv", "TRIAL_STATUSES"]
 
@@ -74,33 +77,22 @@ def _design_fields(folder: runs.TrialFolder) -> dict[str, Any]:
         return folder.design["discriminator"]
     if not folder.config:
         return {}
-    # lazily: ganrf.config reaches ganrf.design.rf, which imports torch (analysis/ runs without it)
-    from ganrf.config import ConfigError, TrainConfig
-    from ganrf.design.designs import DesignError
-
     try:
         return TrainConfig.from_dict(folder.config).design().to_dict()
     except (ConfigError, DesignError):
         return {}
 
 
-def sweep_preset(experiment: Path) -> str | None:
-    """The preset the sweep of ``experiment`` started with (its ``sweep.json``), if recorded."""
-    try:
-        sweep = json.loads((experiment / runs.SWEEP_FILE).read_text())
-        return (sweep.get("flags") or {}).get("preset")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
 def load_trial(
-    trial_dir: Path, experiment: Path, preset: str | None = None
+    trial_dir: Path | runs.TrialFolder, experiment: Path, preset: str | None = None
 ) -> list[dict[str, Any]]:
-    """The rows of one trial folder: one per report (one in all when it never reported).
+    """The rows of one trial folder (its path, or the folder already read): one per report
+    (one in all when it never reported).
 
     ``trial_status`` is the trial's status (:data:`TRIAL_STATUSES`), on each of its rows; the
     per-report ``status`` Tune recorded is folded into it, not kept as a second column."""
-    folder = runs.read_trial(trial_dir)
+    folder = trial_dir if isinstance(trial_dir, runs.TrialFolder) else runs.read_trial(trial_dir)
+    trial_dir = folder.path
     experiment_name = experiment.name
     cfg, design = folder.config, _design_fields(folder)
     status = folder.status
@@ -144,9 +136,9 @@ def load_experiment(*paths: str | Path) -> pd.DataFrame:
             tmp = tmp or tempfile.mkdtemp(prefix="ganrf-fetch-")
             path = runs.fetch_experiment(str(path), tmp)
         for exp in runs.experiment_dirs(path):
-            preset = sweep_preset(exp)
-            for trial in runs.trial_dirs(exp):
-                rows += load_trial(trial, exp, preset)
+            preset = runs.sweep_preset(exp)
+            for folder in runs.walk_trials(exp):
+                rows += load_trial(folder, exp, preset)
     frame = pd.DataFrame(rows)
     for col in ID_COLUMNS + METRIC_COLUMNS:
         if col not in frame.columns:
@@ -173,7 +165,6 @@ def write_results_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     """``results.csv``: one row per trial, design fields first, final metrics after."""
     path = Path(path)
     final = final_rows(frame).drop(columns=["config", "trial_dir"], errors="ignore")
-    tmp = path.with_suffix(".csv.tmp")
-    final.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        final.to_csv(tmp, index=False)
     return path

@@ -15,6 +15,7 @@ from pandas.api.types import is_bool, is_number, is_scalar
 from analysis.figures import esc
 from analysis.load import TRIAL_STATUSES
 from analysis.stats import configurations, fmt, mean_interval, plus_minus
+from ganrf import runs
 
 
 def notes_table(final: pd.DataFrame, raw: bool = False) -> pd.DataFrame:
@@ -112,10 +113,8 @@ def architectures(final: pd.DataFrame) -> tuple[dict | None, list[dict]]:
     """G (one per experiment) and each distinct D, from the trials' design.json."""
     g, ds, seen = None, [], set()
     for _, r in final.iterrows():
-        path = Path(r.get("trial_dir", "")) / "design.json"
-        try:
-            info = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+        info = runs.read_design(Path(r.get("trial_dir", "")))
+        if info is None:
             continue
         g = g or info["generator"]
         key = (

@@ -37,6 +37,7 @@ from analysis.stats import (
     summary_display,
     summary_table,
 )
+from ganrf.storage import atomic_path
 
 
 def trial_table(configs: Configs) -> str:
@@ -302,7 +303,6 @@ def write_page(frame: pd.DataFrame, out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, text in ((out, page), (out.with_suffix(".md"), md)):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     return out

@@ -7,13 +7,15 @@ dataclasses once, checking types and rejecting unknown keys with the nearest val
 
 from __future__ import annotations
 
+import argparse
+import copy
 import dataclasses
 import difflib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
-from ganrf.design.designs import DiscriminatorDesign
+from ganrf.design.designs import DROPOUT, DiscriminatorDesign
 
 DATASETS = ("mnist", "celeba", "imagenet", "folder", "synthetic")
 LOSSES = ("ns", "wgan-gp", "hinge")
@@ -50,7 +52,7 @@ class DiscriminatorConfig:
     channels: str = ""  # comma-separated per layer; "" = 64 doubling at stride 2
     head: str = "image"  # image (dense, DCGAN) | patch (1x1 conv, PatchGAN)
     norm: str = "none"  # none | batch | instance | spectral
-    dropout: float = 0.3
+    dropout: float = DROPOUT  # 0: every sweep's, DCGAN's and SNGAN's (the notes' first: 0.3)
     width: float = 1.0  # channel multiplier applied on top of `channels`
 
 
@@ -104,8 +106,20 @@ class TrainConfig:
 
     # -- conversion ---------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:
-        """From a flat (``"d.layers"``) or nested (``{"d": {"layers": ...}}``) dict."""
+    def from_dict(
+        cls,
+        raw: dict[str, Any] | None = None,
+        *,
+        design: DiscriminatorDesign | None = None,
+        **overrides: Any,
+    ) -> TrainConfig:
+        """From a flat (``"d.layers"``) or nested (``{"d": {"layers": ...}}``) dict.
+
+        Args:
+            design: the discriminator, already solved (before ``d.width``): it sets the
+                ``d.*`` keys that describe it and is used as it is, never parsed from them
+                (:meth:`with_design`).
+        """
         flat = _flatten(raw or {})
         flat.update(_flatten(overrides))
         cfg = cls()
@@ -118,8 +132,38 @@ class TrainConfig:
                 )
                 raise ConfigError(f"unknown config key {key!r}{hint}")
             _set(cfg, key, value)
+        if design is not None:
+            cfg._check()  # the keys' own errors first, then whether the design fits them
+            cfg._carry(design)
         cfg.validate()
         return cfg
+
+    def with_design(self, design: DiscriminatorDesign) -> TrainConfig:
+        """A copy of this config whose discriminator is ``design`` (before ``d.width``), carried
+        as the value it is: the ``d.*`` keys are set to describe it (``config.json`` stays flat
+        and readable) and :meth:`design` returns it without parsing ``d.layers``.
+
+        Raises:
+            ConfigError: ``design`` is for another input than ``data.image_size`` and
+                ``data.channels``.
+        """
+        cfg = copy.deepcopy(self)
+        cfg._carry(design)
+        cfg.validate()
+        return cfg
+
+    def _carry(self, design: DiscriminatorDesign) -> None:
+        if (design.image_size, design.in_channels) != (self.data.image_size, self.data.channels):
+            raise ConfigError(
+                f"the discriminator design is for {design.image_size}px images of "
+                f"{design.in_channels} channel(s), but data.image_size is {self.data.image_size} "
+                f"and data.channels {self.data.channels}; a sweep solves its designs for its "
+                "preset's images, so choose the preset (or script) for these"
+            )
+        self.d.layers = design.spec_string
+        self.d.channels = ",".join(map(str, design.channels))
+        self.d.head, self.d.norm, self.d.dropout = design.head, design.norm, design.dropout
+        self.__dict__["_described"] = (self._design_key(), design)
 
     def to_dict(self) -> dict[str, Any]:
         """Flat dict that :meth:`from_dict` reads back (and that is stored as config.json)."""
@@ -129,20 +173,25 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     # -- derived ------------------------------------------------------------------------------
-    def design(self) -> DiscriminatorDesign:
-        """The discriminator design the ``d.*`` and ``data.*`` keys describe, built once and
-        rebuilt only if one of those keys changes."""
-        key = (
-            self.d.layers,
-            self.d.channels,
-            self.d.head,
-            self.d.norm,
-            self.d.dropout,
-            self.d.width,
+    def _design_key(self) -> tuple:
+        """The keys a design is parsed from (``d.width`` scales it afterwards)."""
+        d = self.d
+        return (
+            d.layers,
+            d.channels,
+            d.head,
+            d.norm,
+            d.dropout,
             self.data.image_size,
             self.data.channels,
         )
-        cached = self.__dict__.get("_design")
+
+    def described_design(self) -> DiscriminatorDesign:
+        """The design the ``d.*`` and ``data.*`` keys describe, before ``d.width``: the one
+        :meth:`with_design` carried, else parsed from ``d.layers`` once (and again only if one
+        of those keys changes)."""
+        key = self._design_key()
+        cached = self.__dict__.get("_described")  # not a field: to_dict and equality ignore it
         if cached is None or cached[0] != key:
             d = DiscriminatorDesign.from_spec(
                 self.d.layers,
@@ -153,11 +202,28 @@ class TrainConfig:
                 image_size=self.data.image_size,
                 in_channels=self.data.channels,
             )
-            cached = (key, d.scaled(self.d.width) if self.d.width != 1.0 else d)
-            self.__dict__["_design"] = cached  # not a field: to_dict and equality ignore it
+            cached = (key, d)
+            self.__dict__["_described"] = cached
         return cached[1]
 
+    def design(self) -> DiscriminatorDesign:
+        """The discriminator this config trains: :meth:`described_design` with ``d.width``
+        applied, made once (and again only if a key it comes from changes)."""
+        described = self.described_design()
+        cached = self.__dict__.get("_design")
+        if cached is None or cached[0] is not described or cached[1] != self.d.width:
+            scaled = described.scaled(self.d.width) if self.d.width != 1.0 else described
+            cached = (described, self.d.width, scaled)
+            self.__dict__["_design"] = cached
+        return cached[2]
+
     def validate(self) -> None:
+        """Raise ConfigError (DesignError for the design) with one sentence for anything that
+        cannot run."""
+        self._check()
+        self.design()  # raises DesignError for a design that cannot be built
+
+    def _check(self) -> None:
         checks = [
             (self.data.dataset in DATASETS, "data.dataset", f"one of {', '.join(DATASETS)}"),
             (self.loss.kind in LOSSES, "loss.kind", f"one of {', '.join(LOSSES)}"),
@@ -197,7 +263,31 @@ class TrainConfig:
                 f"g.kind 'mnist' makes 28x28 images but data.image_size is {self.data.image_size}; "
                 "use g.kind 'dcgan' for 64 or 128"
             )
-        self.design()  # raises DesignError for a design that cannot be built
+
+
+def add_set_flag(
+    parser: argparse.ArgumentParser,
+    help: str = "any config key, e.g. --set optim.lr_d=2e-4 (repeatable)",
+) -> None:
+    """``--set KEY=VALUE``, repeatable, as ``ganrf train``, the bench and the sweep scripts take
+    it (:func:`parse_set` reads it)."""
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
+def parse_set(items: list[str]) -> dict[str, str]:
+    """``--set KEY=VALUE`` items as a dict of stripped keys and values; a later item wins.
+    (:meth:`TrainConfig.from_dict` checks the keys and coerces the values.)
+
+    Raises:
+        ConfigError: an item without ``=``.
+    """
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r} must be KEY=VALUE, e.g. --set d.head=patch")
+        values[key.strip()] = value.strip()
+    return values
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ganrf.storage import atomic_path
+
 SWEEP_FILE = "sweep.json"  # experiment folder: the flags and resources the sweep started with
 PARAMS_FILE = "params.json"  # trial folder, Tune's: {"trial": flat trial value}
 CONFIG_FILE = "config.json"  # trial folder: the resolved TrainConfig, flat
@@ -36,6 +38,8 @@ ERROR_FILE = "error.txt"  # trial folder, Tune's: the traceback of a failed atte
 TIMEOUT_FILE = "timed_out.json"  # trial folder: the trial overran its time budget
 TRIAL_KEY = "trial"  # the one key of Tune's param space
 META_PREFIX = "meta."
+NAME_KEY = f"{META_PREFIX}name"  # a flat trial value's name: its folder (a packed member's)
+DESIGN_KEY = "design"  # a flat trial value's solved discriminator (DiscriminatorDesign.to_value)
 
 TRIAL_STATUSES = ("finished", "diverged", "running", "errored", "timed_out")
 ARTIFACT_DIRS = ("samples", "erf")
@@ -93,9 +97,8 @@ def write_text(uri: str | Path, text: str) -> None:
     folder = inner.rsplit("/", 1)[0]
     fs.create_dir(folder, recursive=True)
     if not is_uri(uri):
-        tmp = Path(inner + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(inner)
+        with atomic_path(inner) as tmp:
+            tmp.write_text(text)
         return
     with fs.open_output_stream(inner) as f:
         f.write(text.encode())
@@ -154,9 +157,11 @@ def upload(local: Path, uri: str) -> None:
 
 
 def split_meta(flat: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A flat trial value -> (training-config keys, ``meta.*`` keys)."""
+    """A flat trial value -> (training-config keys, ``meta.*`` keys); its design value
+    (:data:`DESIGN_KEY`, ``flat[DESIGN_KEY]``) is neither."""
     meta = {k: v for k, v in flat.items() if k.startswith(META_PREFIX)}
-    return {k: v for k, v in flat.items() if not k.startswith(META_PREFIX)}, meta
+    config = {k: v for k, v in flat.items() if not k.startswith(META_PREFIX) and k != DESIGN_KEY}
+    return config, meta
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -217,10 +222,26 @@ def parse_jsonl(text: str) -> list[dict[str, Any]]:
     return rows
 
 
+def trial_members(params: Any) -> list[dict[str, Any]]:
+    """The flat trial values of a Tune trial folder's ``params.json`` value (one, or a pack's
+    members); none for a value that is not one."""
+    value = (params if isinstance(params, dict) else {}).get(TRIAL_KEY) or []
+    return value if isinstance(value, list) else [value]
+
+
+def member_folders(tune_folder: str, params: Any) -> list[str]:
+    """The trial folders of a Tune trial folder (``tune_folder``, any path text) whose
+    ``params.json`` holds ``params``: itself, or for a pack each member's folder inside it,
+    named by the member (:data:`NAME_KEY`)."""
+    found = trial_members(params)
+    if len(found) > 1:
+        return [f"{tune_folder}/{m.get(NAME_KEY)}" for m in found]
+    return [tune_folder]
+
+
 def tune_members(path: Path) -> list[dict[str, Any]]:
     """The flat trial values a Tune trial folder trains (one, or a pack's members)."""
-    value = (_read_json(path / PARAMS_FILE) or {}).get(TRIAL_KEY) or []
-    return value if isinstance(value, list) else [value]
+    return trial_members(_read_json(path / PARAMS_FILE))
 
 
 def is_trial_folder(path: Path) -> bool:
@@ -234,7 +255,7 @@ def read_trial(path: Path) -> TrialFolder:
     members = tune_members(path) if (path / PARAMS_FILE).exists() else []
     if not members and (path.parent / PARAMS_FILE).exists():
         pack_dir = path.parent
-        members = [m for m in tune_members(pack_dir) if m.get(f"{META_PREFIX}name") == path.name]
+        members = [m for m in tune_members(pack_dir) if m.get(NAME_KEY) == path.name]
     from_params, meta_params = split_meta(members[0] if members else {})
     config = _read_json(path / CONFIG_FILE) or from_params
     meta = _read_json(path / META_FILE) or meta_params
@@ -242,7 +263,7 @@ def read_trial(path: Path) -> TrialFolder:
         path=path,
         config=config,
         meta=meta,
-        design=_read_json(path / DESIGN_FILE),
+        design=read_design(path),
         results=read_jsonl(path / REPORTS_FILE) or read_jsonl(path / RESULT_FILE),
         pack_dir=pack_dir,
     )
@@ -282,14 +303,42 @@ def trial_dirs(experiment: Path) -> list[Path]:
     """Every trial's folder: a Tune trial's own, or, for a pack, each member's inside it."""
     out = []
     for p in sorted(experiment.iterdir()):
-        if not (p.is_dir() and is_trial_folder(p)):
-            continue
-        members = tune_members(p)
-        if len(members) > 1:
-            out += [p / str(m.get(f"{META_PREFIX}name")) for m in members]
-        else:
-            out.append(p)
+        if p.is_dir() and is_trial_folder(p):
+            out += [Path(f) for f in member_folders(str(p), _read_json(p / PARAMS_FILE))]
     return out
+
+
+def walk_trials(experiment: Path) -> list[TrialFolder]:
+    """Every trial of the local experiment folder ``experiment``, read
+    (:func:`trial_dirs`, :func:`read_trial`)."""
+    return [read_trial(t) for t in trial_dirs(experiment)]
+
+
+def read_design(trial: Path) -> dict[str, Any] | None:
+    """A trial folder's ``design.json`` (``{"discriminator": ..., "generator": ...}``), or None
+    when the trial did not get as far as writing it."""
+    return _read_json(Path(trial) / DESIGN_FILE)
+
+
+def read_sweep(experiment: str | Path) -> dict[str, Any]:
+    """An experiment's ``sweep.json`` (local or a URI): the resources, trial count and defining
+    flags its sweep started with.
+
+    Raises:
+        OSError: no such file. ValueError: not a JSON object.
+    """
+    sweep = json.loads(read_text(f"{str(experiment).rstrip('/')}/{SWEEP_FILE}"))
+    if not isinstance(sweep, dict):
+        raise ValueError(f"{SWEEP_FILE} is not a JSON object")
+    return sweep
+
+
+def sweep_preset(experiment: str | Path) -> str | None:
+    """The preset the sweep of ``experiment`` started with, if its ``sweep.json`` says."""
+    try:
+        return (read_sweep(experiment).get("flags") or {}).get("preset")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def write_trial_files(

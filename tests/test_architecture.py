@@ -13,6 +13,7 @@ TORCH_FREE_CORE = {
     "ganrf",
     "ganrf.config",
     "ganrf.runs",
+    "ganrf.storage",
     "ganrf.design",
     "ganrf.design.rf",
     "ganrf.design.norms",
@@ -23,14 +24,19 @@ TORCH_FREE_CORE = {
     "ganrf.sweep.experiments",
     "ganrf.metrics.spec",
 }
-# Modules that import Ray: the Tune adapter and what it hands Tune (its progress callbacks, the
-# trackers' logger callbacks); ganrf.sweep.cluster borrows only the launcher's config checks.
+# Modules that import Ray: the Tune adapter and what it hands Tune (the trainable, its progress
+# callbacks, the trackers' logger callbacks); ganrf.sweep.cluster borrows only the launcher's
+# config checks.
 RAY_MODULES = {
     "ganrf.sweep.tune",
+    "ganrf.sweep.trainable",
     "ganrf.sweep.progress",
     "ganrf.sweep.trackers",
     "ganrf.sweep.cluster",
 }
+# No source file grows past this many lines (tests excepted).
+MAX_LINES = 400
+LINE_LIMITED = ("ganrf", "analysis", "sweeps", "scripts")
 
 
 def module_name(path: Path) -> str:
@@ -167,3 +173,75 @@ def test_only_the_tune_adapter_runs_ray():
     assert {
         m for m, deps in g.items() if any(d.split(".")[0] == "ray" for d in deps)
     } == RAY_MODULES
+
+
+def long_files(root: Path, folders=LINE_LIMITED, limit: int = MAX_LINES) -> dict[str, int]:
+    """The .py files under ``folders`` of ``root`` longer than ``limit`` lines, with their
+    lengths."""
+    out = {}
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*.py")):
+            n = len(path.read_text().splitlines())
+            if n > limit:
+                out[path.relative_to(root).as_posix()] = n
+    return out
+
+
+def test_no_file_is_longer_than_400_lines():
+    assert long_files(ROOT) == {}
+
+
+def test_the_line_count_finds_a_long_file(tmp_path):
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "ok.py").write_text("x = 1\n" * 400)
+    (tmp_path / "scripts" / "long.py").write_text("x = 1\n" * 401)
+    assert long_files(tmp_path, ("scripts",)) == {"scripts/long.py": 401}
+
+
+RUN_FOLDER_NAMES = {"sweep.json", "params.json", "config.json", "design.json", "meta.json"}
+
+
+def literal_run_names(path: Path) -> set[str]:
+    """The run-folder file names and the ``meta.name`` key that ``path`` spells out in code
+    (docstrings and comments may name them)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value.rsplit("/", 1)[-1]
+            if text in RUN_FOLDER_NAMES or node.value == "meta.name":
+                found.add(text if text in RUN_FOLDER_NAMES else node.value)
+    return found
+
+
+def test_run_folders_are_read_and_written_through_runs_only(tmp_path):
+    """ganrf.runs names a run folder's files and keys once; everyone else uses its constants
+    and readers (analysis/notes.py opened design.json itself, listing.py read sweep.json)."""
+    spelled = {
+        p.relative_to(ROOT).as_posix(): sorted(literal_run_names(p))
+        for folder in LINE_LIMITED
+        for p in sorted((ROOT / folder).rglob("*.py"))
+        if p.name != "runs.py" and literal_run_names(p)
+    }
+    assert spelled == {}
+    mod = tmp_path / "m.py"
+    mod.write_text('"""reads design.json"""\nx = f"{d}/design.json"\ny = k == "meta.name"\n')
+    assert literal_run_names(mod) == {"design.json", "meta.name"}
+
+
+def test_shared_names_have_one_definition():
+    """The dataset, head and norm names are typed once; every list of them is that one."""
+    import argparse
+
+    from ganrf.config import DATASETS
+    from ganrf.design.designs import HEADS, NORMS
+    from ganrf.metrics import spec
+    from ganrf.tools.train import add_parser
+
+    assert not hasattr(spec, "ALL_DATASETS")
+    assert spec.Metric("x", "x").datasets is DATASETS
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    train = parser._subparsers._group_actions[0].choices["train"]
+    choices = {a.dest: a.choices for a in train._actions}
+    assert choices["dataset"] is DATASETS
+    assert choices["head"] is HEADS and choices["norm"] is NORMS

@@ -1,5 +1,6 @@
 """Designs: rf from themselves, the equivalence solver, capacity matching, bad requests."""
 
+import argparse
 import itertools
 import json
 import os
@@ -340,7 +341,7 @@ def test_design_modules_import_in_either_order(first, second):
 
 @pytest.mark.parametrize("norm, module", [("batch", "BatchNorm2d"), ("instance", "InstanceNorm2d")])
 def test_design_and_traced_module_share_the_norm_rule(norm, module):
-    (d,) = solve(7, 2, head="patch", norm=norm, base_channels=4)
+    (d,) = solve(7, 2, head="patch", norm=norm, base_channels=4, dropout=0.3)
     traced = receptive_field(build_discriminator(d), (1, 28, 28))
     where = f"features.4 ({module})"  # conv, LeakyReLU, Dropout, conv, norm
     assert d.report.decision_reason == norm_reason(norm)
@@ -377,8 +378,11 @@ def test_to_dict_is_the_whole_design():
     assert params == 212_865
     assert json.loads(json.dumps(info)) == info
     assert "1  conv5s2" in info["table"] and "2  conv5s2" in info["table"]
-    back = DiscriminatorDesign.from_spec(info["layers"], channels=info["channels"])
+    back = DiscriminatorDesign.from_spec(
+        info["layers"], channels=info["channels"], dropout=info["dropout"]
+    )
     assert back == d
+    assert DiscriminatorDesign.from_value(json.loads(json.dumps(d.to_value()))) == d
 
 
 def test_dead_helpers_are_gone():
@@ -390,3 +394,22 @@ def test_design_layers_named_by_what_they_are():
     d = DiscriminatorDesign.from_spec("conv5s2,conv3d2,conv4")
     assert [r.layer for r in d.report.layers] == ["conv5s2", "conv3d2", "conv4"]
     assert [la.token for la in d.layers] == ["conv5s2", "conv3d2", "conv4"]
+
+
+def test_discriminator_dropout_has_one_default_and_the_notes_first_design_keeps_its_own():
+    """0 everywhere a design is made without asking (every sweep ran so; DCGAN and SNGAN
+    discriminators have none), ganrf train included; the notes' first discriminator had 0.3."""
+    from ganrf.config import TrainConfig
+    from ganrf.design.designs import DROPOUT
+    from ganrf.sweep.experiments import Space
+    from ganrf.tools.train import add_parser, resolve
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    train_args = parser.parse_args(["train", "--layers", "conv5"])
+    assert DROPOUT == 0.0
+    assert TrainConfig().d.dropout == resolve(train_args).d.dropout == 0.0
+    assert TrainConfig().design().dropout == 0.0
+    assert DiscriminatorDesign.from_spec("conv5").dropout == 0.0
+    assert solve(5, 1)[0].dropout == onelayer(5).dropout == Space().dropout == 0.0
+    assert notes_initial().dropout == 0.3

@@ -73,16 +73,24 @@ def test_invalid_space_one_clear_error(space, match):
         build_grid(space)
 
 
-def test_grid_point_sets_exactly_the_grid_keys():
+def test_a_carried_design_sets_exactly_the_grid_keys():
+    """The keys a grid point's design sets in a trial's config (with the seed: GRID_KEYS),
+    which a --set cannot change."""
+    from ganrf.config import TrainConfig
+    from ganrf.design.designs import DiscriminatorDesign
     from ganrf.sweep.experiments import GRID_KEYS
 
-    (p,) = build_grid(Space(experiments=("same_rf",), rfs=(7,), depths=(2,)))
-    assert p.overrides() == {
-        "d.layers": "conv4,conv4",
-        "d.channels": ",".join(map(str, p.design.channels)),
-        "d.head": "image",
-        "d.norm": "none",
-        "d.dropout": 0.0,
-        "seed": 0,
+    design = DiscriminatorDesign.from_spec(
+        "conv3,conv3", channels="5,7", head="patch", norm="batch", dropout=0.2
+    )
+    default = TrainConfig().to_dict()
+    carried = TrainConfig().with_design(design).to_dict()
+    changed = {k: v for k, v in carried.items() if default[k] != v}
+    assert changed == {
+        "d.layers": "conv3,conv3",
+        "d.channels": "5,7",
+        "d.head": "patch",
+        "d.norm": "batch",
+        "d.dropout": 0.2,
     }
-    assert set(p.overrides()) == set(GRID_KEYS)
+    assert set(changed) | {"seed"} == set(GRID_KEYS)

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -365,20 +366,30 @@ def test_object_store_storage_path(tmp_path):
     assert final["artifact/samples"].notna().all()
 
 
-def test_set_items_are_parsed_by_one_function_for_train_and_sweep():
-    import ganrf.sweep.cli
-    import ganrf.tools.train
-    from ganrf.tools.train import parse_set
+def test_set_is_declared_and_parsed_in_one_place():
+    """`ganrf train`, the bench and the sweep scripts take --set from config.add_set_flag and
+    read it with config.parse_set."""
+    from ganrf.config import ConfigError, parse_set
+    from ganrf.sweep.flags import defining_flags
 
-    assert ganrf.sweep.cli.parse_set is parse_set  # the sweep reads --set as `ganrf train` does
+    declared = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "ganrf").rglob("*.py")
+        if re.search(r'add_argument\(\s*"--set"', p.read_text())
+    )
+    assert declared == ["ganrf/config.py"]
     assert parse_set([" optim.lr_d = 2e-4", "d.head=image", "d.head=patch", "eval.x=a=b"]) == {
         "optim.lr_d": "2e-4",
         "d.head": "patch",  # a later item wins
         "eval.x": "a=b",
     }
     for bad in ("loss.kind", "=hinge"):
-        with pytest.raises(ValueError, match="must be KEY=VALUE"):
+        with pytest.raises(ConfigError, match="must be KEY=VALUE"):
             parse_set([bad])
+    mod = _load_script()
+    parser = mod.main.__globals__["build_parser"]("p", "", mod.PRESETS, "laptop")
+    args = parser.parse_args(["--set", "d.width=2", "--set", "d.width=3"])
+    assert defining_flags(args, "laptop")["set"] == {"d.width": "3"}
 
 
 def test_preset_has_no_dead_max_concurrent():
@@ -501,7 +512,7 @@ def _trial(exp, name, rf, statuses, error=False):
 
 def test_sweep_without_a_finished_trial_exits_1(tmp_path, capsys):
     from analysis.publish import publish
-    from ganrf.sweep.cli import finish
+    from ganrf.sweep.results import finish
 
     exp = tmp_path / "allbad"
     _trial(exp, "rf1-a", 1, [], error=True)
@@ -517,7 +528,7 @@ def test_sweep_without_a_finished_trial_exits_1(tmp_path, capsys):
 
 
 def test_sweep_with_some_finished_trials_exits_0_and_counts_them(tmp_path, capsys):
-    from ganrf.sweep.cli import finish
+    from ganrf.sweep.results import finish
 
     exp = tmp_path / "mixed"
     _trial(exp, "rf1-a", 1, ["running", "finished"], error=True)  # retried, then finished

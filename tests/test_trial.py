@@ -3,12 +3,12 @@
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
 from ganrf import runs
 from ganrf.config import ConfigError, TrainConfig
-from ganrf.design.designs import DiscriminatorDesign
 from ganrf.sweep.experiments import Space, build_grid
 from ganrf.sweep.trial import Trial
 from ganrf.training.loop import train
@@ -56,22 +56,105 @@ def test_unknown_key_in_a_flat_trial_is_refused():
         Trial.from_flat(flat)
 
 
-def test_design_is_parsed_once_per_trial(monkeypatch, tmp_path):
-    """From the flat dict Tune hands the trainable to the last evaluation, the layer spec is
-    parsed into a design once (it used to be parsed again at every use)."""
+@pytest.fixture
+def parses(monkeypatch) -> list[str]:
+    """Every rf spec string parsed from now on: ``parse_specs`` counted wherever it is bound
+    (``DiscriminatorDesign.from_spec`` and ``receptive_field`` both read text through it)."""
+    import ganrf.design.designs
+    import ganrf.design.rf
+
+    calls: list[str] = []
+    original = ganrf.design.rf.parse_specs
+
+    def counting(text, *a, **kw):
+        calls.append(text)
+        return original(text, *a, **kw)
+
+    for module in (ganrf.design.rf, ganrf.design.designs):
+        monkeypatch.setattr(module, "parse_specs", counting)
+    return calls
+
+
+def _smoke_sweep(argv: list[str]) -> tuple[dict, list[Trial]]:
+    """The smoke preset of sweeps/mnist_rf.py through the sweep's own resolve."""
+    import argparse
+
+    from ganrf.sweep import cli
+    from ganrf.sweep.presets import Preset
+
+    presets = {"smoke": Preset(TINY, Space(experiments=("onelayer",), rfs=(1, 5)), "tiny")}
+    args = cli.build_parser("t", "", presets, "smoke").parse_args(argv)
+    assert isinstance(args, argparse.Namespace)
+    args.preset = args.preset or "smoke"
+    trials, _ = cli.resolve(args, presets, "synthetic")
+    return presets, trials
+
+
+def test_a_new_trial_parses_no_rf_spec_from_command_line_to_design_json(parses, tmp_path, capsys):
+    """The rf chosen on the command line is solved into a design once and carried as that
+    value: the dry-run, the driver (grid, packs, Tune's names) and the worker (the trial
+    rebuilt from Tune's params.json, trained, design.json written) parse no spec string."""
+    from ganrf.sweep import cli
+    from ganrf.sweep.trial import make_packs
+    from ganrf.sweep.tune import _trial_name
+    from ganrf.training.loop import train_pack
+
+    presets, _ = _smoke_sweep([])
+    # the dry-run, as `sweeps/mnist_rf.py --dry-run --rfs 5,7 --pack 2` runs it
+    argv = ["--dry-run", "--rfs", "5,7", "--seeds", "2", "--pack", "2"]
+    assert cli.main(argv, prog="t", doc="", dataset="x", presets=presets, default="smoke") == 0
+    assert "rf7-d1-conv7-image-s0-1" in capsys.readouterr().out
+    assert parses == []
+    # the driver: the trials, their packs, what Tune stores, and the names Tune gives them
+    _, trials = _smoke_sweep(["--rfs", "5,7", "--seeds", "2"])
+    packs = make_packs(trials, 2)
+    params = [json.loads(json.dumps([t.to_flat() for t in p])) for p in packs]  # params.json
+    names = [_trial_name(SimpleNamespace(config={runs.TRIAL_KEY: p}, trial_id="x")) for p in params]
+    assert names == ["rf5-d1-conv5-image-s0-1-x", "rf7-d1-conv7-image-s0-1-x"]
+    assert parses == []
+    # the worker: rebuilt from params.json, trained, design.json written
+    members = [Trial.from_flat(flat) for flat in params[1]]
+    outs = [tmp_path / m.name for m in members]
+    finals = train_pack([m.config for m in members], lambda m, c: None, out_dirs=outs)
+    assert [f["status"] for f in finals] == ["finished", "finished"]
+    d = json.loads((outs[1] / runs.DESIGN_FILE).read_text())["discriminator"]
+    assert (d["layers"], d["channels"], d["rf"], d["dropout"]) == ("conv7", "8", 7, 0.0)
+    assert parses == []
+
+
+def test_a_trial_from_before_the_design_was_carried_is_parsed_once(parses, tmp_path):
+    """A sweep started before the design was carried (its params.json holds flat keys only)
+    still resumes: its d.layers is parsed once, from the flat dict to the last evaluation."""
     flat = _trial(experiments=("onelayer",), rfs=(5,)).to_flat()
-    calls = []
-    original = DiscriminatorDesign.from_spec.__func__
-
-    def counting(cls, *a, **kw):
-        calls.append(a[0])
-        return original(cls, *a, **kw)
-
-    monkeypatch.setattr(DiscriminatorDesign, "from_spec", classmethod(counting))
+    flat.pop(runs.DESIGN_KEY)
     trial = Trial.from_flat(flat)
     out = train(trial.config, lambda m, c: None, out_dir=tmp_path)
     assert out["status"] == "finished" and out["progress/step"] == 4  # two evaluations ran
-    assert calls == ["conv5"]
+    assert parses == ["conv5"]
+    d = json.loads((tmp_path / runs.DESIGN_FILE).read_text())["discriminator"]
+    assert (d["layers"], d["channels"], d["rf"]) == ("conv5", "8", 5)
+
+
+def test_the_carried_design_is_the_one_the_keys_describe():
+    t = _trial(experiments=("same_rf",), rfs=(7,), depths=(2,))
+    flat = t.to_flat()
+    assert flat[runs.DESIGN_KEY] == {
+        "layers": [[4, 1, 1, 64], [4, 1, 1, 64]],  # [kernel, stride, dilation, channels]
+        "head": "image",
+        "norm": "none",
+        "dropout": 0.0,
+        "image_size": 28,
+        "in_channels": 1,
+    }
+    assert (flat["d.layers"], flat["d.channels"]) == ("conv4,conv4", "64,64")
+    assert Trial.from_flat(flat).design == TrainConfig.from_dict(runs.split_meta(flat)[0]).design()
+    assert t.design.channels == (8, 8)  # d.width 0.125 applied to the carried design
+
+
+def test_a_design_for_another_input_is_refused():
+    (point,) = build_grid(Space(experiments=("onelayer",), rfs=(5,)))
+    with pytest.raises(ConfigError, match="design is for 28px images of 1 channel"):
+        Trial.make({**TINY, "data.channels": 3}, point)
 
 
 def test_trial_folder_files_are_what_the_analysis_reads(tmp_path):

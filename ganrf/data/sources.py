@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ganrf.config import DataConfig
+from ganrf.storage import atomic_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -144,7 +145,6 @@ def _download_mnist(root: str, train: bool):
     """Download MNIST into a temporary folder and move the four files into ``root/MNIST/raw``
     only once all are there: a failed download creates nothing under ``root`` or its parents.
     Each file is copied beside its final name and renamed, so no reader sees half a file."""
-    import os
     import shutil
     import tempfile
 
@@ -164,9 +164,8 @@ def _download_mnist(root: str, train: bool):
         try:
             raw.mkdir(parents=True, exist_ok=True)
             for name in MNIST_FILES:
-                part = raw / f".{name}.{os.getpid()}.part"
-                shutil.copyfile(stage / "MNIST" / "raw" / name, part)
-                os.replace(part, raw / name)
+                with atomic_path(raw / name) as part:
+                    shutil.copyfile(stage / "MNIST" / "raw" / name, part)
         except OSError as e:
             raise DataError(
                 f"MNIST was downloaded but cannot be written to {raw} ({e.strerror}); "

@@ -21,6 +21,7 @@ __all__ = [
     "ConvLayer",
     "DiscriminatorDesign",
     "DesignError",
+    "DROPOUT",
     "FAMILIES",
     "HEADS",
     "NORMS",
@@ -32,6 +33,11 @@ __all__ = [
 HEADS = ("image", "patch")
 NORMS = ("none", "batch", "instance", "spectral")
 FAMILIES = ("stride1", "stride2", "dilated")
+# Discriminator dropout unless a design asks for more: every sweep has run without it, as the
+# notes' onelayer_multi_rfs and DCGAN's and SNGAN's discriminators do. The notes' first
+# discriminator (:func:`notes_initial`) had 0.3, and says so itself.
+DROPOUT = 0.0
+NOTES_DROPOUT = 0.3
 MAX_CHANNELS = 512
 
 
@@ -71,7 +77,8 @@ class DiscriminatorDesign:
             ``"patch"`` (a 1x1 conv, one score per location: the Markovian/PatchGAN head).
         norm: ``"none"`` (the notes), ``"batch"``, ``"instance"`` (both after every conv but the
             first, as in DCGAN/pix2pix) or ``"spectral"`` (on every conv and the head).
-        dropout: after every LeakyReLU; the notes use 0.3.
+        dropout: after every LeakyReLU (:data:`DROPOUT` by default; the notes' first
+            discriminator used 0.3).
         image_size: input height = width.
         in_channels: 1 for MNIST, 3 for RGB.
     """
@@ -79,7 +86,7 @@ class DiscriminatorDesign:
     layers: tuple[ConvLayer, ...]
     head: str = "image"
     norm: str = "none"
-    dropout: float = 0.3
+    dropout: float = DROPOUT
     image_size: int = 28
     in_channels: int = 1
 
@@ -176,6 +183,40 @@ class DiscriminatorDesign:
             "table": rep.table(),
         }
 
+    def to_value(self) -> dict:
+        """The design as a plain JSON value that :meth:`from_value` turns back into it without
+        parsing a spec string: how a sweep carries a solved design to its trials."""
+        return {
+            "layers": [[la.kernel, la.stride, la.dilation, la.channels] for la in self.layers],
+            "head": self.head,
+            "norm": self.norm,
+            "dropout": self.dropout,
+            "image_size": self.image_size,
+            "in_channels": self.in_channels,
+        }
+
+    @classmethod
+    def from_value(cls, value: dict) -> DiscriminatorDesign:
+        """Inverse of :meth:`to_value` (lists or tuples alike: JSON makes tuples lists).
+
+        Raises:
+            DesignError: a value that is not one, or a design that cannot be built.
+        """
+        try:
+            layers = tuple(ConvLayer(*map(int, la)) for la in value["layers"])
+            return cls(
+                layers,
+                head=str(value["head"]),
+                norm=str(value["norm"]),
+                dropout=float(value["dropout"]),
+                image_size=int(value["image_size"]),
+                in_channels=int(value["in_channels"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, DesignError):
+                raise
+            raise DesignError(f"not a design value ({type(e).__name__}: {e}): {value!r}") from None
+
     @classmethod
     def from_spec(
         cls,
@@ -184,7 +225,7 @@ class DiscriminatorDesign:
         channels: tuple[int, ...] | str | None = None,
         head: str = "image",
         norm: str = "none",
-        dropout: float = 0.3,
+        dropout: float = DROPOUT,
         image_size: int = 28,
         in_channels: int = 1,
     ) -> DiscriminatorDesign:
@@ -282,9 +323,11 @@ def param_count(design: DiscriminatorDesign) -> int:
 
 
 def notes_initial(image_size: int = 28, in_channels: int = 1) -> DiscriminatorDesign:
-    """The notes' initial discriminator: conv 64 k5 s2, conv 128 k5 s2, dense (rf 13)."""
+    """The notes' initial discriminator: conv 64 k5 s2, conv 128 k5 s2, dense (rf 13), with
+    their dropout 0.3 after each LeakyReLU (:data:`NOTES_DROPOUT`)."""
     return DiscriminatorDesign(
         (ConvLayer(5, 2, channels=64), ConvLayer(5, 2, channels=128)),
+        dropout=NOTES_DROPOUT,
         image_size=image_size,
         in_channels=in_channels,
     )
@@ -295,7 +338,7 @@ def onelayer(
     image_size: int = 28,
     in_channels: int = 1,
     head: str = "image",
-    dropout: float = 0.0,
+    dropout: float = DROPOUT,
 ) -> DiscriminatorDesign:
     """The notes' ``onelayer_multi_rfs``: one conv (64, stride 1, same padding, kernel k),
     LeakyReLU, dense (the notes use no dropout there)."""

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from ganrf.design.designs import (
+    DROPOUT,
     FAMILIES,
     ConvLayer,
     DesignError,
@@ -120,7 +121,7 @@ def solve(
     in_channels: int = 1,
     head: str = "image",
     norm: str = "none",
-    dropout: float = 0.3,
+    dropout: float = DROPOUT,
     base_channels: int = 64,
     exhaustive: bool = False,
 ) -> list[DiscriminatorDesign]:

@@ -58,6 +58,7 @@ from ganrf.metrics.features import (
     reference_images,
 )
 from ganrf.models import sample
+from ganrf.storage import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +121,8 @@ class Evaluator:
         ref["fid_floor"] = torch.tensor(fid_floor, dtype=torch.float64)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save({k: v.cpu() for k, v in ref.items()}, tmp)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                torch.save({k: v.cpu() for k, v in ref.items()}, tmp)
         return ref
 
     def score_images(self, fake: Tensor) -> dict[str, Any]:

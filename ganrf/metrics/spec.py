@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-ALL_DATASETS = ("mnist", "celeba", "imagenet", "folder", "synthetic")
+from ganrf.config import DATASETS
+
 # The shipped digit classifier scores 28x28 grey images: MNIST, and the synthetic digits of tests.
 DIGITS = ("mnist", "synthetic")
 
@@ -47,7 +48,7 @@ class Metric:
     label: str
     unit: str = ""
     lower_is_better: bool | None = None
-    datasets: tuple[str, ...] = ALL_DATASETS
+    datasets: tuple[str, ...] = DATASETS
     chart: bool = True
     progress: str = ""
     headline: bool = False

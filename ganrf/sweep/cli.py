@@ -2,40 +2,38 @@
 hand-off to Ray Tune (``ganrf.sweep.tune``, imported only once the space is valid).
 
 A sweep script defines ``PRESETS`` (base training config and default search space per preset)
-and calls :func:`main`. Everything is validated before Ray starts: unknown names, infeasible
-designs, empty grids, bad sizes, an unwritable storage path, an existing experiment without
-``--resume``.
+and calls :func:`main`. Everything is validated before Ray starts (:mod:`ganrf.sweep.plan`):
+unknown names, infeasible designs, empty grids, bad sizes, an unwritable storage path, an
+existing experiment without ``--resume``. ``--dry-run`` prints the grid
+(:mod:`ganrf.sweep.dryrun`); a sweep ends in :func:`ganrf.sweep.results.finish`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
 
 from ganrf import runs
-from ganrf.config import LOSSES, ConfigError, TrainConfig
-from ganrf.design.designs import FAMILIES, NORMS, DesignError, param_count
+from ganrf.config import LOSSES, ConfigError, add_set_flag
+from ganrf.design.designs import FAMILIES, NORMS, DesignError
 from ganrf.sweep import trackers
-from ganrf.sweep.experiments import EXPERIMENTS, GRID_KEYS, SpaceError, build_grid
+from ganrf.sweep.dryrun import print_trials
+from ganrf.sweep.experiments import EXPERIMENTS, SpaceError
 from ganrf.sweep.flags import (
     SweepError,
     check_resume_flags,
     defining_flags,
     experiment_name,
     given_flags,
-    ints,
 )
+from ganrf.sweep.plan import auto_pack, check_data, check_storage, pack_size, resolve
 from ganrf.sweep.presets import DATA_LAYOUT, Preset, preset_dataset, preset_defaults
-from ganrf.sweep.trial import Trial, make_packs, pack_name
+from ganrf.sweep.results import Publish, finish
+from ganrf.sweep.trial import make_packs
 from ganrf.tools.parser import OneLineParser
-from ganrf.tools.train import parse_set
+
+__all__ = ["build_parser", "main", "resolve", "finish"]
 
 
 def build_parser(
@@ -77,8 +75,8 @@ def build_parser(
     p.add_argument(
         "--dropout",
         type=float,
-        help="discriminator dropout (default 0, as the notes' onelayer_multi_rfs; their first "
-        "discriminator, ganrf train's default, has 0.3)",
+        help="discriminator dropout (default 0, as ganrf train's and the notes' "
+        "onelayer_multi_rfs; their first discriminator had 0.3)",
     )
     p.add_argument(
         "--seeds",
@@ -144,11 +142,8 @@ def build_parser(
         help="also log every trial's reports to TensorBoard, Weights & Biases or MLflow (README, "
         "Trackers)",
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
+    add_set_flag(
+        p,
         help="any training config key for every trial, e.g. --set optim.lr_d=2e-4 "
         "(repeatable); the keys, with their defaults, are listed by `ganrf train --dry-run` "
         "and explained in ganrf/config.py",
@@ -157,155 +152,6 @@ def build_parser(
         "--dry-run", action="store_true", help="print the grid and exit before Ray starts"
     )
     return p
-
-
-def resolve(
-    args: argparse.Namespace, presets: dict[str, Preset], dataset: str
-) -> tuple[list[Trial], Preset]:
-    """The sweep's trials, each made and validated once; raises SweepError/SpaceError/
-    ConfigError/DesignError."""
-    preset = presets["smoke" if args.smoke_test else args.preset]
-    base = dict(preset.base)
-    if preset.base.get("data.dataset", dataset) != "synthetic":
-        base["data.root"] = os.path.abspath(args.data_root)
-    if args.loss:
-        base["loss.kind"] = args.loss
-    if args.epochs is not None:
-        if args.epochs < 1:
-            raise SweepError(f"--epochs must be at least 1, got {args.epochs}")
-        base["schedule.epochs"], base["schedule.steps"] = args.epochs, 0
-    try:
-        settings = parse_set(args.set)
-    except ValueError as e:
-        raise SweepError(str(e)) from None
-    for key, value in settings.items():
-        if key in GRID_KEYS:
-            raise SweepError(
-                f"--set {key} would be overwritten by every grid point; use {GRID_KEYS[key]}"
-            )
-        base[key] = value
-    space = preset.space
-    if args.experiments:
-        space = replace(
-            space, experiments=tuple(e.strip() for e in args.experiments.split(",") if e.strip())
-        )
-    if args.rfs:
-        space = replace(space, rfs=ints(args.rfs, "--rfs"))
-    if args.depths:
-        space = replace(space, depths=ints(args.depths, "--depths"))
-    if args.heads:
-        space = replace(space, heads=tuple(h.strip() for h in args.heads.split(",") if h.strip()))
-    if args.seeds is not None:
-        space = replace(space, seeds=args.seeds)
-    if args.norm:
-        space = replace(space, norm=args.norm)
-    if args.family:
-        space = replace(space, family=args.family)
-    if args.dropout is not None:
-        space = replace(space, dropout=args.dropout)
-    if args.trial_timeout_s is not None and args.trial_timeout_s <= 0:
-        raise SweepError(f"--trial-timeout-s must be positive, got {args.trial_timeout_s}")
-    for flag in ("max_concurrent", "cpus_per_trial", "max_failures"):
-        value = getattr(args, flag)
-        if value is not None and value < (0 if flag == "max_failures" else 1):
-            raise SweepError(f"--{flag.replace('_', '-')} must be positive, got {value}")
-    if args.gpus_per_trial is not None and not 0 <= args.gpus_per_trial <= 8:
-        raise SweepError(f"--gpus-per-trial must be between 0 and 8, got {args.gpus_per_trial}")
-    # Every trial's config is made and checked here, before Ray starts, and never again.
-    trials = [Trial.make(base, p, timeout_s=args.trial_timeout_s) for p in build_grid(space)]
-    names = [t.name for t in trials]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:  # a trial's name is its folder (a packed member's inside its pack's): never shared
-        raise SweepError(f"two trials would share the name {twice[0]}; report this as a bug")
-    return trials, preset
-
-
-def pack_size(text: str | None) -> int | None:
-    """``--pack``: a positive number, or None for auto."""
-    if text in (None, "auto"):
-        return None
-    try:
-        k = int(text)
-    except ValueError:
-        k = 0
-    if k < 1:
-        raise SweepError(f"--pack takes a positive number of members or auto, got {text!r}")
-    return k
-
-
-def auto_pack(trials: list[Trial], gpus: bool) -> int:
-    """``--pack auto``: as many members as fit one GPU when there are GPUs, else 1."""
-    if not gpus:
-        return 1
-    from ganrf.sweep.resources import auto_pack_size, gpu_memory_bytes
-
-    return auto_pack_size(trials, gpu_memory_bytes())
-
-
-def print_trials(packs: list[list[Trial]], how: str, cuda: bool = True) -> None:
-    """``--dry-run``: one line per trial (what it is and the keys that vary) under its pack,
-    then the config every trial shares, on stderr: only the keys in force, so not an epoch
-    count a step count replaces, nor a CUDA-only key on a machine without CUDA (``cuda``)."""
-    trials = [t for p in packs for t in p]
-    flats = [t.config.to_dict() for t in trials]
-    shared = {k: v for k, v in flats[0].items() if all(f[k] == v for f in flats)}
-    flat_of = {id(t): f for t, f in zip(trials, flats)}
-    for n, pack in enumerate(packs, 1):
-        if len(pack) > 1:
-            print(f"pack {n}: {pack_name(pack)} ({len(pack)} members)")
-        for t in pack:
-            d = t.design
-            varying = " ".join(f"{k}={v}" for k, v in flat_of[id(t)].items() if k not in shared)
-            indent = "  " if len(pack) > 1 else ""
-            print(
-                f"{indent}{t.name}  experiment={','.join(t.experiments)} rf={d.rf} "
-                f"decision_rf={d.decision_rf} params_d={param_count(d)}  {varying}"
-            )
-    print(f"{len(trials)} trials in {len(packs)} packed trials ({how})", file=sys.stderr)
-    hidden = [k for k, instead in UNUSED_WHEN.items() if shared.get(instead, 0) != 0]
-    hidden += [] if cuda else [k for k in CUDA_ONLY if k in shared]
-    print("every trial shares:", file=sys.stderr)
-    for k, v in shared.items():
-        if k not in hidden:
-            print(f"  {k}={v}", file=sys.stderr)
-    if hidden:
-        print(f"  (not in force, so not shown: {', '.join(hidden)})", file=sys.stderr)
-
-
-# Schedule keys that a set (non-zero) key replaces, so --dry-run does not show both as if in force
-UNUSED_WHEN = {
-    "schedule.epochs": "schedule.steps",
-    "schedule.eval_every": "schedule.eval_every_steps",
-}
-CUDA_ONLY = ("cuda_graph",)  # config keys that do nothing without CUDA
-
-
-def _check_storage(root: str) -> None:
-    """Fail now, not after the first trial, when the storage path cannot be written."""
-    probe = f".ganrf-write-test-{os.getpid()}"
-    try:
-        fs, inner = runs.filesystem(root)
-        fs.create_dir(inner, recursive=True)
-        with fs.open_output_stream(f"{inner}/{probe}") as f:
-            f.write(b"")
-        fs.delete_file(f"{inner}/{probe}")
-    except Exception as e:  # OSError, pyarrow's ArrowInvalid / ArrowException, credentials
-        reason = getattr(e, "strerror", None) or str(e).splitlines()[0][:120]
-        raise SweepError(
-            f"cannot write to storage path {root} ({reason}); choose another --storage-path"
-        ) from None
-
-
-def _check_data(cfg: TrainConfig) -> None:
-    """Fail now, not inside every trial, when the dataset cannot be had (data.py's own rules)."""
-    from ganrf.data import DataError, check_data
-
-    try:
-        check_data(cfg.data, test_split=cfg.eval.metrics)
-    except DataError as e:
-        raise DataError(
-            f"{e} (--data-root {cfg.data.root}: pass --data-root DIR where the data is)"
-        ) from None
 
 
 def main(
@@ -341,8 +187,8 @@ def main(
         flags = defining_flags(args, default)
         if trackers.missing(args.tracker):
             raise SweepError(trackers.missing(args.tracker))
-        _check_data(trials[0].config)  # first: a sweep that cannot start leaves no folder
-        _check_storage(storage)
+        check_data(trials[0].config)  # first: a sweep that cannot start leaves no folder
+        check_storage(storage)
     except (SweepError, SpaceError, ConfigError, DesignError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
@@ -440,57 +286,3 @@ def _resume(
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     return finish(exp_path, prog, publish)
-
-
-# Trial statuses that are results: a diverged trial ended by the training's own rule, and its
-# page shows it. A sweep none of whose trials reached one of these failed (exit status 1).
-RESULT_STATUSES = ("finished", "diverged")
-SHOWN_LOGS = 3  # error.txt paths printed when trials failed
-
-
-# What a sweep script hands main() to write results.csv and the page at the end
-# (analysis.publish.publish): exp_path -> (local experiment folder, csv path, page path).
-Publish = Callable[[str], "tuple[Path, str, str]"]
-
-
-def finish(exp_path: str, prog: str = "sweep", publish: Publish | None = None) -> int:
-    """Publish the results (``publish``: results.csv and the page), then print how many trials
-    finished, diverged, errored, timed out or are unfinished.
-
-    Returns:
-        0 when at least one trial finished (or diverged), else 1, with one sentence on stderr
-        saying how the trials ended and where their error logs are.
-    """
-    if publish is not None:
-        local, csv, page = publish(exp_path)
-        print(f"results: {csv}\nreport:  {page}")
-    elif runs.is_uri(exp_path):
-        local = runs.fetch_experiment(exp_path, tempfile.mkdtemp(prefix="ganrf-results-"))
-    else:
-        local = Path(exp_path)
-    folders = [runs.read_trial(t) for t in runs.trial_dirs(local)]
-    statuses = {f.path.relative_to(local).as_posix(): f.status for f in folders}
-    counts = Counter(statuses.values())
-    names = {"running": "unfinished", "timed_out": "timed out"}
-    summary = ", ".join(
-        f"{counts[s]} {names.get(s, s)}" for s in runs.TRIAL_STATUSES if counts.get(s)
-    )
-    logs = []  # a pack's members share its error.txt: list each file once
-    for f in folders:
-        tune_dir = f.pack_dir or f.path
-        log_file = f"{exp_path}/{tune_dir.relative_to(local).as_posix()}/{runs.ERROR_FILE}"
-        failed = f.status not in RESULT_STATUSES and (tune_dir / runs.ERROR_FILE).exists()
-        if failed and log_file not in logs:
-            logs.append(log_file)
-    where = ""
-    if logs:
-        more = f" and {len(logs) - SHOWN_LOGS} more" if len(logs) > SHOWN_LOGS else ""
-        where = f"; their logs: {', '.join(logs[:SHOWN_LOGS])}{more}"
-    print(f"trials:  {summary or 'none'}{where}")
-    if any(s in RESULT_STATUSES for s in statuses.values()):
-        return 0
-    unfinished = counts.get("running", 0)
-    name = exp_path.rstrip("/").rsplit("/", 1)[-1]
-    hint = f"; continue it with --resume --name {name}" if unfinished else ""
-    print(f"{prog}: error: no trial finished ({summary}){where}{hint}", file=sys.stderr)
-    return 1

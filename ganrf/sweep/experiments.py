@@ -16,9 +16,8 @@ crossed with seeds into a :class:`GridPoint` (a design, a seed, the experiments 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-from ganrf.design.designs import FAMILIES, HEADS, DesignError, DiscriminatorDesign
+from ganrf.design.designs import DROPOUT, FAMILIES, HEADS, DesignError, DiscriminatorDesign
 from ganrf.design.search import match_capacity, solve
 
 EXPERIMENTS = ("onelayer", "twolayers", "same_depth", "same_rf", "heads")
@@ -50,9 +49,8 @@ class Space:
     family: str = "stride1"
     image_size: int = 28
     in_channels: int = 1
-    # The notes' onelayer_multi_rfs discriminators have no dropout; keep every rf experiment
-    # alike so dropout does not differ between compared designs.
-    dropout: float = 0.0
+    # The same for every design, so dropout does not differ between compared designs.
+    dropout: float = DROPOUT
     norm: str = "none"
     capacity_tolerance: float = 0.10
     defaults: dict[str, dict[str, tuple]] = field(default_factory=lambda: DEFAULTS)
@@ -106,21 +104,10 @@ class GridPoint:
     seed: int
     experiments: tuple[str, ...]
 
-    def overrides(self) -> dict[str, Any]:
-        """The training-config keys this point sets (the keys of :data:`GRID_KEYS`)."""
-        d = self.design
-        return {
-            "d.layers": d.spec_string,
-            "d.channels": ",".join(map(str, d.channels)),
-            "d.head": d.head,
-            "d.norm": d.norm,
-            "d.dropout": d.dropout,
-            "seed": self.seed,
-        }
 
-
-# Config keys every grid point sets, and the sweep flag that controls each: a --set of one of
-# them would be silently overwritten, so the sweep refuses it and names the flag.
+# Config keys every grid point sets (its design's, :meth:`TrainConfig.with_design`, and the seed),
+# and the sweep flag that controls each: a --set of one of them would be silently overwritten, so
+# the sweep refuses it and names the flag.
 GRID_KEYS = {
     "d.layers": "--experiments/--rfs/--depths",
     "d.channels": "--experiments (same_rf matches capacity)",

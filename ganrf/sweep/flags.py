@@ -11,7 +11,7 @@ import argparse
 import os
 from typing import Any
 
-from ganrf.tools.train import parse_set
+from ganrf.config import parse_set
 
 
 class SweepError(ValueError):
@@ -27,6 +27,11 @@ def experiment_name(text: str) -> str:
             "not starting with '.')"
         )
     return text
+
+
+def names(text: str) -> tuple[str, ...]:
+    """``--experiments onelayer, heads``: comma-separated names, stripped; empty items dropped."""
+    return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
 def ints(text: str, flag: str) -> tuple[int, ...]:
@@ -87,7 +92,7 @@ def _normalise(flag: str, value: Any) -> Any:
     if value is None:
         return None
     if flag in ("experiments", "heads"):
-        return [v.strip() for v in value.split(",") if v.strip()]
+        return list(names(value))
     if flag in ("rfs", "depths"):
         return list(ints(value, f"--{flag}"))
     if flag == "set":

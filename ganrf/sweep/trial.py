@@ -1,10 +1,12 @@
 """One trial of a sweep, as one value from the grid point to the row of the page.
 
-A :class:`Trial` is the typed training config (with its discriminator design, computed once)
-plus the sweep's meta: which experiments it serves and its time budget. The sweep makes it once
-from a grid point (:meth:`Trial.make`), checks it, and hands Ray Tune :meth:`Trial.to_flat` (a
-flat dict: Tune stores it in the trial folder's ``params.json``); the trainable rebuilds it once
-with :meth:`Trial.from_flat`. The trial folder's ``config.json``, ``design.json`` and
+A :class:`Trial` is the typed training config (carrying the discriminator design the grid
+solved) plus the sweep's meta: which experiments it serves and its time budget. The sweep makes
+it once from a grid point (:meth:`Trial.make`), checks it, and hands Ray Tune
+:meth:`Trial.to_flat` (a flat dict with the design as a plain value: Tune stores it in the trial
+folder's ``params.json``); the trainable rebuilds it once with :meth:`Trial.from_flat`, taking
+the design as it is: no rf spec is parsed on the way (a trial from before the design was carried
+parses its ``d.layers`` once). The trial folder's ``config.json``, ``design.json`` and
 ``meta.json`` are what the analysis reads. Torch-free.
 """
 
@@ -15,7 +17,7 @@ from typing import Any
 
 from ganrf.config import TrainConfig
 from ganrf.design.designs import DiscriminatorDesign, default_channels
-from ganrf.runs import META_PREFIX, split_meta
+from ganrf.runs import DESIGN_KEY, META_PREFIX, NAME_KEY, split_meta
 from ganrf.sweep.experiments import GridPoint
 
 
@@ -37,10 +39,10 @@ class Trial:
     def make(
         cls, base: dict[str, Any], point: GridPoint, *, timeout_s: float | None = None
     ) -> Trial:
-        """The trial of ``point`` on the shared ``base`` config keys (validated here, once)."""
-        return cls(
-            TrainConfig.from_dict({**base, **point.overrides()}), point.experiments, timeout_s
-        )
+        """The trial of ``point`` on the shared ``base`` config keys (validated here, once),
+        carrying the point's design."""
+        config = TrainConfig.from_dict({**base, "seed": point.seed}, design=point.design)
+        return cls(config, point.experiments, timeout_s)
 
     @property
     def design(self) -> DiscriminatorDesign:
@@ -65,24 +67,33 @@ class Trial:
     def meta(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
             f"{META_PREFIX}experiment": ",".join(self.experiments),
-            f"{META_PREFIX}name": self.name,
+            NAME_KEY: self.name,
         }
         if self.timeout_s is not None:
             meta[f"{META_PREFIX}timeout_s"] = self.timeout_s
         return meta
 
     def to_flat(self) -> dict[str, Any]:
-        """Flat config keys plus ``meta.*`` keys: what Tune carries (JSON-safe)."""
-        return {**self.config.to_dict(), **self.meta}
+        """Flat config keys, the design as a plain value (:data:`ganrf.runs.DESIGN_KEY`) and
+        ``meta.*`` keys: what Tune carries (JSON-safe)."""
+        design = self.config.described_design().to_value()
+        return {**self.config.to_dict(), DESIGN_KEY: design, **self.meta}
 
     @classmethod
     def from_flat(cls, flat: dict[str, Any]) -> Trial:
-        """Inverse of :meth:`to_flat`; raises ConfigError for an unknown or bad key."""
+        """Inverse of :meth:`to_flat`; a flat value from before the design was carried (no
+        :data:`ganrf.runs.DESIGN_KEY`) has its ``d.layers`` parsed, once.
+
+        Raises:
+            ConfigError: an unknown or bad key. DesignError: a bad design value.
+        """
         config, meta = split_meta(flat)
         exps = meta.get(f"{META_PREFIX}experiment") or ""
         timeout = meta.get(f"{META_PREFIX}timeout_s")
+        value = flat.get(DESIGN_KEY)
+        design = None if value is None else DiscriminatorDesign.from_value(value)
         return cls(
-            TrainConfig.from_dict(config),
+            TrainConfig.from_dict(config, design=design),
             tuple(e for e in exps.split(",") if e),
             None if timeout is None else float(timeout),
         )

@@ -27,9 +27,8 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ganrf.config import TrainConfig
+from ganrf.config import TrainConfig, add_set_flag, parse_set
 from ganrf.data import load_training_images, steps_per_epoch, to_float
-from ganrf.tools.train import parse_set
 from ganrf.training import losses
 from ganrf.training.loop import build_models, pick_device, train
 
@@ -191,10 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         help="timed steps (default: a whole epoch on CUDA, 10 on CPU)",
     )
     p.add_argument("--models", type=int, default=1, help="also time K trials sharing the device")
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
+    add_set_flag(
+        p,
         help="change a config key of the timed models, e.g. --set g.width=0.25 "
         "--set d.layers=conv13 --set d.dropout=0 (the laptop preset's rf-13 trial)",
     )

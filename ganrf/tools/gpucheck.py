@@ -170,7 +170,7 @@ def check_sweep(args: argparse.Namespace, device: torch.device) -> dict[str, Any
     deadline = time.time() + args.sweep_timeout_s
     try:
         while time.time() < deadline and proc.poll() is None:
-            folders = [runs.read_trial(t) for t in runs.trial_dirs(exp)] if exp.exists() else []
+            folders = runs.walk_trials(exp) if exp.exists() else []
             finished = [f for f in folders if f.status == "finished"]
             mid = [f for f in folders if f.status == "running" and f.results]
             if finished and mid:
@@ -189,7 +189,7 @@ def check_sweep(args: argparse.Namespace, device: torch.device) -> dict[str, Any
         text=True,
         timeout=args.sweep_timeout_s,
     )
-    folders = [runs.read_trial(t) for t in runs.trial_dirs(exp)]
+    folders = runs.walk_trials(exp)
     steps = {f.path.name: [r.get("progress/step") for r in f.results] for f in folders}
     no_repeats = all(s == sorted(set(s)) for s in steps.values())
     all_done = len(folders) == 4 and all(f.status == "finished" for f in folders)

@@ -85,21 +85,20 @@ def _experiment(fs, inner: str, path: str) -> Experiment | None:
     for t in [t for t, names in trials.items() if runs.PARAMS_FILE in names]:
         try:
             with fs.open_input_stream(f"{inner}/{t}/{runs.PARAMS_FILE}") as f:
-                members = (json.loads(f.read()) or {}).get(runs.TRIAL_KEY)
-        except (OSError, ValueError, AttributeError):
+                params = json.loads(f.read())
+        except (OSError, ValueError):
             continue
-        if isinstance(members, list) and len(members) > 1:  # a pack: count its members
+        members = runs.member_folders(t, params)
+        if members != [t]:  # a pack: count its members
             shared = trials.pop(t) & {runs.ERROR_FILE, runs.TIMEOUT_FILE, "error.pkl"}
-            for m in members:
-                member = f"{t}/{m.get('meta.name')}"
+            for member in members:
                 trials[member] = files.get(member, set()) | shared
     if runs.SWEEP_FILE not in top and not trials:
         return None
-    preset, started, planned = None, top.get(runs.SWEEP_FILE), 0
+    started, preset, planned = top.get(runs.SWEEP_FILE), None, 0
     if runs.SWEEP_FILE in top:
         try:
-            with fs.open_input_stream(f"{inner}/{runs.SWEEP_FILE}") as f:
-                sweep = json.loads(f.read())
+            sweep = runs.read_sweep(path)
             preset = (sweep.get("flags") or {}).get("preset")
             planned = int(sweep.get("trials") or 0)
         except (OSError, ValueError, AttributeError, TypeError):

@@ -14,7 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from ganrf.config import DATASETS, LOSSES, TrainConfig
+from ganrf.config import DATASETS, LOSSES, TrainConfig, add_set_flag, parse_set
+from ganrf.design.designs import HEADS, NORMS
 
 # CLI flag -> config key
 FLAGS = {
@@ -42,8 +43,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", choices=DATASETS)
     p.add_argument("--data-root", help="where the dataset is (MNIST downloads there)")
     p.add_argument("--layers", help='discriminator layers, e.g. "conv5s2,conv5s2"')
-    p.add_argument("--head", choices=("image", "patch"))
-    p.add_argument("--norm", choices=("none", "batch", "instance", "spectral"))
+    p.add_argument("--head", choices=HEADS)
+    p.add_argument("--norm", choices=NORMS)
     p.add_argument("--loss", choices=LOSSES)
     p.add_argument("--epochs", type=int)
     p.add_argument("--steps", type=int, help="stop after this many steps instead of epochs")
@@ -51,13 +52,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--config", type=Path, help="a config.json (flat keys) to start from")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any config key, e.g. --set optim.lr_d=2e-4 (repeatable)",
-    )
+    add_set_flag(p)
     p.add_argument(
         "--out",
         type=Path,
@@ -77,23 +72,6 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
             raw[key] = value
     raw.update(parse_set(args.set))
     return TrainConfig.from_dict(raw)
-
-
-def parse_set(items: list[str]) -> dict[str, str]:
-    """``--set KEY=VALUE`` items as a dict of stripped keys and values; a later item wins.
-
-    Shared by ``ganrf train`` and the sweep scripts (``ganrf.sweep.cli``), so both read it alike.
-
-    Raises:
-        ValueError: an item without ``=``.
-    """
-    values: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set {item!r} must be KEY=VALUE, e.g. --set d.head=patch")
-        values[key.strip()] = value.strip()
-    return values
 
 
 def run(args: argparse.Namespace) -> int:

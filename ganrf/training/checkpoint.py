@@ -15,6 +15,7 @@ import torch
 
 from ganrf.config import TrainConfig
 from ganrf.runs import CONFIG_FILE
+from ganrf.storage import atomic_path
 
 CHECKPOINT_FILE = "state.pt"
 # Keys that may change between a run and its resume; everything else defines the run.
@@ -45,13 +46,14 @@ def save_checkpoint(
     members' configs (``config.json`` for a pack of one, ``configs.json`` for more)."""
     full = {"format": FORMAT, "step": step, "configs": [c.to_json() for c in configs], **state}
     path.mkdir(parents=True, exist_ok=True)
-    tmp = path / (CHECKPOINT_FILE + ".tmp")
-    torch.save(full, tmp)
-    tmp.replace(path / CHECKPOINT_FILE)  # never a half-written checkpoint under the real name
+    with atomic_path(path / CHECKPOINT_FILE) as tmp:  # never a half-written checkpoint
+        torch.save(full, tmp)
     if len(configs) == 1:
-        (path / CONFIG_FILE).write_text(configs[0].to_json())
+        name, text = CONFIG_FILE, configs[0].to_json()
     else:
-        (path / "configs.json").write_text(json.dumps([c.to_dict() for c in configs], indent=2))
+        name, text = "configs.json", json.dumps([c.to_dict() for c in configs], indent=2)
+    with atomic_path(path / name) as tmp:
+        tmp.write_text(text)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
