@@ -122,20 +122,16 @@ def _unpack_mnist(raw: Path) -> None:
     """Unpack each ``*-ubyte.gz`` in ``raw`` whose ``*-ubyte`` is missing (MNIST as its site and
     mirrors ship it), as torchvision does after a download; each lands whole or not at all."""
     import gzip
-    import os
     import shutil
 
     for name in MNIST_FILES:
         packed, target = raw / f"{name}.gz", raw / name
         if target.exists() or not packed.is_file():
             continue
-        part = raw / f".{name}.{os.getpid()}.part"
         try:
-            with gzip.open(packed) as src, open(part, "wb") as dst:
+            with atomic_path(target) as part, gzip.open(packed) as src, open(part, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-            os.replace(part, target)
         except (OSError, EOFError) as e:
-            part.unlink(missing_ok=True)
             raise DataError(
                 f"cannot unpack {packed} ({_why(e, 'truncated')}); delete it and copy it again"
             ) from None
