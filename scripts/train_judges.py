@@ -3,7 +3,8 @@
     python scripts/train_judges.py --data-root DATA
 
 Three JudgeNets, seeds 1, 2, 3, each trained on the same real training digits (perm[30000:55000]
-of the training split under ``SPLIT_SEED``), no augmentation and no calibration case. On the
+of the training split under ``SPLIT_SEED``), binarised (``judge.binarise``), no augmentation and
+no calibration case. On the
 held-out digits perm[55000:] each judge's confidence floor and Mahalanobis radius are set to the
 values that keep ``REAL_QUANTILE`` of them. Writes ganrf/metrics/weights/judges.pt and
 judges.json (sha256, test accuracies, thresholds). Fails if a judge's test accuracy < 98.5%.
@@ -32,7 +33,7 @@ def train_one(seed: int, x: torch.Tensor, y: torch.Tensor, epochs: int) -> J.Jud
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     g = torch.Generator().manual_seed(seed)
     net.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
         perm = torch.randperm(len(x), generator=g)
         for i in range(0, len(perm) - batch + 1, batch):
             idx = perm[i : i + batch]
@@ -41,6 +42,7 @@ def train_one(seed: int, x: torch.Tensor, y: torch.Tensor, epochs: int) -> J.Jud
             loss.backward()
             opt.step()
             sched.step()
+        print(f"  seed {seed}: epoch {epoch + 1} of {epochs}", flush=True)
     return net.eval().requires_grad_(False)
 
 
@@ -54,19 +56,21 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--data-root", default="data")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     xtr, ytr = load_mnist(args.data_root, train=True, download=False)
     xte, yte = load_mnist(args.data_root, train=False, download=False)
     perm = J.split_permutation(len(xtr))
     fit, held = perm[J.TRAIN_DIGITS], perm[J.THRESHOLD_DIGITS]
-    x, y = to_float(xtr[fit]), ytr[fit]
+    x, y = J.binarise(to_float(xtr[fit])), ytr[fit]  # judges see binarised ink only
     xh, xt = to_float(xtr[held]), to_float(xte)
     states, card = [], []
     t0 = time.time()
     for seed in J.SEEDS:
         net = train_one(seed, x, y, args.epochs)
-        acc = (features(net, xt) @ net.classify.weight.T + net.classify.bias).argmax(1)
+        acc = (features(net, J.binarise(xt)) @ net.classify.weight.T + net.classify.bias).argmax(1)
         acc = (acc == yte).float().mean().item()
         if acc < 0.985:
             raise SystemExit(f"judge seed {seed}: test accuracy {acc:.4f} < 0.985; not writing")

@@ -1,6 +1,6 @@
 """``metric/recognisable``: the second, laxer level — "a number appears" (issue 20).
 
-A sample is a *recognisable digit* when every one of ``JUDGES`` small CNN classifiers, trained
+A sample is a *recognisable digit* when, its ink binarised (:func:`binarise`), every one of ``JUDGES`` small CNN classifiers, trained
 with different seeds on real training digits only (``scripts/train_judges.py``), names the same
 class, each with at least the confidence it gives 99% of held-out real digits, and each finds the
 sample's penultimate features within the Mahalanobis radius (to the named class's mean, shared
@@ -74,6 +74,21 @@ class JudgeNet(nn.Module):
         return self.classify(self.body(x))
 
 
+def binarise(x: Tensor) -> Tensor:
+    """Each image's ink as {-1, 1}: pixels brighter than half the image's brightest one.
+
+    Recognisable is a matter of shape, not of grey levels: a judge that sees only crisp training
+    digits names a faint, blurred digit "1" (the first judges, trained on grey digits, named
+    90-99% of blurred digits so).
+    Thresholding at half the maximum keeps a blurred stroke's core at about its original width
+    (a Gaussian's full width at half maximum), and it is the same fixed map for every input, real
+    digits included: the judges are trained and thresholded on binarised real digits.
+    """
+    x01 = (x + 1) / 2  # (N, 1, 28, 28) in [0, 1]
+    peak = x01.amax(dim=(1, 2, 3), keepdim=True)
+    return torch.where(x01 > peak / 2, 1.0, -1.0).to(x.dtype)
+
+
 @dataclass
 class Judge:
     """One judge and its thresholds, set on held-out real digits."""
@@ -86,9 +101,10 @@ class Judge:
 
     @torch.no_grad()
     def __call__(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Class, top probability and Mahalanobis distance to that class's mean, each ``(N,)``."""
+        """Class, top probability and Mahalanobis distance to that class's mean, each ``(N,)``, of
+        images ``(N, 1, 28, 28)`` in [-1, 1] (binarised first)."""
         out = [], [], []
-        for b in x.split(1000):
+        for b in binarise(x).split(1000):
             f = self.net.body(b)
             p = self.net.classify(f).softmax(1)
             conf, cls = p.max(1)
