@@ -112,6 +112,27 @@ for _m in (
         progress="ok",
         headline=True,
     ),
+    # the second, laxer level (issue 20): the share of samples every judge names as the same
+    # digit within real digits' thresholds, and the set verdict (share and class coverage)
+    Metric(
+        "metric/recognisable",
+        "recognisable digits (share, classes)",
+        lower_is_better=False,
+        datasets=DIGITS,
+    ),
+    Metric(
+        "metric/recognisable_share",
+        "share of samples that are recognisable digits",
+        lower_is_better=False,
+        datasets=DIGITS,
+    ),
+    Metric(
+        "metric/recognisable_classes",
+        "classes among the recognisable samples",
+        lower_is_better=False,
+        datasets=DIGITS,
+        chart=False,
+    ),
     # the conv stack's ERF (its central unit): compare with the theoretical rf (design "rf")
     Metric("erf/conv_size95", "conv-stack ERF size holding 95%", unit="px"),
     Metric("erf/conv_size50", "conv-stack ERF size holding 50%", unit="px"),
