@@ -44,12 +44,12 @@ def elastic(x: np.ndarray, rng: np.random.Generator, alpha=34.0, sigma=4.0) -> n
 
 
 def stroke_width(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Grey dilation (2x2) on the first half, grey erosion (2x2) on the second; an eroded digit
-    left with no ink is redrawn: replaced by another random digit of ``x``, eroded."""
+    """Grey dilation (2x2) on half of the digits, grey erosion (2x2) on the other half,
+    alternating (so that any first n of a case are half and half); an eroded digit left with no
+    ink is redrawn: replaced by another random digit of ``x``, eroded."""
     out = np.empty_like(x)
-    half = len(x) // 2
     for i, img in enumerate(x):
-        if i < half:
+        if i % 2 == 0:
             out[i] = ndimage.grey_dilation(img, size=(2, 2))
             continue
         eroded = ndimage.grey_erosion(img, size=(2, 2))
