@@ -182,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # the training command lives beside the loop it drives
 
     train_cli.add_parser(sub)
+    from ganrf.tools import score as score_cli
+
+    score_cli.add_parser(sub)
 
     return p
 

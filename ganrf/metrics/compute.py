@@ -85,6 +85,19 @@ def success(ev: Evaluation) -> int | None:
     return evaluate.success({k: ev.value(k) for k in keys})
 
 
+def _recognisable(key: str) -> Compute:
+    def score(ev: Evaluation) -> float | int | None:
+        return None if ev.recognisable is None else ev.recognisable[key]
+
+    score.__name__ = score.__qualname__ = key.removeprefix("metric/")
+    return score
+
+
+recognisable = _recognisable("metric/recognisable")
+recognisable_share = _recognisable("metric/recognisable_share")
+recognisable_classes = _recognisable("metric/recognisable_classes")
+
+
 def _erf(key: str) -> Compute:
     def size(ev: Evaluation) -> float | None:
         return None if ev.erf_values is None else ev.erf_values[key]

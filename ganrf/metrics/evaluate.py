@@ -57,6 +57,7 @@ from ganrf.metrics.features import (
     mnist_feature_net,
     reference_images,
 )
+from ganrf.metrics.judge import recognisable_metrics
 from ganrf.models import sample
 from ganrf.storage import atomic_path
 
@@ -235,6 +236,14 @@ class Evaluation:
             "conv": conv_erf(self.d, real, design),
             "decision": decision_erf(self.d, real, design),
         }
+
+    @cached_property
+    def recognisable(self) -> dict[str, float | int] | None:
+        """The digits' second level (:func:`ganrf.metrics.judge.recognisable_metrics`): the
+        judges' share, classes and set verdict, for 28x28 grey images only."""
+        if tuple(self.images.shape[1:]) != (1, 28, 28):
+            return None
+        return recognisable_metrics(self.images)
 
     @cached_property
     def erf_values(self) -> dict[str, float] | None:

@@ -216,6 +216,30 @@ for _m in (
         headline=True,
         compute="ganrf.metrics.compute:success",
     ),
+    # the second, laxer level (issue 20): the share of samples every judge names as the same
+    # digit within real digits' thresholds, and the set verdict (share and class coverage)
+    Metric(
+        "metric/recognisable",
+        "recognisable digits (share, classes)",
+        lower_is_better=False,
+        datasets=DIGITS,
+        compute="ganrf.metrics.compute:recognisable",
+    ),
+    Metric(
+        "metric/recognisable_share",
+        "share of samples that are recognisable digits",
+        lower_is_better=False,
+        datasets=DIGITS,
+        compute="ganrf.metrics.compute:recognisable_share",
+    ),
+    Metric(
+        "metric/recognisable_classes",
+        "classes among the recognisable samples",
+        lower_is_better=False,
+        datasets=DIGITS,
+        chart=False,
+        compute="ganrf.metrics.compute:recognisable_classes",
+    ),
     # the conv stack's ERF (its central unit): compare with the theoretical rf (design "rf")
     Metric(
         "erf/conv_size95",

@@ -1,0 +1,117 @@
+"""``ganrf score``: every bad input is one sentence and exit 2; a good one gives every report key,
+with both levels, as one JSON object."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ganrf.cli import main
+from ganrf.tools.score import load_images
+
+DIGITS = Path(__file__).parent / "data" / "real_digits.npz"
+
+
+def one_sentence_exit_2(argv, capsys, match):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganrf score: error: ") and "\n" not in err, err
+    assert match in err, err
+
+
+@pytest.mark.parametrize(
+    "array, match",
+    [
+        (np.zeros((4, 28, 27), np.uint8), "has shape (4, 28, 27)"),
+        (np.zeros((4, 3, 28, 28), np.uint8), "expected (N, 28, 28) or (N, 1, 28, 28)"),
+        (np.zeros((28, 28), np.float32), "has shape (28, 28)"),
+        (np.zeros((0, 28, 28), np.uint8), "holds no images"),
+        (np.full((4, 28, 28), 255.0, np.float32), "float values from 255 to 255"),
+        (np.full((4, 28, 28), -0.5, np.float32), "expected float in [0, 1]"),
+        (np.full((4, 28, 28), np.nan, np.float32), "float values from nan"),
+        (np.zeros((4, 28, 28), np.int64), "dtype int64"),
+    ],
+)
+def test_a_wrong_array_is_one_sentence_and_exit_2(tmp_path, capsys, array, match):
+    path = tmp_path / "x.npy"
+    np.save(path, array)
+    one_sentence_exit_2(["score", str(path)], capsys, match)
+
+
+def test_missing_not_an_array_and_not_an_image_are_one_sentence(tmp_path, capsys):
+    one_sentence_exit_2(["score", str(tmp_path / "nope.npy")], capsys, "does not exist")
+    (tmp_path / "a.txt").write_text("hello")
+    one_sentence_exit_2(["score", str(tmp_path / "a.txt")], capsys, "neither a .npy / .npz")
+    (tmp_path / "b.npy").write_text("not numpy")
+    one_sentence_exit_2(["score", str(tmp_path / "b.npy")], capsys, "not a readable NumPy")
+    np.savez(tmp_path / "two.npz", a=np.zeros((2, 28, 28)), b=np.zeros((2, 28, 28)))
+    one_sentence_exit_2(["score", str(tmp_path / "two.npz")], capsys, "holds 2 arrays (a, b)")
+    pngs = tmp_path / "pngs"
+    pngs.mkdir()
+    one_sentence_exit_2(["score", str(pngs)], capsys, "holds no .png images")
+    (pngs / "0.png").write_bytes(b"not a png")
+    one_sentence_exit_2(["score", str(pngs)], capsys, "0.png is not an image")
+
+
+def test_a_png_of_another_size_is_refused(tmp_path, capsys):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 28), np.uint8)).save(tmp_path / "0.png")
+    one_sentence_exit_2(["score", str(tmp_path)], capsys, "is 28x32 pixels; expected 28x28")
+
+
+def test_arrays_and_pngs_load_to_the_same_floats(tmp_path):
+    from PIL import Image
+
+    with np.load(DIGITS) as d:
+        u8 = d["test"][:5]
+    np.save(tmp_path / "u8.npy", u8[:, None])
+    np.savez(tmp_path / "f.npz", images=u8.astype(np.float64) / 255)
+    for i, img in enumerate(u8):
+        Image.fromarray(img).save(tmp_path / f"{i}.png")
+    a, b, c = (load_images(tmp_path / f) for f in ("u8.npy", "f.npz", "."))
+    assert a.shape == (5, 28, 28) and a.dtype == np.float32 and a.max() == 1.0
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_array_equal(a, c)
+
+
+def test_without_real_mnist_it_names_data_root(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((4, 28, 28), np.uint8))
+    one_sentence_exit_2(
+        ["score", str(tmp_path / "x.npy"), "--data-root", str(tmp_path / "empty")],
+        capsys,
+        "pass --data-root DIR",
+    )
+
+
+def test_json_holds_every_report_key_and_both_levels(tmp_path, capsys, monkeypatch):
+    """Real digits (the committed 300) stand as MNIST: both levels say yes."""
+    from tests.test_data import _idx
+
+    monkeypatch.setenv("GANRF_CACHE", str(tmp_path / "cache"))
+    with np.load(DIGITS) as d:
+        train, test = d["train"], d["test"]
+    raw = tmp_path / "m" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, imgs in (("train", train), ("t10k", test)):
+        _idx(raw / f"{split}-images-idx3-ubyte", imgs.tobytes(), imgs.shape, 0x803)
+        _idx(raw / f"{split}-labels-idx1-ubyte", bytes(len(imgs)), (len(imgs),), 0x801)
+    np.save(tmp_path / "x.npy", train[:150])
+    assert (
+        main(["score", str(tmp_path / "x.npy"), "--data-root", str(tmp_path / "m"), "--json"]) == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    expected = {
+        "metric/feature_net", "metric/samples", "metric/fid", "metric/fid_floor",
+        "metric/fid_over_floor", "metric/kid_mean", "metric/kid_std", "metric/precision",
+        "metric/recall", "metric/density", "metric/coverage", "metric/local_fid", "metric/ssim",
+        "metric/classifier_score", "metric/class_count", "metric/class_kl",
+        "metric/confident_share", "metric/success", "metric/recognisable",
+        "metric/recognisable_share", "metric/recognisable_classes",
+    }  # fmt: skip
+    assert set(report) == expected
+    assert report["metric/samples"] == 150 and report["metric/recognisable"] == 1
+    assert main(["score", str(tmp_path / "x.npy"), "--data-root", str(tmp_path / "m")]) == 0
+    table = capsys.readouterr().out
+    assert "metric/recognisable_share" in table and "metric/success" in table
