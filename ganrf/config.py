@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
 from ganrf.design.designs import DiscriminatorDesign
+from ganrf.design.resnet import design_from_spec
 
 DATASETS = ("mnist", "celeba", "imagenet", "folder", "synthetic")
 LOSSES = ("ns", "wgan-gp", "hinge")
-GENERATORS = ("mnist", "dcgan")
+GENERATORS = ("mnist", "dcgan", "resnet")
 
 
 class ConfigError(ValueError):
@@ -39,14 +40,14 @@ class DataConfig:
 
 @dataclass
 class GeneratorConfig:
-    kind: str = "mnist"  # "mnist": the notes' generator; "dcgan": 64/128 RGB
+    kind: str = "mnist"  # "mnist": the notes' generator; "dcgan": 64/128 RGB; "resnet": SNGAN
     noise_dim: int = 100
     width: float = 1.0  # channel multiplier (rf of D is unaffected)
 
 
 @dataclass
 class DiscriminatorConfig:
-    layers: str = "conv5s2,conv5s2"  # spec string, as `ganrf rf` reads it
+    layers: str = "conv5s2,conv5s2"  # spec string, as `ganrf rf` reads it; res3s2,res3: blocks
     channels: str = ""  # comma-separated per layer; "" = 64 doubling at stride 2
     head: str = "image"  # image (dense, DCGAN) | patch (1x1 conv, PatchGAN)
     norm: str = "none"  # none | batch | instance | spectral
@@ -144,7 +145,7 @@ class TrainConfig:
         )
         cached = self.__dict__.get("_design")
         if cached is None or cached[0] != key:
-            d = DiscriminatorDesign.from_spec(
+            d = design_from_spec(
                 self.d.layers,
                 channels=self.d.channels or None,
                 head=self.d.head,
@@ -196,6 +197,10 @@ class TrainConfig:
             raise ConfigError(
                 f"g.kind 'mnist' makes 28x28 images but data.image_size is {self.data.image_size}; "
                 "use g.kind 'dcgan' for 64 or 128"
+            )
+        if self.g.kind == "resnet" and self.data.image_size not in (28, 32, 64, 128):
+            raise ConfigError(
+                f"g.kind 'resnet' makes 28, 32, 64 or 128 px images, not {self.data.image_size}"
             )
         self.design()  # raises DesignError for a design that cannot be built
 

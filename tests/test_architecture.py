@@ -18,6 +18,7 @@ TORCH_FREE_CORE = {
     "ganrf.design.norms",
     "ganrf.design.designs",
     "ganrf.design.search",
+    "ganrf.design.resnet",
     "ganrf.sweep",
     "ganrf.sweep.trial",
     "ganrf.sweep.experiments",

@@ -31,7 +31,7 @@ __all__ = [
 
 HEADS = ("image", "patch")
 NORMS = ("none", "batch", "instance", "spectral")
-FAMILIES = ("stride1", "stride2", "dilated")
+FAMILIES = ("stride1", "stride2", "dilated", "resnet")  # resnet: ganrf.design.resnet
 MAX_CHANNELS = 512
 
 
@@ -260,7 +260,10 @@ def validate(design: DiscriminatorDesign) -> None:
 
 def param_count(design: DiscriminatorDesign) -> int:
     """Trainable parameters of the module :func:`ganrf.models.build_discriminator` builds
-    (checked against the built module in the tests)."""
+    (checked against the built module in the tests). A residual design
+    (:class:`ganrf.design.resnet.ResidualDesign`) counts its own."""
+    if not isinstance(design, DiscriminatorDesign):
+        return design.param_count()
     total, cin = 0, design.in_channels
     for i, la in enumerate(design.layers):
         normed = design.normalised(i)
