@@ -86,3 +86,22 @@ def test_grid_point_sets_exactly_the_grid_keys():
         "seed": 0,
     }
     assert set(p.overrides()) == set(GRID_KEYS)
+
+
+def test_family_resnet_brings_its_recipe_and_grids_and_flags_still_win():
+    from ganrf.design.resnet import ResidualDesign
+    from ganrf.sweep.experiments import EXPERIMENTS, RESNET_DEFAULTS, with_family
+
+    space, base = with_family(Space(image_size=128, in_channels=3), {"g.kind": "dcgan"}, "resnet")
+    assert base == {"g.kind": "resnet", "loss.kind": "hinge"}
+    assert (space.norm, space.dropout, space.defaults) == (
+        "spectral",
+        0.0,
+        RESNET_DEFAULTS["large"],
+    )
+    for size in (28, 64):  # every default grid of the family is feasible
+        space, _ = with_family(Space(image_size=size, experiments=EXPERIMENTS), {}, "resnet")
+        points = build_grid(space)
+        assert all(isinstance(p.design, ResidualDesign) for p in points)
+    same_rf = [p.design for p in points if "same_rf" in p.experiments and p.design.rf == 10]
+    assert [d.depth for d in same_rf] == [1, 2, 3, 4]

@@ -22,7 +22,7 @@ from pathlib import Path
 from ganrf import runs
 from ganrf.config import LOSSES, ConfigError, TrainConfig
 from ganrf.design.designs import FAMILIES, NORMS, DesignError, param_count
-from ganrf.sweep.experiments import EXPERIMENTS, GRID_KEYS, SpaceError, build_grid
+from ganrf.sweep.experiments import EXPERIMENTS, GRID_KEYS, SpaceError, build_grid, with_family
 from ganrf.sweep.flags import (
     SweepError,
     check_resume_flags,
@@ -58,7 +58,8 @@ def build_parser(
         "--family",
         choices=FAMILIES,
         help="how designs reach an rf: stride1 stacks (default), stride2 (the notes' "
-        "downsampling) or dilated",
+        "downsampling), dilated, or resnet (SNGAN-style residual blocks, with the residual G, "
+        "hinge loss, spectral norm and no dropout unless --loss/--norm/--dropout say otherwise)",
     )
     p.add_argument(
         "--dropout",
@@ -90,7 +91,7 @@ def build_parser(
         default=None,
         help="member GANs trained as one fused computation per trial: a number, or auto "
         "(default: on GPUs as many as fit one GPU, on CPUs 1); members that cannot share a "
-        "pack (spectral norm, dropout, WGAN-GP) train alone",
+        "pack (dropout, WGAN-GP) train alone; spectral norm packs",
     )
     p.add_argument(
         "--cpus-per-trial",
@@ -129,7 +130,9 @@ def resolve(
     """The sweep's trials, each made and validated once; raises SweepError/SpaceError/
     ConfigError/DesignError."""
     preset = presets["smoke" if args.smoke_test else args.preset]
-    base = dict(preset.base)
+    base, space = dict(preset.base), preset.space
+    if args.family:  # first: the flags below override the family's recipe
+        space, base = with_family(space, base, args.family)
     if preset.base.get("data.dataset", dataset) != "synthetic":
         base["data.root"] = os.path.abspath(args.data_root)
     if args.loss:
@@ -148,7 +151,6 @@ def resolve(
                 f"--set {key} would be overwritten by every grid point; use {GRID_KEYS[key]}"
             )
         base[key] = value
-    space = preset.space
     if args.experiments:
         space = replace(
             space, experiments=tuple(e.strip() for e in args.experiments.split(",") if e.strip())
@@ -163,8 +165,6 @@ def resolve(
         space = replace(space, seeds=args.seeds)
     if args.norm:
         space = replace(space, norm=args.norm)
-    if args.family:
-        space = replace(space, family=args.family)
     if args.dropout is not None:
         space = replace(space, dropout=args.dropout)
     if args.trial_timeout_s is not None and args.trial_timeout_s <= 0:

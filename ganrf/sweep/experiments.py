@@ -33,6 +33,41 @@ DEFAULTS: dict[str, dict[str, tuple]] = {
 }
 FIXED_DEPTH = {"onelayer": 1, "twolayers": 2}
 
+# --family resnet: residual D blocks reach other rfs (odd kernels: without a pool, rf = 1 mod 4;
+# ganrf.design.resnet), so its grids are its own: up to 32 px, and from 64 px.
+RESNET_DEFAULTS: dict[str, dict[str, dict[str, tuple]]] = {
+    "small": {
+        "onelayer": {"rfs": (1, 5, 9, 13, 17), "depths": (1,), "heads": ("image",)},
+        "twolayers": {"rfs": (5, 9, 13, 17, 21, 25), "depths": (2,), "heads": ("image",)},
+        "same_depth": {"rfs": (5, 9, 13, 17, 25), "depths": (3,), "heads": ("image",)},
+        "same_rf": {"rfs": (10, 18), "depths": (1, 2, 3, 4), "heads": ("image",)},
+        "heads": {"rfs": (9, 17), "depths": (1, 2), "heads": ("image", "patch")},
+    },
+    "large": {
+        "onelayer": {"rfs": (1, 5, 9, 13, 17), "depths": (1,), "heads": ("image",)},
+        "twolayers": {"rfs": (5, 9, 17, 33, 48), "depths": (2,), "heads": ("image",)},
+        "same_depth": {"rfs": (5, 9, 17, 33, 64), "depths": (4,), "heads": ("image",)},
+        "same_rf": {"rfs": (10, 18), "depths": (1, 2, 3, 4), "heads": ("image",)},
+        "heads": {"rfs": (17, 48), "depths": (2, 4), "heads": ("image", "patch")},
+    },
+}
+# What a family changes besides the designs: config keys, then Space fields. resnet is SNGAN's
+# recipe (Miyato et al. 2018): residual G, hinge loss, spectral norm in D, no dropout. Flags
+# (--loss, --norm, --dropout, --set) given with --family still win.
+FAMILY_KEYS: dict[str, dict[str, Any]] = {"resnet": {"g.kind": "resnet", "loss.kind": "hinge"}}
+FAMILY_SPACE: dict[str, dict[str, Any]] = {"resnet": {"norm": "spectral", "dropout": 0.0}}
+
+
+def with_family(space: Space, base: dict[str, Any], family: str) -> tuple[Space, dict[str, Any]]:
+    """``space`` and ``base`` config keys for ``family``: its designs, its recipe
+    (:data:`FAMILY_KEYS`, :data:`FAMILY_SPACE`) and, for resnet, its rf grids."""
+    space = replace(space, family=family, **FAMILY_SPACE.get(family, {}))
+    if family == "resnet":
+        space = replace(
+            space, defaults=RESNET_DEFAULTS["small" if space.image_size <= 32 else "large"]
+        )
+    return space, {**base, **FAMILY_KEYS.get(family, {})}
+
 
 class SpaceError(ValueError):
     """A search space that is invalid or empty; raised before Ray starts."""
