@@ -6,11 +6,19 @@ import argparse
 import sys
 
 from ganrf.design.designs import FAMILIES, HEADS, DesignError, param_count
+from ganrf.design.resnet import RES_HELP, ResidualDesign, is_residual
 from ganrf.design.rf import SPEC_HELP, RFError, receptive_field
 from ganrf.design.search import solve
 
 
 def _cmd_rf(args: argparse.Namespace) -> int:
+    if is_residual(args.layers):  # residual blocks: their main path (ganrf.design.resnet)
+        head = {"head": args.head} if args.head else {}
+        d = ResidualDesign.from_spec(
+            args.layers, image_size=args.input, in_channels=args.channels, **head
+        )
+        print(d.report.table())
+        return 0
     rep = receptive_field(args.layers, (args.channels, args.input, args.input), head=args.head)
     print(rep.table())
     return 0
@@ -84,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     rf = sub.add_parser(
         "rf",
         help="print the notes-style rf table of a layer stack",
-        description=f"Print every layer's feature-map size and rf. {SPEC_HELP}.",
+        description=f"Print every layer's feature-map size and rf. {SPEC_HELP}; {RES_HELP}.",
     )
     rf.add_argument("layers", help='e.g. "conv5s2,conv5s2" (the notes\' discriminator, rf 13)')
     rf.add_argument("--input", type=int, default=28, help="input height = width (default 28)")

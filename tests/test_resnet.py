@@ -138,3 +138,16 @@ def test_output_shapes_for_each_image_size(size, channels):
             spec, head=head, image_size=size, in_channels=channels
         ).scaled(1 / 16)
         assert build_discriminator(design)(x).shape == shape
+
+
+def test_ganrf_rf_and_designs_know_the_family(capsys):
+    from ganrf.cli import main
+
+    assert main(["rf", SNGAN32 + ",dense", "--input", "32", "--channels", "3"]) == 0
+    table = capsys.readouterr().out
+    assert "6   avgpool2  block2.pool   2       2       0    1         8x8          16" in table
+    assert "rf 48, effective stride 4, effective padding 22" in table
+    assert main(["designs", "--rf", "14", "--depth", "2", "--family", "resnet"]) == 0
+    assert capsys.readouterr().out.split()[:2] == ["res3s2,res3", "rf"]
+    assert main(["designs", "--rf", "7", "--depth", "2", "--family", "resnet"]) == 2
+    assert "nearest at depth 2: rf 6 or 8" in capsys.readouterr().err
