@@ -151,3 +151,12 @@ def test_ganrf_rf_and_designs_know_the_family(capsys):
     assert capsys.readouterr().out.split()[:2] == ["res3s2,res3", "rf"]
     assert main(["designs", "--rf", "7", "--depth", "2", "--family", "resnet"]) == 2
     assert "nearest at depth 2: rf 6 or 8" in capsys.readouterr().err
+
+
+def test_readme_shows_the_sngan_table_the_code_prints():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    d = ResidualDesign.from_spec(SNGAN32 + ",dense", image_size=32, in_channels=3)
+    cmd = f'$ ganrf rf "{SNGAN32},dense" --input 32 --channels 3\n'
+    assert cmd + d.report.table() + "\n```" in readme
