@@ -35,6 +35,8 @@ def test_a_vmapped_stack_iterates_each_member_as_alone():
     params, buffers = stack_module_state(members)
     template = copy.deepcopy(members[0]).to("meta")
     x = torch.randn(3, 5, 2, 6, 6)
+    u = "0.parametrizations.weight.0._u"
+    before = buffers[u].clone()
 
     def call(p, b, xi):
         return functional_call(template, (p, b), (xi,))
@@ -43,7 +45,7 @@ def test_a_vmapped_stack_iterates_each_member_as_alone():
         out = vmap(call)(params, buffers, x)
         for i, m in enumerate(alone):
             assert torch.allclose(out[i], m(x[i]), atol=1e-6)
-    u = "0.parametrizations.weight.0._u"
+    assert not torch.equal(buffers[u], before)  # the iteration wrote into the stack
     for i, m in enumerate(alone):
         assert torch.allclose(buffers[u][i], m.state_dict()[u], atol=1e-6)
     assert not torch.allclose(buffers[u][0], buffers[u][1])
