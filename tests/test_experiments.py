@@ -1,5 +1,7 @@
 """Named experiments -> validated grid points, before Ray."""
 
+from dataclasses import replace
+
 import pytest
 
 from ganrf.design.designs import param_count
@@ -105,3 +107,7 @@ def test_family_resnet_brings_its_recipe_and_grids_and_flags_still_win():
         assert all(isinstance(p.design, ResidualDesign) for p in points)
     same_rf = [p.design for p in points if "same_rf" in p.experiments and p.design.rf == 10]
     assert [d.depth for d in same_rf] == [1, 2, 3, 4]
+    # a preset's plain-stack rfs: those a single block cannot reach (3, 7) are dropped
+    laptop = Space(experiments=("onelayer",), rfs=(1, 3, 5, 7, 13))
+    assert with_family(laptop, {}, "resnet")[0].rfs == (1, 5, 13)
+    assert with_family(replace(laptop, rfs=(3, 7)), {}, "resnet")[0].rfs is None

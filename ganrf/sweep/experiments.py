@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ganrf.design.designs import FAMILIES, HEADS, DesignError, DiscriminatorDesign
-from ganrf.design.search import match_capacity, solve
+from ganrf.design.search import feasible, match_capacity, solve
 
 EXPERIMENTS = ("onelayer", "twolayers", "same_depth", "same_rf", "heads")
 
@@ -59,14 +59,29 @@ FAMILY_SPACE: dict[str, dict[str, Any]] = {"resnet": {"norm": "spectral", "dropo
 
 
 def with_family(space: Space, base: dict[str, Any], family: str) -> tuple[Space, dict[str, Any]]:
-    """``space`` and ``base`` config keys for ``family``: its designs, its recipe
-    (:data:`FAMILY_KEYS`, :data:`FAMILY_SPACE`) and, for resnet, its rf grids."""
+    """A preset's ``space`` and ``base`` config keys for ``family``: its designs, its recipe
+    (:data:`FAMILY_KEYS`, :data:`FAMILY_SPACE`) and, for resnet, its rf grids. Of the rfs a
+    preset lists (chosen for the plain stacks) only those the family reaches at every depth of
+    the space's experiments are kept; its defaults when none is (``--rfs`` comes later and is
+    refused, not filtered, when out of reach)."""
     space = replace(space, family=family, **FAMILY_SPACE.get(family, {}))
     if family == "resnet":
         space = replace(
             space, defaults=RESNET_DEFAULTS["small" if space.image_size <= 32 else "large"]
         )
+    if space.rfs:
+        reached = tuple(rf for rf in space.rfs if _reachable(space, rf))
+        space = replace(space, rfs=reached or None)
     return space, {**base, **FAMILY_KEYS.get(family, {})}
+
+
+def _reachable(space: Space, rf: int) -> bool:
+    for exp in space.experiments:
+        fixed = FIXED_DEPTH.get(exp)
+        depths = (fixed,) if fixed else space.depths or space.defaults[exp]["depths"]
+        if not all(feasible(rf, d, space.family, space.image_size) for d in depths):
+            return False
+    return True
 
 
 class SpaceError(ValueError):
