@@ -49,15 +49,18 @@ class PackableSpectralNorm(nn.Module):
         self._v.copy_(v)
 
     def forward(self, weight: Tensor) -> Tensor:
-        weight_mat = weight.flatten(1)  # (out, in * k * k)
-        if self.training:
-            self._power_method(weight_mat, self.n_power_iterations)
-        # Clones: a later forward (D(real) then D(fake)) rewrites the buffers that this
-        # forward's graph would otherwise have saved.
-        u = self._u.clone(memory_format=torch.contiguous_format)
-        v = self._v.clone(memory_format=torch.contiguous_format)
-        sigma = torch.vdot(u, torch.mv(weight_mat, v))
-        return weight / sigma
+        # In fp32 under CUDA's bf16 autocast too: autocast runs mv in bf16, and vdot refuses a
+        # bf16 vector against the fp32 u. The normalised weight is cast where the conv uses it.
+        with torch.autocast(weight.device.type, enabled=False):
+            weight_mat = weight.flatten(1)  # (out, in * k * k)
+            if self.training:
+                self._power_method(weight_mat, self.n_power_iterations)
+            # Clones: a later forward (D(real) then D(fake)) rewrites the buffers that this
+            # forward's graph would otherwise have saved.
+            u = self._u.clone(memory_format=torch.contiguous_format)
+            v = self._v.clone(memory_format=torch.contiguous_format)
+            sigma = torch.vdot(u, torch.mv(weight_mat, v))
+            return weight / sigma
 
 
 def spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Module:
