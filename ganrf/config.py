@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
 from ganrf.design.designs import DiscriminatorDesign
-from ganrf.design.resnet import design_from_spec
+from ganrf.design.resnet import ResidualDesign, design_from_spec
 
 DATASETS = ("mnist", "celeba", "imagenet", "folder", "synthetic")
 LOSSES = ("ns", "wgan-gp", "hinge")
@@ -130,7 +130,7 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     # -- derived ------------------------------------------------------------------------------
-    def design(self) -> DiscriminatorDesign:
+    def design(self) -> DiscriminatorDesign | ResidualDesign:
         """The discriminator design the ``d.*`` and ``data.*`` keys describe, built once and
         rebuilt only if one of those keys changes."""
         key = (

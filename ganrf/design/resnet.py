@@ -272,11 +272,29 @@ def is_residual(layers: str) -> bool:
     return layers.strip().lower().startswith("res")
 
 
-def design_from_spec(layers: str, **kwargs):
-    """The design a spec string names: residual blocks (``res3s2,...``) or a plain stack
-    (``conv5s2,...``); ``kwargs`` as both ``from_spec`` take them."""
+def design_from_spec(
+    layers: str,
+    *,
+    channels: tuple[int, ...] | str | None = None,
+    head: str = "image",
+    norm: str = "none",
+    dropout: float = 0.3,
+    image_size: int = 28,
+    in_channels: int = 1,
+) -> DiscriminatorDesign | ResidualDesign:
+    """The design a spec string names: residual blocks (``res3s2,...``,
+    :meth:`ResidualDesign.from_spec`) or a plain stack (``conv5s2,...``,
+    :meth:`DiscriminatorDesign.from_spec`); the defaults are the config's."""
     cls = ResidualDesign if is_residual(layers) else DiscriminatorDesign
-    return cls.from_spec(layers, **kwargs)
+    return cls.from_spec(
+        layers,
+        channels=channels,
+        head=head,
+        norm=norm,
+        dropout=dropout,
+        image_size=image_size,
+        in_channels=in_channels,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,14 +320,15 @@ def _max_pools(image_size: int) -> int:
     return n
 
 
-def _splits(rf: int, depth: int, image_size: int):
-    """Every (kernels, pools) of ``depth`` blocks with rf exactly ``rf``."""
-    for downs in itertools.product((True, False), repeat=depth):
-        if sum(downs) > _max_pools(image_size):
-            continue
-        for kernels in itertools.product(KERNELS, repeat=depth):
-            if rf_closed_form(kernels, downs) == rf:
-                yield kernels, downs
+@functools.lru_cache(maxsize=64)  # a sweep's grid asks the same depths again and again
+def _splits(depth: int, image_size: int) -> tuple:
+    """Every (kernels, pools) of ``depth`` blocks that leaves a map, with its rf."""
+    return tuple(
+        (rf_closed_form(kernels, downs), (kernels, downs))
+        for downs in itertools.product((True, False), repeat=depth)
+        if sum(downs) <= _max_pools(image_size)
+        for kernels in itertools.product(KERNELS, repeat=depth)
+    )
 
 
 def _preference(split) -> tuple:
@@ -326,7 +345,7 @@ def _preference(split) -> tuple:
 def feasible_resnet(rf: int, depth: int, image_size: int = 32) -> bool:
     if not 1 <= depth <= MAX_SOLVED_BLOCKS or not 1 <= rf <= image_size:
         return False
-    return next(_splits(rf, depth, image_size), None) is not None
+    return any(r == rf for r, _ in _splits(depth, image_size))
 
 
 def solve_resnet(
@@ -351,10 +370,12 @@ def solve_resnet(
     """
     if not 1 <= depth <= MAX_SOLVED_BLOCKS:  # KERNELS^depth * 2^depth splits are enumerated
         raise DesignError(f"the solver takes 1 to {MAX_SOLVED_BLOCKS} residual blocks, not {depth}")
-    splits = sorted(_splits(rf, depth, image_size), key=_preference) if rf <= image_size else []
+    reached = _splits(depth, image_size)
+    hits = [split for r, split in reached if r == rf] if rf <= image_size else []
+    splits = sorted(hits, key=_preference)
     if not splits:
         reach = sorted(
-            {rf_closed_form(k, d) for k, d in _splits_any(depth, image_size)} - {rf},
+            {r for r, _ in reached if r <= image_size} - {rf},
             key=lambda r: (abs(r - rf), r),
         )[:2]
         near = f"; nearest at depth {depth}: rf {' or '.join(map(str, sorted(reach)))}"
@@ -370,12 +391,3 @@ def solve_resnet(
         assert design.rf == rf, (design.spec_string, design.rf, rf)  # closed form = chain
         designs.append(design)
     return designs
-
-
-def _splits_any(depth: int, image_size: int):
-    """Every split of ``depth`` blocks whose rf fits the image."""
-    for downs in itertools.product((True, False), repeat=depth):
-        if sum(downs) <= _max_pools(image_size):
-            for kernels in itertools.product(KERNELS, repeat=depth):
-                if rf_closed_form(kernels, downs) <= image_size:
-                    yield kernels, downs
