@@ -160,3 +160,23 @@ def test_readme_shows_the_sngan_table_the_code_prints():
     d = ResidualDesign.from_spec(SNGAN32 + ",dense", image_size=32, in_channels=3)
     cmd = f'$ ganrf rf "{SNGAN32},dense" --input 32 --channels 3\n'
     assert cmd + d.report.table() + "\n```" in readme
+
+
+def test_footprint_counts_a_residual_trial_on_the_meta_device():
+    # --pack auto sizes packs from models built on torch's meta device (spectral norm included),
+    # counting every leaf module's output per image: one G and two D forwards.
+    from ganrf.sweep.experiments import GridPoint
+    from ganrf.sweep.resources import model_footprint
+    from ganrf.sweep.trial import Trial
+
+    base = {"g.kind": "resnet", "g.width": 1 / 64, "d.norm": "spectral"}
+
+    def footprint(spec: str, channels: str) -> tuple[int, int]:
+        design = ResidualDesign.from_spec(spec, channels=channels, image_size=28, in_channels=1)
+        return model_footprint(Trial.make(base, GridPoint(design, 0, ("heads",))))
+
+    (p2, a2), (p1, a1) = footprint("res3s2,res3", "4,8"), footprint("res3s2", "4")
+    assert p2 - p1 == (196 + 484 + 9) - (196 + 5)
+    # block 2 (4 -> 8 at 14x14): ReLU, conv1 and ReLU 4*196 each, conv2 and shortcut 8*196
+    # each; the last ReLU 8*196 instead of 4*196: 2 * (2352 + 3136 + 784)
+    assert a2 - a1 == 2 * 6272

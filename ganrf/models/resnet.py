@@ -7,7 +7,6 @@ G is chosen by ``g.kind = "resnet"`` and the image size (28, 32, 64, 128).
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganrf.design.resnet import ResidualDesign
@@ -37,19 +36,21 @@ class DBlock(nn.Module):
         self.conv2 = _sn(nn.Conv2d(hidden, cout, kernel, 1, pad), sn)
         learnable = first or down or cin != cout
         self.shortcut = _sn(nn.Conv2d(cin, cout, 1), sn) if learnable else None
+        # Modules, not F calls: the footprint count (ganrf.sweep.resources) hooks leaf modules.
+        self.act = nn.ReLU()
+        self.pool = nn.AvgPool2d(2) if down else None
 
     def forward(self, x: Tensor) -> Tensor:  # (B, cin, H, W) -> (B, cout, H', W')
-        h = x if self.first else F.relu(x)
-        h = self.conv2(F.relu(self.conv1(h)))
-        if self.down:
-            h = F.avg_pool2d(h, 2)
+        h = x if self.first else self.act(x)
+        h = self.conv2(self.act(self.conv1(h)))
         s = x
-        if self.first and self.down:
-            s = F.avg_pool2d(s, 2)
+        if self.pool is not None:
+            h = self.pool(h)
+            s = self.pool(s) if self.first else s  # SNGAN's first block pools first: cheaper
         if self.shortcut is not None:
             s = self.shortcut(s)
-        if self.down and not self.first:
-            s = F.avg_pool2d(s, 2)
+        if self.pool is not None and not self.first:
+            s = self.pool(s)
         return h + s
 
 
@@ -103,11 +104,12 @@ class GBlock(nn.Module):
         self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
         self.shortcut = nn.Conv2d(cin, cout, 1)
+        self.act, self.up = nn.ReLU(), nn.Upsample(scale_factor=2.0)  # nearest
 
     def forward(self, x: Tensor) -> Tensor:  # (B, cin, H, W) -> (B, cout, 2H, 2W)
-        h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2.0)
-        h = self.conv2(F.relu(self.bn2(self.conv1(h))))
-        return h + self.shortcut(F.interpolate(x, scale_factor=2.0))
+        h = self.up(self.act(self.bn1(x)))
+        h = self.conv2(self.act(self.bn2(self.conv1(h))))
+        return h + self.shortcut(self.up(x))
 
 
 # Image size -> (start size, widths): the projection's channels, then each block's output.

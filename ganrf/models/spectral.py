@@ -13,6 +13,8 @@ so a module built with either gives the same numbers and loads the other's check
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -51,7 +53,10 @@ class PackableSpectralNorm(nn.Module):
     def forward(self, weight: Tensor) -> Tensor:
         # In fp32 under CUDA's bf16 autocast too: autocast runs mv in bf16, and vdot refuses a
         # bf16 vector against the fp32 u. The normalised weight is cast where the conv uses it.
-        with torch.autocast(weight.device.type, enabled=False):
+        # (Only CUDA steps autocast; on the meta device, where footprints are counted, there is
+        # no autocast to turn off.)
+        off = torch.autocast("cuda", enabled=False) if weight.is_cuda else nullcontext()
+        with off:
             weight_mat = weight.flatten(1)  # (out, in * k * k)
             if self.training:
                 self._power_method(weight_mat, self.n_power_iterations)
