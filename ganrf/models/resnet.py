@@ -29,7 +29,7 @@ class DBlock(nn.Module):
         self, cin: int, cout: int, kernel: int, *, down: bool, first: bool, sn: bool
     ) -> None:
         super().__init__()
-        self.down, self.first = down, first
+        self.first = first
         hidden = cout if first else cin  # SNGAN's D blocks keep the input width inside
         pad = (kernel - 1) // 2  # odd kernels: "same" and centred
         self.conv1 = _sn(nn.Conv2d(cin, hidden, kernel, 1, pad), sn)
