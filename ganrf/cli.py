@@ -9,12 +9,20 @@ import argparse
 import sys
 
 from ganrf.design.designs import FAMILIES, HEADS, DesignError, param_count
+from ganrf.design.resnet import RES_HELP, ResidualDesign, is_residual
 from ganrf.design.rf import SPEC_HELP, RFError, parse_specs, receptive_field
 from ganrf.design.search import solve
 from ganrf.tools.parser import OneLineParser
 
 
 def _cmd_rf(args: argparse.Namespace) -> int:
+    if is_residual(args.layers):  # residual blocks: their main path (ganrf.design.resnet)
+        head = {"head": args.head} if args.head else {}
+        d = ResidualDesign.from_spec(
+            args.layers, image_size=args.input, in_channels=args.channels, **head
+        )
+        print(d.report.table())
+        return 0
     _, named = parse_specs(args.layers)
     if named and args.head and named != args.head:
         raise RFError(
@@ -105,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     rf = sub.add_parser(
         "rf",
         help="print the notes-style rf table of a layer stack",
-        description=f"Print every layer's feature-map size and rf. {SPEC_HELP}.",
+        description=f"Print every layer's feature-map size and rf. {SPEC_HELP}; {RES_HELP}.",
     )
     rf.add_argument("layers", help='e.g. "conv5s2,conv5s2" (the notes\' discriminator, rf 13)')
     rf.add_argument("--input", type=int, default=28, help="input height = width (default 28)")
@@ -129,12 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: ganrf designs --rf 13 --depth 2 --family stride2",
     )
     ds.add_argument("--rf", type=int, required=True, help="the target rf, in input pixels")
-    ds.add_argument("--depth", type=int, required=True, help="conv layers in the stack")
+    ds.add_argument(
+        "--depth", type=int, required=True, help="conv layers in the stack (resnet: blocks)"
+    )
     ds.add_argument(
         "--family",
         choices=FAMILIES,
         default="stride1",
-        help="stride1: stride-1 stacks (default); stride2: the notes' downsampling; dilated",
+        help="stride1: stride-1 stacks (default); stride2: the notes' downsampling; dilated; "
+        "resnet: SNGAN-style residual blocks",
     )
     ds.add_argument("--input", type=int, default=28, help="input height = width (default 28)")
     ds.add_argument("--channels", type=int, default=1, help="input channels (default 1)")

@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
 from ganrf.design.designs import DROPOUT, DiscriminatorDesign
+from ganrf.design.resnet import ResidualDesign, design_from_spec
 
 DATASETS = ("mnist", "celeba", "imagenet", "folder", "synthetic")
 LOSSES = ("ns", "wgan-gp", "hinge")
-GENERATORS = ("mnist", "dcgan")
+GENERATORS = ("mnist", "dcgan", "resnet")
 
 
 class ConfigError(ValueError):
@@ -41,14 +42,14 @@ class DataConfig:
 
 @dataclass
 class GeneratorConfig:
-    kind: str = "mnist"  # "mnist": the notes' generator; "dcgan": 64/128 RGB
+    kind: str = "mnist"  # "mnist": the notes' generator; "dcgan": 64/128 RGB; "resnet": SNGAN
     noise_dim: int = 100
     width: float = 1.0  # channel multiplier (rf of D is unaffected)
 
 
 @dataclass
 class DiscriminatorConfig:
-    layers: str = "conv5s2,conv5s2"  # spec string, as `ganrf rf` reads it
+    layers: str = "conv5s2,conv5s2"  # spec string, as `ganrf rf` reads it; res3s2,res3: blocks
     channels: str = ""  # comma-separated per layer; "" = 64 doubling at stride 2
     head: str = "image"  # image (dense, DCGAN) | patch (1x1 conv, PatchGAN)
     norm: str = "none"  # none | batch | instance | spectral
@@ -110,7 +111,7 @@ class TrainConfig:
         cls,
         raw: dict[str, Any] | None = None,
         *,
-        design: DiscriminatorDesign | None = None,
+        design: DiscriminatorDesign | ResidualDesign | None = None,
         **overrides: Any,
     ) -> TrainConfig:
         """From a flat (``"d.layers"``) or nested (``{"d": {"layers": ...}}``) dict.
@@ -138,7 +139,7 @@ class TrainConfig:
         cfg.validate()
         return cfg
 
-    def with_design(self, design: DiscriminatorDesign) -> TrainConfig:
+    def with_design(self, design: DiscriminatorDesign | ResidualDesign) -> TrainConfig:
         """A copy of this config whose discriminator is ``design`` (before ``d.width``), carried
         as the value it is: the ``d.*`` keys are set to describe it (``config.json`` stays flat
         and readable) and :meth:`design` returns it without parsing ``d.layers``.
@@ -152,7 +153,7 @@ class TrainConfig:
         cfg.validate()
         return cfg
 
-    def _carry(self, design: DiscriminatorDesign) -> None:
+    def _carry(self, design: DiscriminatorDesign | ResidualDesign) -> None:
         if (design.image_size, design.in_channels) != (self.data.image_size, self.data.channels):
             raise ConfigError(
                 f"the discriminator design is for {design.image_size}px images of "
@@ -186,14 +187,14 @@ class TrainConfig:
             self.data.channels,
         )
 
-    def described_design(self) -> DiscriminatorDesign:
+    def described_design(self) -> DiscriminatorDesign | ResidualDesign:
         """The design the ``d.*`` and ``data.*`` keys describe, before ``d.width``: the one
         :meth:`with_design` carried, else parsed from ``d.layers`` once (and again only if one
         of those keys changes)."""
         key = self._design_key()
         cached = self.__dict__.get("_described")  # not a field: to_dict and equality ignore it
         if cached is None or cached[0] != key:
-            d = DiscriminatorDesign.from_spec(
+            d = design_from_spec(
                 self.d.layers,
                 channels=self.d.channels or None,
                 head=self.d.head,
@@ -206,7 +207,7 @@ class TrainConfig:
             self.__dict__["_described"] = cached
         return cached[1]
 
-    def design(self) -> DiscriminatorDesign:
+    def design(self) -> DiscriminatorDesign | ResidualDesign:
         """The discriminator this config trains: :meth:`described_design` with ``d.width``
         applied, made once (and again only if a key it comes from changes)."""
         described = self.described_design()
@@ -262,6 +263,10 @@ class TrainConfig:
             raise ConfigError(
                 f"g.kind 'mnist' makes 28x28 images but data.image_size is {self.data.image_size}; "
                 "use g.kind 'dcgan' for 64 or 128"
+            )
+        if self.g.kind == "resnet" and self.data.image_size not in (28, 32, 64, 128):
+            raise ConfigError(
+                f"g.kind 'resnet' makes 28, 32, 64 or 128 px images, not {self.data.image_size}"
             )
 
 

@@ -19,6 +19,8 @@ TORCH_FREE_CORE = {
     "ganrf.design.norms",
     "ganrf.design.designs",
     "ganrf.design.search",
+    "ganrf.design.resnet",
+    "ganrf.design.resnet_search",
     "ganrf.sweep",
     "ganrf.sweep.trial",
     "ganrf.sweep.experiments",

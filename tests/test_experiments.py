@@ -1,5 +1,7 @@
 """Named experiments -> validated grid points, before Ray."""
 
+from dataclasses import replace
+
 import pytest
 
 from ganrf.design.designs import param_count
@@ -94,3 +96,26 @@ def test_a_carried_design_sets_exactly_the_grid_keys():
         "d.dropout": 0.2,
     }
     assert set(changed) | {"seed"} == set(GRID_KEYS)
+
+
+def test_family_resnet_brings_its_recipe_and_grids_and_flags_still_win():
+    from ganrf.design.resnet import ResidualDesign
+    from ganrf.sweep.experiments import EXPERIMENTS, RESNET_DEFAULTS, with_family
+
+    space, base = with_family(Space(image_size=128, in_channels=3), {"g.kind": "dcgan"}, "resnet")
+    assert base == {"g.kind": "resnet", "loss.kind": "hinge"}
+    assert (space.norm, space.dropout, space.defaults) == (
+        "spectral",
+        0.0,
+        RESNET_DEFAULTS["large"],
+    )
+    for size in (28, 64):  # every default grid of the family is feasible
+        space, _ = with_family(Space(image_size=size, experiments=EXPERIMENTS), {}, "resnet")
+        points = build_grid(space)
+        assert all(isinstance(p.design, ResidualDesign) for p in points)
+    same_rf = [p.design for p in points if "same_rf" in p.experiments and p.design.rf == 10]
+    assert [d.depth for d in same_rf] == [1, 2, 3, 4]
+    # a preset's plain-stack rfs: those a single block cannot reach (3, 7) are dropped
+    laptop = Space(experiments=("onelayer",), rfs=(1, 3, 5, 7, 13))
+    assert with_family(laptop, {}, "resnet")[0].rfs == (1, 5, 13)
+    assert with_family(replace(laptop, rfs=(3, 7)), {}, "resnet")[0].rfs is None

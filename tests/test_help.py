@@ -38,9 +38,9 @@ def test_ganrf_designs_help_describes_it_and_every_option(capsys):
         "List the discriminator layer stacks of a given depth whose theoretical rf is exactly "
         "--rf on an --input x --input image",
         "--rf RF the target rf, in input pixels",
-        "--depth DEPTH conv layers in the stack",
-        "--family {stride1,stride2,dilated} stride1: stride-1 stacks (default); stride2: the "
-        "notes' downsampling; dilated",
+        "--depth DEPTH conv layers in the stack (resnet: blocks)",
+        "--family {stride1,stride2,dilated,resnet} stride1: stride-1 stacks (default); stride2: "
+        "the notes' downsampling; dilated; resnet: SNGAN-style residual blocks",
         "--input INPUT input height = width (default 28)",
         "--channels CHANNELS input channels (default 1)",
         "--head {image,patch} image: dense over the flattened map (default); patch: one "

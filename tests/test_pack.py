@@ -128,7 +128,6 @@ def test_pack_checkpoint_resumes_every_member_exactly(tmp_path):
 @pytest.mark.parametrize(
     "other, match",
     [
-        ({"d.norm": "spectral"}, "spectral norm"),
         ({"d.dropout": 0.3}, "dropout"),
         ({"loss.kind": "wgan-gp"}, "WGAN-GP"),
         ({"optim.lr_d": 3e-4}, "differ in \\['optim.lr_d'\\]"),
@@ -138,3 +137,22 @@ def test_pack_checkpoint_resumes_every_member_exactly(tmp_path):
 def test_what_cannot_share_a_pack_is_refused_in_one_sentence(other, match):
     with pytest.raises(ConfigError, match=match):
         check_pack([_cfg(seed=0), _cfg(**({"seed": 1} | other))])
+
+
+def test_residual_spectral_norm_members_pack_exactly():
+    # Spectral norm packs now (its power iteration is batched per member); residual D, residual
+    # G and hinge, as --family resnet trains them.
+    res = {
+        "g.kind": "resnet",
+        "d.layers": "res3s2,res3",
+        "d.norm": "spectral",
+        "loss.kind": "hinge",
+        "schedule.steps": 3,
+    }
+    cfgs = [_cfg(seed=s, **res) for s in (0, 1)]
+    assert check_pack(cfgs) is None
+    packed = _pack_losses(cfgs)
+    for i, cfg in enumerate(cfgs):
+        mine = [v for step in packed for v in step[i]]
+        assert mine == pytest.approx([v for pair in _solo_losses(cfg) for v in pair], rel=1e-4)
+    assert packed[0][0] != packed[0][1]

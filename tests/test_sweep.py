@@ -752,3 +752,27 @@ def test_a_sweep_started_before_the_move_resumes(tmp_path):
     assert rows[-1]["status"] == "finished"
     table = pd.read_csv(exp / "results.csv")
     assert sorted(table["rf"]) == [1, 5] and set(table["trial_status"]) == {"finished"}
+
+
+def test_dry_run_with_family_resnet_shows_residual_designs(monkeypatch, capsys):
+    mod = _load_script()
+    monkeypatch.setitem(sys.modules, "ganrf.sweep.tune", _NoRay("ganrf.sweep.tune"))
+    argv = ["--preset", "full", "--family", "resnet", "--experiments", "heads", "--seeds", "1"]
+    code = mod.main(
+        [*argv, "--dry-run"], prog="mnist_rf.py", doc="", dataset="mnist", presets=mod.PRESETS
+    )
+    out = capsys.readouterr()
+    assert code == 0
+    lines = out.out.strip().splitlines()
+    assert [x.split()[0] for x in lines[:4]] == [
+        "rf9-d1-res5-image-s0",
+        "rf9-d2-res3_res3-image-s0",
+        "rf17-d1-res9-image-s0",
+        "rf17-d2-res5_res5-image-s0",
+    ]
+    assert len(lines) == 8 and sum("-patch-" in x for x in lines) == 4
+    # res3,res3 on 1x28x28, 64 channels: first block 1*64*9+64 + 64*64*9+64 + 1*64+64 = 37696,
+    # second (identity shortcut) 2*(64*64*9+64) = 73856, head 65
+    assert "rf=9 decision_rf=28 params_d=111617" in lines[1]
+    for recipe in ("g.kind=resnet", "loss.kind=hinge", "d.norm=spectral", "d.dropout=0.0"):
+        assert f"\n  {recipe}\n" in out.err

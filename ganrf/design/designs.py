@@ -32,7 +32,7 @@ __all__ = [
 
 HEADS = ("image", "patch")
 NORMS = ("none", "batch", "instance", "spectral")
-FAMILIES = ("stride1", "stride2", "dilated")
+FAMILIES = ("stride1", "stride2", "dilated", "resnet")  # resnet: ganrf.design.resnet
 # Discriminator dropout unless a design asks for more: every sweep has run without it, as the
 # notes' onelayer_multi_rfs and DCGAN's and SNGAN's discriminators do. The notes' first
 # discriminator (:func:`notes_initial`) had 0.3, and says so itself.
@@ -301,7 +301,10 @@ def validate(design: DiscriminatorDesign) -> None:
 
 def param_count(design: DiscriminatorDesign) -> int:
     """Trainable parameters of the module :func:`ganrf.models.build_discriminator` builds
-    (checked against the built module in the tests)."""
+    (checked against the built module in the tests). A residual design
+    (:class:`ganrf.design.resnet.ResidualDesign`) counts its own."""
+    if not isinstance(design, DiscriminatorDesign):
+        return design.param_count()
     total, cin = 0, design.in_channels
     for i, la in enumerate(design.layers):
         normed = design.normalised(i)

@@ -20,6 +20,7 @@ from ganrf.design.designs import (
     default_channels,
     param_count,
 )
+from ganrf.design.resnet_search import feasible_resnet, solve_resnet
 
 __all__ = ["feasible", "solve", "match_capacity"]
 
@@ -42,8 +43,12 @@ def feasible(rf: int, depth: int, family: str = "stride1", image_size: int = 28)
     * stride2: rf - 1 = sum (k_i - 1) 2^(i-1) with k_i >= 2, reachable iff rf - 1 >= 2^depth - 1
       and the depth leaves a feature map;
     * dilated (3x3 kernels): rf = 1 + 2 sum(d_i) with d_i >= 1, reachable iff rf - 1 is even and
-      (rf - 1) / 2 >= depth.
+      (rf - 1) / 2 >= depth;
+    * resnet (blocks of two odd k_i convs, some pooling): rf = 1 + sum J_i (2 (k_i - 1) + p_i),
+      searched (:func:`ganrf.design.resnet_search.feasible_resnet`).
     """
+    if family == "resnet":
+        return feasible_resnet(rf, depth, image_size)
     if family not in FAMILIES or depth < 1 or not 1 <= rf <= image_size:
         return False
     if rf == 1:
@@ -131,8 +136,9 @@ def solve(
         rf: target rf in pixels (square).
         depth: number of conv layers.
         family: ``"stride1"`` (all stride 1: rf = 1 + sum(k - 1)), ``"stride2"`` (every layer
-            stride 2, the notes' downsampling: rf = 1 + sum((k_i - 1) 2^(i-1))) or
-            ``"dilated"`` (3x3 kernels at stride 1 with dilations: rf = 1 + 2 sum(d)).
+            stride 2, the notes' downsampling: rf = 1 + sum((k_i - 1) 2^(i-1))),
+            ``"dilated"`` (3x3 kernels at stride 1 with dilations: rf = 1 + 2 sum(d)) or
+            ``"resnet"`` (``depth`` residual blocks: :func:`ganrf.design.resnet_search.solve_resnet`).
         exhaustive: list every kernel split, most balanced first; by default only the most
             balanced one (kernels differ as little as possible: rf 7 at depth 3 gives 3x3, 3x3,
             3x3).
@@ -146,6 +152,18 @@ def solve(
         raise DesignError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
     if depth < 1:
         raise DesignError(f"depth {depth} is impossible; a discriminator needs depth >= 1")
+    if family == "resnet":
+        return solve_resnet(  # type: ignore[return-value]
+            rf,
+            depth,
+            image_size=image_size,
+            in_channels=in_channels,
+            head=head,
+            norm=norm,
+            dropout=dropout,
+            base_channels=base_channels,
+            exhaustive=exhaustive,
+        )
     if rf < 1:
         raise DesignError(f"rf {rf} is impossible; the smallest rf is 1 (a 1x1 conv)")
     if image_size < 1:

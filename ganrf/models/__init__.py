@@ -8,6 +8,7 @@ from ganrf.models.generators import (
     generator_for,
     sample,
 )
+from ganrf.models.resnet import ResidualDiscriminator, ResidualGenerator
 
 __all__ = [
     "Discriminator",
@@ -19,4 +20,6 @@ __all__ = [
     "build_generator",
     "generator_for",
     "sample",
+    "ResidualDiscriminator",
+    "ResidualGenerator",
 ]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from ganrf.design.designs import DiscriminatorDesign
+from ganrf.design.resnet import ResidualDesign
 from ganrf.design.rf import conv_padding, torch_conv_padding
+from ganrf.models.resnet import ResidualDiscriminator
+from ganrf.models.spectral import spectral_norm  # PyTorch's values, and it packs
 
 # Keras' LeakyReLU default, which the notes' discriminators use (PyTorch DCGAN code uses 0.2).
 LEAKY_SLOPE = 0.3
@@ -138,5 +140,11 @@ class Discriminator(nn.Module):
         return self.head(self.features(x))
 
 
-def build_discriminator(design: DiscriminatorDesign) -> Discriminator:
+def build_discriminator(
+    design: DiscriminatorDesign | ResidualDesign,
+) -> Discriminator | ResidualDiscriminator:
+    """The module a design describes: a plain stack or, for the ``resnet`` family, residual
+    blocks (:class:`ganrf.models.resnet.ResidualDiscriminator`)."""
+    if isinstance(design, ResidualDesign):
+        return ResidualDiscriminator(design)
     return Discriminator(design)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ganrf.models.discriminator import LEAKY_SLOPE
+from ganrf.models.resnet import ResidualGenerator
 
 
 class MNISTGenerator(nn.Module):
@@ -84,14 +85,17 @@ class DCGANGenerator(nn.Module):
 def build_generator(
     kind: str, *, noise_dim: int, image_size: int, channels: int, width: float
 ) -> nn.Module:
-    """``kind``: ``"mnist"`` (the notes' 28x28 generator) or ``"dcgan"`` (64 or 128)."""
+    """``kind``: ``"mnist"`` (the notes' 28x28 generator), ``"dcgan"`` (64 or 128) or
+    ``"resnet"`` (SNGAN/BigGAN-like residual: 28, 32, 64 or 128)."""
     if kind == "mnist":
         if image_size != 28:
             raise ValueError(f"the notes' MNIST generator makes 28x28 images, not {image_size}")
         return MNISTGenerator(noise_dim, width, channels)
     if kind == "dcgan":
         return DCGANGenerator(noise_dim, image_size, channels, width)
-    raise ValueError(f"unknown generator {kind!r}; choose 'mnist' or 'dcgan'")
+    if kind == "resnet":
+        return ResidualGenerator(noise_dim, image_size, channels, width)
+    raise ValueError(f"unknown generator {kind!r}; choose 'mnist', 'dcgan' or 'resnet'")
 
 
 def generator_for(cfg) -> nn.Module:

@@ -70,7 +70,8 @@ def build_parser(
         "--family",
         choices=FAMILIES,
         help="how designs reach an rf: stride1 stacks (default), stride2 (the notes' "
-        "downsampling) or dilated",
+        "downsampling), dilated, or resnet (SNGAN-style residual blocks, with the residual G, "
+        "hinge loss, spectral norm and no dropout unless --loss/--norm/--dropout say otherwise)",
     )
     p.add_argument(
         "--dropout",
@@ -116,7 +117,7 @@ def build_parser(
         default=None,
         help="member GANs trained as one fused computation per trial: a number, or auto "
         "(default: on GPUs as many as fit one GPU, on CPUs 1); members that cannot share a "
-        "pack (spectral norm, dropout, WGAN-GP) train alone",
+        "pack (dropout, WGAN-GP) train alone; spectral norm packs",
     )
     p.add_argument(
         "--cpus-per-trial",

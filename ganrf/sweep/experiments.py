@@ -16,9 +16,10 @@ crossed with seeds into a :class:`GridPoint` (a design, a seed, the experiments 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ganrf.design.designs import DROPOUT, FAMILIES, HEADS, DesignError, DiscriminatorDesign
-from ganrf.design.search import match_capacity, solve
+from ganrf.design.search import feasible, match_capacity, solve
 
 EXPERIMENTS = ("onelayer", "twolayers", "same_depth", "same_rf", "heads")
 
@@ -31,6 +32,56 @@ DEFAULTS: dict[str, dict[str, tuple]] = {
     "heads": {"rfs": (5, 13), "depths": (1, 2), "heads": ("image", "patch")},
 }
 FIXED_DEPTH = {"onelayer": 1, "twolayers": 2}
+
+# --family resnet: residual D blocks reach other rfs (odd kernels: without a pool, rf = 1 mod 4;
+# ganrf.design.resnet), so its grids are its own: up to 32 px, and from 64 px.
+RESNET_DEFAULTS: dict[str, dict[str, dict[str, tuple]]] = {
+    "small": {
+        "onelayer": {"rfs": (1, 5, 9, 13, 17), "depths": (1,), "heads": ("image",)},
+        "twolayers": {"rfs": (5, 9, 13, 17, 21, 25), "depths": (2,), "heads": ("image",)},
+        "same_depth": {"rfs": (5, 9, 13, 17, 25), "depths": (3,), "heads": ("image",)},
+        "same_rf": {"rfs": (10, 18), "depths": (1, 2, 3, 4), "heads": ("image",)},
+        "heads": {"rfs": (9, 17), "depths": (1, 2), "heads": ("image", "patch")},
+    },
+    "large": {
+        "onelayer": {"rfs": (1, 5, 9, 13, 17), "depths": (1,), "heads": ("image",)},
+        "twolayers": {"rfs": (5, 9, 17, 33, 48), "depths": (2,), "heads": ("image",)},
+        "same_depth": {"rfs": (5, 9, 17, 33, 64), "depths": (4,), "heads": ("image",)},
+        "same_rf": {"rfs": (10, 18), "depths": (1, 2, 3, 4), "heads": ("image",)},
+        "heads": {"rfs": (17, 48), "depths": (2, 4), "heads": ("image", "patch")},
+    },
+}
+# What a family changes besides the designs: config keys, then Space fields. resnet is SNGAN's
+# recipe (Miyato et al. 2018): residual G, hinge loss, spectral norm in D, no dropout. Flags
+# (--loss, --norm, --dropout, --set) given with --family still win.
+FAMILY_KEYS: dict[str, dict[str, Any]] = {"resnet": {"g.kind": "resnet", "loss.kind": "hinge"}}
+FAMILY_SPACE: dict[str, dict[str, Any]] = {"resnet": {"norm": "spectral", "dropout": 0.0}}
+
+
+def with_family(space: Space, base: dict[str, Any], family: str) -> tuple[Space, dict[str, Any]]:
+    """A preset's ``space`` and ``base`` config keys for ``family``: its designs, its recipe
+    (:data:`FAMILY_KEYS`, :data:`FAMILY_SPACE`) and, for resnet, its rf grids. Of the rfs a
+    preset lists (chosen for the plain stacks) only those the family reaches at every depth of
+    the space's experiments are kept; its defaults when none is (``--rfs`` comes later and is
+    refused, not filtered, when out of reach)."""
+    space = replace(space, family=family, **FAMILY_SPACE.get(family, {}))
+    if family == "resnet":
+        space = replace(
+            space, defaults=RESNET_DEFAULTS["small" if space.image_size <= 32 else "large"]
+        )
+    if space.rfs:
+        reached = tuple(rf for rf in space.rfs if _reachable(space, rf))
+        space = replace(space, rfs=reached or None)
+    return space, {**base, **FAMILY_KEYS.get(family, {})}
+
+
+def _reachable(space: Space, rf: int) -> bool:
+    for exp in space.experiments:
+        fixed = FIXED_DEPTH.get(exp)
+        depths = (fixed,) if fixed else space.depths or space.defaults[exp]["depths"]
+        if not all(feasible(rf, d, space.family, space.image_size) for d in depths):
+            return False
+    return True
 
 
 class SpaceError(ValueError):

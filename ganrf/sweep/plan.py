@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from ganrf import runs
 from ganrf.config import ConfigError, TrainConfig, parse_set
-from ganrf.sweep.experiments import GRID_KEYS, build_grid
+from ganrf.sweep.experiments import GRID_KEYS, build_grid, with_family
 from ganrf.sweep.flags import SweepError, ints, names
 from ganrf.sweep.presets import Preset
 from ganrf.sweep.trial import Trial
@@ -24,7 +24,9 @@ def resolve(
     """The sweep's trials, each made and validated once; raises SweepError/SpaceError/
     ConfigError/DesignError."""
     preset = presets["smoke" if args.smoke_test else args.preset]
-    base = dict(preset.base)
+    base, space = dict(preset.base), preset.space
+    if args.family:  # first: the flags below override the family's recipe
+        space, base = with_family(space, base, args.family)
     if preset.base.get("data.dataset", dataset) != "synthetic":
         base["data.root"] = os.path.abspath(args.data_root)
     if args.loss:
@@ -43,7 +45,6 @@ def resolve(
                 f"--set {key} would be overwritten by every grid point; use {GRID_KEYS[key]}"
             )
         base[key] = value
-    space = preset.space
     if args.experiments:
         space = replace(space, experiments=names(args.experiments))
     if args.rfs:
@@ -56,8 +57,6 @@ def resolve(
         space = replace(space, seeds=args.seeds)
     if args.norm:
         space = replace(space, norm=args.norm)
-    if args.family:
-        space = replace(space, family=args.family)
     if args.dropout is not None:
         space = replace(space, dropout=args.dropout)
     if args.trial_timeout_s is not None and args.trial_timeout_s <= 0:

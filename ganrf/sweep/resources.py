@@ -35,8 +35,14 @@ def model_footprint(trial: Trial) -> tuple[int, int]:
 
         return hook
 
+    # Leaves, where a parametrized layer (spectral norm) counts as one: its parametrization's
+    # output is a weight, not an activation.
     leaves = [
-        (k, m) for k, net in (("g", g), ("d", d)) for m in net.modules() if not list(m.children())
+        (k, m)
+        for k, net in (("g", g), ("d", d))
+        for name, m in net.named_modules()
+        if "parametrizations" not in name.split(".")
+        and not [c for n, c in m.named_children() if n != "parametrizations"]
     ]
     handles = [m.register_forward_hook(counter(k)) for k, m in leaves]
     try:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ganrf.config import TrainConfig
 from ganrf.design.designs import DiscriminatorDesign, default_channels
+from ganrf.design.resnet import ResidualDesign, design_from_value
 from ganrf.runs import DESIGN_KEY, META_PREFIX, NAME_KEY, split_meta
 from ganrf.sweep.experiments import GridPoint
 
@@ -45,7 +46,7 @@ class Trial:
         return cls(config, point.experiments, timeout_s)
 
     @property
-    def design(self) -> DiscriminatorDesign:
+    def design(self) -> DiscriminatorDesign | ResidualDesign:
         return self.config.design()
 
     @property
@@ -91,7 +92,7 @@ class Trial:
         exps = meta.get(f"{META_PREFIX}experiment") or ""
         timeout = meta.get(f"{META_PREFIX}timeout_s")
         value = flat.get(DESIGN_KEY)
-        design = None if value is None else DiscriminatorDesign.from_value(value)
+        design = None if value is None else design_from_value(value)
         return cls(
             TrainConfig.from_dict(config, design=design),
             tuple(e for e in exps.split(",") if e),

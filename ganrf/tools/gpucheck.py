@@ -5,6 +5,9 @@ Runs, on CUDA when it is there (``--device cpu`` to run the same checks on the C
 * ``steps``: training steps with and without the CUDA graph agree, and stay finite;
 * ``evaluation``: a full evaluation (every metric, the ERF) runs on the device;
 * ``pack``: a packed trial's members match the same trainings run alone;
+* ``residual``: the same for a pack of residual trials (``--family resnet``'s SNGAN recipe:
+  residual D and G, spectral norm, hinge), whose power iterations run batched (and, on CUDA,
+  inside the CUDA graph);
 * ``sweep``: a 4-trial sweep through ``sweeps/mnist_rf.py``, its driver killed mid-sweep and
   finished with ``--resume``: every trial finished, none redone, no step reported twice.
 
@@ -113,12 +116,27 @@ def check_evaluation(args: argparse.Namespace, device: torch.device) -> dict[str
     }
 
 
-def check_pack(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    base = base_config(args, device) | {
-        "schedule.steps": args.steps,
-        "schedule.eval_every_steps": 1,
-    }
-    cfgs = [TrainConfig.from_dict(base | {"seed": s}) for s in range(4)]
+# --family resnet's recipe on 28 px digits (ganrf.sweep.experiments.FAMILY_KEYS / FAMILY_SPACE)
+RESIDUAL = {
+    "g.kind": "resnet",
+    "d.layers": "res3s2,res3s2,res3",
+    "d.norm": "spectral",
+    "loss.kind": "hinge",
+}
+
+
+def check_pack(
+    args: argparse.Namespace, device: torch.device, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    base = (
+        base_config(args, device)
+        | (extra or {})
+        | {
+            "schedule.steps": args.steps,
+            "schedule.eval_every_steps": 1,
+        }
+    )
+    cfgs = [TrainConfig.from_dict(base | {"seed": s}) for s in range(4 if extra is None else 2)]
     packed: list[list[tuple[float, float]]] = []
     train_pack(cfgs, lambda ms, c: packed.append([(m["loss/d"], m["loss/g"]) for m in ms]))
     first = last = 0.0
@@ -135,6 +153,10 @@ def check_pack(args: argparse.Namespace, device: torch.device) -> dict[str, Any]
         "step1_max_rel_diff": first,
         f"step{args.steps}_max_rel_diff": last,
     }
+
+
+def check_residual(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    return {"d.layers": RESIDUAL["d.layers"], **check_pack(args, device, RESIDUAL)}
 
 
 def check_sweep(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
@@ -207,6 +229,7 @@ PARTS: dict[str, Callable[[argparse.Namespace, torch.device], dict[str, Any]]] =
     "steps": check_steps,
     "evaluation": check_evaluation,
     "pack": check_pack,
+    "residual": check_residual,
     "sweep": check_sweep,
 }
 

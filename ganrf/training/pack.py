@@ -12,9 +12,10 @@ Discriminators with the same design are stacked together; a pack may hold severa
 stacked group each), while the generator, which is most of the FLOPs, is one group for all.
 
 A pack of one runs the plain modules without vmap. Larger packs need what vmap can batch and
-per-member randomness it cannot: no spectral norm (its power iteration writes with ``out=``), no
-dropout and no WGAN-GP (their random draws would not follow each member's own stream); and the
-members must agree on everything but the seed and the discriminator (:func:`pack_key`).
+per-member randomness it cannot: no dropout and no WGAN-GP (their random draws would not follow
+each member's own stream); and the members must agree on everything but the seed and the
+discriminator (:func:`pack_key`). Spectral norm packs: its power iteration
+(:mod:`ganrf.models.spectral`) is one batched matrix-vector product for all members.
 """
 
 from __future__ import annotations
@@ -54,8 +55,6 @@ def pack_key(cfg: TrainConfig) -> tuple:
 
 def packable(cfg: TrainConfig) -> str | None:
     """Why ``cfg`` cannot share a pack with other trials (None when it can)."""
-    if cfg.d.norm == "spectral":
-        return "spectral norm (its power iteration cannot be batched)"
     if cfg.d.dropout > 0:
         return "dropout (its masks would not follow the member's own random stream)"
     if cfg.loss.kind == "wgan-gp":
