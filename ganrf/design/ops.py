@@ -162,7 +162,7 @@ def dense(c: Call):
 
 def attention(c: Call):
     live = [v for v in (*c.values, *c.kw_values.values()) if v.kind in ("map", "flat")]
-    if not live:
+    if not live or any(v.kind == "whole" for v in (*c.values, *c.kw_values.values())):
         return merge(list(c.values), c.name), None
     return Value.whole_from(live[0], ATTENTION.format(c.name)), Row("attention", "global")
 

@@ -38,6 +38,10 @@ def _user_frame(exc: BaseException) -> str:
     return f"{Path(f.filename).name}:{f.lineno} in {f.name}: `{(f.line or '').strip()}`"
 
 
+class _NoRule(RFError):
+    """An op without a rule (the message names its source line once traced with stacks)."""
+
+
 class _Tracer(fx.Tracer):
     """fx's tracer that also keeps whole a subclass of a module with a rule (the project's
     ``ImageConv2d`` is an ``nn.Conv2d`` with a faster CPU backward, and its device check is not
@@ -47,9 +51,9 @@ class _Tracer(fx.Tracer):
         return super().is_leaf_module(m, qualname) or find_rule("", m) is not None
 
 
-def _graph(model: nn.Module) -> fx.GraphModule:
+def _graph(model: nn.Module, stacks: bool) -> fx.GraphModule:
     tracer = _Tracer()
-    tracer.record_stack_traces = True
+    tracer.record_stack_traces = stacks  # a third of the tracing time: only to name a line
     try:
         graph = tracer.trace(model)
     except Exception as e:  # fx raises TraceError, TypeError, ... on what it cannot follow
@@ -67,7 +71,11 @@ def _graph(model: nn.Module) -> fx.GraphModule:
 def _where(node: fx.Node) -> str:
     """``file:line`` of a node's source, from fx's recorded stack trace."""
     trace = node.meta.get("stack_trace") or ""
-    lines = [ln.strip() for ln in trace.splitlines() if ln.strip().startswith("File ")]
+    lines = [
+        ln.strip()
+        for ln in trace.splitlines()
+        if ln.strip().startswith("File ") and _TORCH_DIR not in ln
+    ]
     if not lines:
         return ""
     parts = lines[-1].split(",")
@@ -90,10 +98,15 @@ class _Follower(fx.Interpreter):
         self.nodes: list[NodeRF] = []
         self.norms: list[tuple[str, str]] = []
         self.placeholders = 0
+        self.failed: RFError | None = None
 
     def run_node(self, n: fx.Node) -> Any:
         result = super().run_node(n)
-        self.values[n] = self._value(n, result)
+        try:
+            self.values[n] = self._value(n, result)
+        except RFError as e:  # fx appends its own traceback to the message: keep the sentence
+            self.failed = e
+            raise
         return result
 
     def _name(self, n: fx.Node) -> str:
@@ -129,7 +142,7 @@ class _Follower(fx.Interpreter):
         target = type(module).__name__ if module is not None else _target_name(n)
         rule = find_rule(target, module)
         if rule is None:
-            raise no_rule(name, _where(n))
+            raise _NoRule(str(no_rule(name, _where(n))))
         args, kwargs = self.fetch_args_kwargs_from_env(n)
         call = Call(name, target, args, kwargs, values, kw_values, result, module, self.norms)
         value, row = rule(call)
@@ -175,11 +188,11 @@ def _is_map(t: Any) -> bool:
 
 
 def trace_nodes(
-    model: nn.Module, input_shape: tuple[int, int, int]
+    model: nn.Module, input_shape: tuple[int, int, int], *, stacks: bool = False
 ) -> tuple[list[NodeRF], Value, list[tuple[str, str]]]:
     """Every node that changes what a unit sees, the output's value and the normalisations
     that ran, for ``model`` on ``(C, H, W)`` inputs."""
-    gm = _graph(model)
+    gm = _graph(model, stacks)
     mods = list(model.modules())
     bn_state = {
         m: (m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
@@ -198,7 +211,11 @@ def trace_nodes(
         with torch.no_grad():
             follower.run(x)
     except RFError:
-        raise
+        if isinstance(follower.failed, _NoRule) and not stacks:
+            return trace_nodes(model, input_shape, stacks=True)  # again, to name the source line
+        if follower.failed is None:
+            raise
+        raise RFError(str(follower.failed).splitlines()[0]) from None
     except RuntimeError as e:  # the map vanished, or shapes do not fit
         lines = [ln for ln in str(e).splitlines() if ln.strip()]
         at = next((ln.strip() for ln in lines if ln.startswith("While executing")), "")
