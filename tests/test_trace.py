@@ -12,6 +12,7 @@ from torch import nn
 
 from ganrf.design import receptive_field
 from ganrf.design.rf import RFError
+from ganrf.design.trace import trace_nodes
 
 
 def nlayer_discriminator(input_nc=3, ndf=8, n_layers=3) -> nn.Module:
@@ -296,3 +297,18 @@ def test_readme_residual_example_prints_its_table():
         exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     assert out.getvalue() == printed
     assert "rf 16, effective stride 4, effective padding 6" in printed
+
+
+def test_every_node_has_its_rf_and_groups_do_not_change_it():
+    m = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1, groups=2),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(4, 4, 5, padding=2, groups=4),  # depthwise
+    )
+    nodes, out, _ = trace_nodes(m, (2, 16, 16))
+    assert [(n.name, n.layer, n.value.h.size) for n in nodes] == [
+        ("0 (Conv2d)", "conv3", 3),
+        ("1 (LeakyReLU)", "", 3),
+        ("2 (Conv2d)", "conv5", 7),
+    ]
+    assert out.h.size == 7

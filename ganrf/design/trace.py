@@ -99,14 +99,17 @@ class _Follower(fx.Interpreter):
         self.norms: list[tuple[str, str]] = []
         self.placeholders = 0
         self.failed: RFError | None = None
+        self.rows: set[fx.Node] = set()  # nodes with a table row
 
     def run_node(self, n: fx.Node) -> Any:
         result = super().run_node(n)
         try:
-            self.values[n] = self._value(n, result)
+            self.values[n] = value = self._value(n, result)
         except RFError as e:  # fx appends its own traceback to the message: keep the sentence
             self.failed = e
             raise
+        if n.op.startswith("call_") and value.kind != "const" and n not in self.rows:
+            self.nodes.append(NodeRF(self._name(n), value))  # a per-location op: its input's rf
         return result
 
     def _name(self, n: fx.Node) -> str:
@@ -147,6 +150,7 @@ class _Follower(fx.Interpreter):
         call = Call(name, target, args, kwargs, values, kw_values, result, module, self.norms)
         value, row = rule(call)
         if row is not None:
+            self.rows.add(n)
             self.nodes.append(NodeRF(name, value, row.layer, row.kind, row.kernel, row.stride,
                                      row.padding, row.dilation))  # fmt: skip
         return value
@@ -190,8 +194,9 @@ def _is_map(t: Any) -> bool:
 def trace_nodes(
     model: nn.Module, input_shape: tuple[int, int, int], *, stacks: bool = False
 ) -> tuple[list[NodeRF], Value, list[tuple[str, str]]]:
-    """Every node that changes what a unit sees, the output's value and the normalisations
-    that ran, for ``model`` on ``(C, H, W)`` inputs."""
+    """Every node's rf (in execution order; those that change what a unit sees have a
+    ``layer``, the table's rows), the output's value and the normalisations that ran, for
+    ``model`` on ``(C, H, W)`` inputs."""
     gm = _graph(model, stacks)
     mods = list(model.modules())
     bn_state = {
