@@ -312,3 +312,23 @@ def test_every_node_has_its_rf_and_groups_do_not_change_it():
         ("2 (Conv2d)", "conv5", 7),
     ]
     assert out.h.size == 7
+
+
+def test_an_optional_second_input_is_one_sentence():
+    # fx traces `y is None` as False (y is a proxy), so the graph multiplies by y; run on the
+    # image alone it fails, and says what to do.
+    class Projection(nn.Module):  # a projection D's labels
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(1, 1, 3)
+
+        def forward(self, x, y=None):
+            return self.a(x) if y is None else self.a(x) * y
+
+    with pytest.raises(RFError) as err:
+        receptive_field(Projection(), (1, 8, 8))
+    assert str(err.value).startswith("Projection does not run on a (1, 8, 8) input (")
+    assert "While executing %mul" in str(err.value) and "\n" not in str(err.value)
+    assert str(err.value).endswith(
+        "wrap a model with more inputs in one that takes the image alone"
+    )

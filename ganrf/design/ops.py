@@ -73,7 +73,7 @@ def channel_slice(c: Call):
     if c.target == "getitem":
         items = index if isinstance(index, tuple) else (index,)
         spatial = items[2:] if Ellipsis not in items else items
-        if any(i != slice(None) for i in spatial):
+        if not all(isinstance(i, slice) and i == slice(None) for i in spatial):
             raise RFError(
                 f"{c.name} indexes the spatial axes of a map; only channel slices have an rf rule"
             )

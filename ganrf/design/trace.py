@@ -120,6 +120,8 @@ class _Follower(fx.Interpreter):
 
     def _value(self, n: fx.Node, result: Any) -> Value:
         if n.op == "placeholder":
+            if not isinstance(result, torch.Tensor):
+                return Value("const")  # an optional argument left at its default (labels=None)
             self.placeholders += 1
             if self.placeholders > 1:
                 raise RFError(f"the model takes a second input ({n.name}); trace a one-input model")
@@ -221,12 +223,13 @@ def trace_nodes(
         if follower.failed is None:
             raise
         raise RFError(str(follower.failed).splitlines()[0]) from None
-    except RuntimeError as e:  # the map vanished, or shapes do not fit
+    except (RuntimeError, TypeError, ValueError) as e:  # the map vanished, shapes do not fit
         lines = [ln for ln in str(e).splitlines() if ln.strip()]
         at = next((ln.strip() for ln in lines if ln.startswith("While executing")), "")
         raise RFError(
             f"{type(model).__name__} does not run on a {tuple(input_shape)} input ({lines[0]}"
-            f"{'; ' + at if at else ''}): give the input shape it is built for, or a larger one"
+            f"{'; ' + at if at else ''}): give the input shape it is built for, or a larger one, "
+            "and wrap a model with more inputs in one that takes the image alone"
         ) from None
     finally:
         torch.set_rng_state(rng)
