@@ -128,8 +128,8 @@ def check(ops: list) -> None:
         window = (out.h.at(unit[0]), out.w.at(unit[1]))
         if all(min(w) >= 0 and max(w) < size for w in window):
             break
-    else:
-        pytest.skip("the window does not fit a 192-pixel input")
+    else:  # never skip: a skipped example would silently skip the whole property test
+        raise AssertionError(f"no input up to {size} pixels holds the window of {ops}")
     assert gradient_support(model, size, unit) == window, ops
     # ...and the numbers the table prints say the same: the rf is the window's span, and for a
     # graph without resizing its first pixel is unit * effective stride - effective padding.
