@@ -282,31 +282,46 @@ def test_custom_module_found_by_running_it():
     assert rep.size == (5, 5) and rep.feature_size == (14, 14)
 
 
-def test_residual_branch_refused_with_clear_error():
+def test_residual_branch_is_followed():
+    # Once refused ("the conv path branches"); now the add is the union of both branches:
+    # h = conv3 sees 3, b(h) = conv5 on top sees 3 + 4 = 7, and 7 contains h's 3 (both centred).
     class Res(nn.Module):
         def __init__(self):
             super().__init__()
             self.a = nn.Conv2d(1, 1, 3, padding=1)
-            self.b = nn.Conv2d(1, 1, 3, padding=1)
+            self.b = nn.Conv2d(1, 1, 5, padding=2)
 
         def forward(self, x):
             h = self.a(x)
             return self.b(h) + h
 
-    with pytest.raises(RFError, match="branches"):
-        receptive_field(Res(), (1, 8, 8))
-    with pytest.raises(RFError, match="branches"):
-        receptive_field(torchvision.models.resnet18(), (3, 64, 64))
+    rep = receptive_field(Res(), (1, 8, 8))
+    assert [(r.layer, r.module, r.rf) for r in rep.layers] == [
+        ("conv3", "a (Conv2d)", (3, 3)),
+        ("conv5", "b (Conv2d)", (7, 7)),
+        ("add", "add (add)", (7, 7)),
+    ]
+    assert (rep.size, rep.padding, rep.decision_rf, rep.output_grid) == (
+        (7, 7),
+        (3, 3),
+        (7, 7),
+        (8, 8),
+    )
 
 
-def test_transposed_conv_refused():
+def test_transposed_conv_is_followed():
+    # Once refused. conv3 (valid) sees 3; a stride-1 transposed conv3 writes output o from
+    # inputs o-2..o, so a unit after it sees 3 + 2 = 5 (padding 0: it starts 2 + 0 before).
     m = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ConvTranspose2d(4, 1, 3))
-    with pytest.raises(RFError, match="ConvTranspose2d"):
-        receptive_field(m, (1, 8, 8))
+    rep = receptive_field(m, (1, 8, 8))
+    assert [(r.layer, r.rf) for r in rep.layers] == [("conv3p0", (3, 3)), ("convT3s1", (5, 5))]
+    assert rep.padding == (2, 2) and rep.feature_size == (8, 8)
 
 
-def test_functional_conv_not_silently_miscounted():
-    class Sneaky(nn.Module):
+def test_functional_ops_are_counted_not_missed():
+    # Once refused ("functional op"): fx sees F.max_pool2d as a node like any module. maxpool2
+    # sees 2 at jump 2, then conv3: 2 + 2 * 2 = 6.
+    class Functional(nn.Module):
         def __init__(self):
             super().__init__()
             self.a = nn.Conv2d(1, 1, 3, padding=1)
@@ -314,8 +329,9 @@ def test_functional_conv_not_silently_miscounted():
         def forward(self, x):
             return self.a(torch.nn.functional.max_pool2d(x, 2))
 
-    with pytest.raises(RFError, match="functional op"):
-        receptive_field(Sneaky(), (1, 8, 8))
+    rep = receptive_field(Functional(), (1, 8, 8))
+    assert [(r.layer, r.rf) for r in rep.layers] == [("maxpool2", (2, 2)), ("conv3", (6, 6))]
+    assert rep.layers[0].module == "max_pool2d (max_pool2d)"
 
 
 @pytest.mark.parametrize(

@@ -30,8 +30,10 @@ def receptive_field(
     """Receptive field of a model or of a list of layer specs.
 
     Args:
-        model: an ``nn.Module`` whose conv and pool layers run one after another (it is run once
-            on a dummy input to find them, by :func:`ganrf.design.trace.trace_module`), a list of
+        model: an ``nn.Module`` that ``torch.fx`` can trace (its graph is followed by
+            :func:`ganrf.design.trace.trace_module` and run once on zeros for the shapes:
+            branches, residual adds and muls, channel concats, padding, pools, transposed convs,
+            upsampling, global pooling, dense heads, self-attention), a list of
             :class:`LayerSpec`, or a spec string such as ``"conv5s2,conv5s2,dense"`` (see
             :func:`ganrf.design.rf.parse_specs`).
         input_shape: ``(C, H, W)`` of one input image.
@@ -39,11 +41,20 @@ def receptive_field(
             ``"patch"`` / ``None`` (one decision per location of the last map).
 
     Returns:
-        An :class:`RFReport`.
+        An :class:`RFReport`: one table row per layer (traced: per node that changes what a
+        unit sees: convs, pools, pads, merges, resizes, the op that makes it global), the rf of
+        the last feature map and the decision rf of the output. A merge sees the union of its
+        branches' windows, each with its own offset; after upsampling or a transposed conv the
+        rf depends on the output position, so a row shows the range (``4-5``), ``rf`` the
+        largest, and a note says so. Global pooling, a dense layer over the flattened map,
+        self-attention and whole-map normalisations make the decision rf the whole image.
 
     Raises:
-        RFError: a branching conv path, transposed convs, functional convs/pools that hooks
-            cannot see, or layers that leave no feature map.
+        RFError: one sentence naming what cannot be followed, never a guessed number:
+            control flow on tensor values (fx cannot trace it: the line is named), an op or
+            module without an rf rule (``ganrf.design.ops``), branches merged at different
+            strides, a channel slice of a concat whose branches differ, interpolation by a
+            non-integer factor, or layers that leave no feature map.
     """
     if not hasattr(model, "named_modules"):  # specs: torch-free arithmetic
         return rf.receptive_field(model, input_shape, head=head)

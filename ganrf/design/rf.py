@@ -21,9 +21,9 @@ Two numbers matter for a discriminator, and the report gives both:
   InstanceNorm, GroupNorm, LayerNorm) makes it the whole input; a per-location (patch) head keeps
   it equal to ``size``.
 
-This module works on layer specs only and imports no torch, so configs and designs can be
-checked without it; :mod:`ganrf.design.trace` finds the specs of an ``nn.Module`` by running it, and
-:func:`receptive_field` hands a module there.
+This module works on layer specs (one chain) and imports no torch. A module is traced as a
+graph by :mod:`ganrf.design.trace` (branches, merges, resizing: per-axis windows in
+:mod:`ganrf.design.window`), whose report is the same :class:`RFReport`.
 """
 
 from __future__ import annotations
@@ -159,19 +159,38 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class LayerRow:
-    """One row of the notes-style table: a layer and what a unit after it sees."""
+    """One row of the table: a layer (traced: any node that changes what a unit sees, such as a
+    pad, a merge, a resize or a global op) and what a unit after it sees."""
 
     index: int  # 1-based, as in the notes
-    layer: str  # what it is, as a spec token: conv5s2, conv3d2, maxpool2
-    module: str  # the traced module's name, "" for specs and designs
+    layer: str  # what it is, as a spec token: conv5s2, conv3d2, maxpool2; traced: add, cat, ...
+    module: str  # the traced module's or node's name, "" for specs and designs
     kind: str
-    kernel: Pair
-    stride: Pair
-    padding: Pair  # padding before the input (top, left)
-    dilation: Pair
-    out_size: Pair  # feature-map size after the layer
-    rf: Pair  # rf of one unit after this layer, in input pixels
-    jump: Pair  # effective stride after this layer
+    kernel: Pair | None  # None for a node that is not a conv or pool
+    stride: Pair | None
+    padding: Pair | None  # padding before the input (top, left)
+    dilation: Pair | None
+    out_size: Pair | None  # feature-map size after the layer; None once the map is gone
+    rf: Pair  # rf of one unit after this layer, in input pixels (the largest over positions)
+    jump: Pair  # effective stride after this layer (a Fraction below 1 after upsampling)
+    rf_min: Pair | None = None  # the smallest rf over positions, where it differs from ``rf``
+    whole: str = ""  # why a unit after this node sees the whole input ("" when it does not)
+
+    def cells(self, traced: bool) -> list[str]:
+        """The row as the table prints it; the rf is ``whole``, a range ``5-6`` or ``13``."""
+        geometry = (self.kernel, self.stride, self.padding, self.dilation)
+        rf = _fmt_pair(self.rf)
+        if self.rf_min is not None:
+            ranges = [str(b) if a == b else f"{a}-{b}" for a, b in zip(self.rf_min, self.rf)]
+            rf = ranges[0] if ranges[0] == ranges[1] else "x".join(ranges)
+        return [
+            str(self.index),
+            self.layer,
+            *([self.module] if traced else []),
+            *(_fmt_pair(v) if v else "" for v in geometry),
+            f"{self.out_size[0]}x{self.out_size[1]}" if self.out_size else "-",
+            "whole" if self.whole else rf,
+        ]
 
 
 @dataclass(frozen=True)
@@ -200,20 +219,7 @@ class RFReport:
         head += ["dilation", "feature map", "rf"]
         blank = [""] * (len(head) - 4)
         rows = [["", "input", *blank, f"{h}x{w}x{c}", "1"]]
-        for r in self.layers:
-            rows.append(
-                [
-                    str(r.index),
-                    r.layer,
-                    *([r.module] if traced else []),
-                    _fmt_pair(r.kernel),
-                    _fmt_pair(r.stride),
-                    _fmt_pair(r.padding),
-                    _fmt_pair(r.dilation),
-                    f"{r.out_size[0]}x{r.out_size[1]}",
-                    _fmt_pair(r.rf),
-                ]
-            )
+        rows += [r.cells(traced) for r in self.layers]
         widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
         lines = [
             "  ".join(v.ljust(wd) for v, wd in zip(row, widths)).rstrip() for row in [head, *rows]

@@ -1,276 +1,248 @@
-"""Tracing an ``nn.Module``: find its conv and pool layers by running it once.
+"""Tracing an ``nn.Module`` with torch.fx: what every node of its graph sees.
 
-:func:`ganrf.design.receptive_field` hands a module here; the arithmetic itself lives, torch-free, in
-:mod:`ganrf.design.rf`. Hooks record every 2-d conv and pool call in execution order, the autograd graph
-checks that they form one chain (a residual add or a concatenation is refused, as is a functional
-op that changes the geometry unseen), and the normalisations that ran are handed to
-:func:`ganrf.design.norms.apply_norms`, the one rule for what they do to the decision rf.
+:func:`ganrf.design.receptive_field` hands a module here. ``torch.fx.symbolic_trace`` turns its
+``forward`` into a graph (``torch.nn`` modules stay whole, as leaves; the user's own modules are
+traced through), the graph is run once on zeros (BatchNorm statistics and the RNG state are
+restored afterwards) so every op's concrete arguments and shapes are known, and each node's
+:class:`~ganrf.design.values.Value` follows from its inputs' by the op's rule in
+:mod:`ganrf.design.ops`. Branches are followed, not refused: an add or a concat is the union of
+its branches' windows. What cannot be followed — control flow on tensor values, which fx cannot
+trace, or an op without a rule — is refused with one sentence naming where.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+import traceback
+from pathlib import Path
+from typing import Any
 
 import torch
-from torch import nn
+from torch import fx, nn
 
-from ganrf.design.norms import apply_norms
-from ganrf.design.rf import (
-    DENSE_REASON,
-    PATCH_REASON,
-    LayerSpec,
-    Pair,
-    RFError,
-    RFReport,
-    conv_padding,
-    stack_report,
-)
+from ganrf.design.ops import Call, find_rule, no_rule
+from ganrf.design.report import NodeRF, build_report
+from ganrf.design.rf import RFError, RFReport
+from ganrf.design.values import Value, merge
 
-__all__ = ["trace_module"]
+__all__ = ["trace_module", "trace_nodes"]
+
+_TORCH_DIR = str(Path(torch.__file__).parent)
 
 
-def _pair(v: int | Sequence[int]) -> Pair:
-    if isinstance(v, int):
-        return (v, v)
-    t = tuple(int(x) for x in v)
-    if len(t) == 1:
-        return (t[0], t[0])
-    return t[0], t[1]
+def _user_frame(exc: BaseException) -> str:
+    """``file:line in function: code`` of the last frame outside torch, where fx gave up."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _TORCH_DIR not in f.filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f"{Path(f.filename).name}:{f.lineno} in {f.name}: `{(f.line or '').strip()}`"
 
 
-_SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-_REFUSED = (
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-    nn.Conv1d,
-    nn.Conv3d,
-    nn.Upsample,
-    nn.Fold,
-    nn.Unfold,
-    nn.PixelShuffle,
-    nn.PixelUnshuffle,
-)
-# Autograd nodes that change spatial geometry; finding one we did not hook means a functional
-# op (F.conv2d, F.max_pool2d, F.pad, F.interpolate) that would otherwise be silently miscounted.
-_GEOMETRY_NODE = re.compile(
-    r"Convolution|Pool|Upsample|ConstantPadNd|ReflectionPad|ReplicationPad|Im2Col|Col2Im"
-)
-# Which modules are which kind in ganrf.design.norms.NORM_KINDS (the rule lives there).
-_NORM_CLASSES: tuple[tuple[type[nn.Module], str], ...] = (
-    (nn.modules.batchnorm._BatchNorm, "batch"),
-    (nn.InstanceNorm2d, "instance"),
-    (nn.GroupNorm, "group"),
-    (nn.LayerNorm, "layer"),
-    (nn.LocalResponseNorm, "localresponse"),
-)
+class _NoRule(RFError):
+    """An op without a rule (the message names its source line once traced with stacks)."""
 
 
-def _norm_kind(mod: nn.Module) -> str | None:
-    """The kind of normalisation ``mod`` is, or ``None`` when it keeps decisions per location:
-    BatchNorm counts only in training mode or without running statistics."""
-    for cls, kind in _NORM_CLASSES:
-        if isinstance(mod, cls):
-            if kind == "batch" and not mod.training and mod.track_running_stats:
-                return None
-            return kind
-    return None
+class _Tracer(fx.Tracer):
+    """fx's tracer that also keeps whole a subclass of a module with a rule (the project's
+    ``ImageConv2d`` is an ``nn.Conv2d`` with a faster CPU backward, and its device check is not
+    traceable): it is taken to compute what its base class computes."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return super().is_leaf_module(m, qualname) or find_rule("", m) is not None
 
 
-def _module_spec(mod: nn.Module, name: str, in_hw: Pair, out_hw: Pair) -> LayerSpec | str:
-    """Spec of one hooked layer, or ``"global"`` for a pool to 1x1."""
-    if isinstance(mod, nn.Conv2d):
-        k, s, d = _pair(mod.kernel_size), _pair(mod.stride), _pair(mod.dilation)
-        # padding_mode (reflect, replicate, circular) pads the same number of pixels: the
-        # geometry, and so the rf, is the same as with zeros.
-        if isinstance(mod.padding, str):
-            if mod.padding == "valid":
-                pb = pe = (0, 0)
-            else:  # "same" (PyTorch allows it at stride 1 only): split as conv_padding does
-                pads = [conv_padding(kk, 1, dd) for kk, dd in zip(k, d)]
-                pb, pe = (pads[0][0], pads[1][0]), (pads[0][1], pads[1][1])
-        else:
-            pb = pe = _pair(mod.padding)
-        return LayerSpec("conv", k, s, pb, pe, d, name=name)  # type: ignore[arg-type]
-    if isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
-        if getattr(mod, "ceil_mode", False):
-            raise RFError(f"{name}: pooling with ceil_mode=True is not supported")
-        k, s = _pair(mod.kernel_size), _pair(mod.stride or mod.kernel_size)
-        d = _pair(getattr(mod, "dilation", 1))
-        p = _pair(mod.padding)
-        kind = "maxpool" if isinstance(mod, nn.MaxPool2d) else "avgpool"
-        return LayerSpec(kind, k, s, p, p, d, name=name)
-    # Adaptive pools: global when they reduce to 1x1, a plain pool when the sizes divide.
-    if out_hw == (1, 1):
-        return "global"
-    if all(i % o == 0 for i, o in zip(in_hw, out_hw)):
-        k = tuple(i // o for i, o in zip(in_hw, out_hw))
-        kind = "maxpool" if isinstance(mod, nn.AdaptiveMaxPool2d) else "avgpool"
-        return LayerSpec(kind, k, k, name=name)  # type: ignore[arg-type]
-    raise RFError(
-        f"{name}: adaptive pooling from {in_hw} to {out_hw} uses overlapping, uneven windows; "
-        "its receptive field is not one number"
-    )
+def _graph(model: nn.Module, stacks: bool) -> fx.GraphModule:
+    tracer = _Tracer()
+    tracer.record_stack_traces = stacks  # a third of the tracing time: only to name a line
+    try:
+        graph = tracer.trace(model)
+    except Exception as e:  # fx raises TraceError, TypeError, ... on what it cannot follow
+        where = _user_frame(e)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RFError(
+            f"torch.fx cannot trace {type(model).__name__}"
+            f"{' at ' + where if where else ''} ({first}): the rf of a module is followed through "
+            "its graph, and control flow that depends on tensor values has none; make the branch "
+            "depend on a Python attribute fixed at construction, or compute that part's rf by hand"
+        ) from None
+    return fx.GraphModule(tracer.root, graph)
 
 
-def trace_module(model: nn.Module, input_shape: tuple[int, int, int]) -> RFReport:
-    """Receptive field of ``model`` on ``(C, H, W)`` inputs, found by running it once on zeros
-    (BatchNorm statistics and the RNG state are restored afterwards); see
-    :func:`ganrf.design.receptive_field`."""
-    names = {
-        m: f"{n} ({type(m).__name__})" if n else type(m).__name__ for n, m in model.named_modules()
-    }
-    for mod, name in names.items():
-        if isinstance(mod, _REFUSED):
-            raise RFError(
-                f"{name} is a {type(mod).__name__}: only 2-d conv and pool layers have rf "
-                "arithmetic here (a transposed conv or upsampling inside a discriminator makes "
-                "the rf depend on the output position); remove it or compute its rf by hand"
-            )
+def _where(node: fx.Node) -> str:
+    """``file:line`` of a node's source, from fx's recorded stack trace."""
+    trace = node.meta.get("stack_trace") or ""
+    lines = [
+        ln.strip()
+        for ln in trace.splitlines()
+        if ln.strip().startswith("File ") and _TORCH_DIR not in ln
+    ]
+    if not lines:
+        return ""
+    parts = lines[-1].split(",")
+    return f"{Path(parts[0][6:-1]).name}:{parts[1].split()[-1]}"
 
-    records: list[dict] = []  # one per spatial layer call, in execution order
-    hooks = []
 
-    def pre(mod, args):
-        x = args[0]
-        records.append({"mod": mod, "in": x, "in_fn": x.grad_fn, "in_hw": tuple(x.shape[-2:])})
+def _target_name(node: fx.Node) -> str:
+    if node.op == "call_method":
+        return str(node.target)
+    return getattr(node.target, "__name__", str(node.target))
 
-    def post(mod, args, out):
-        rec = records[-1]
-        rec["out_fn"] = out.grad_fn
-        rec["out_hw"] = tuple(out.shape[-2:])
 
-    norms_seen: list[tuple[str, str]] = []  # (kind, name) per normalisation call
+class _Follower(fx.Interpreter):
+    """Runs the graph and, beside each node's result, what it sees."""
 
-    def norm_hook(mod, args, out):
-        kind = _norm_kind(mod)
-        if kind is not None:
-            norms_seen.append((kind, names[mod]))
+    def __init__(self, gm: fx.GraphModule, input_hw: tuple[int, int]) -> None:
+        super().__init__(gm)
+        self.input_hw = input_hw
+        self.values: dict[fx.Node, Value] = {}
+        self.nodes: list[NodeRF] = []
+        self.norms: list[tuple[str, str]] = []
+        self.placeholders = 0
+        self.failed: RFError | None = None
+        self.rows: set[fx.Node] = set()  # nodes with a table row
 
-    for mod in names:
-        if isinstance(mod, _SPATIAL):
-            hooks.append(mod.register_forward_pre_hook(pre))
-            hooks.append(mod.register_forward_hook(post))
-        elif isinstance(mod, tuple(cls for cls, _ in _NORM_CLASSES)):
-            hooks.append(mod.register_forward_hook(norm_hook))
+    def run_node(self, n: fx.Node) -> Any:
+        result = super().run_node(n)
+        try:
+            self.values[n] = value = self._value(n, result)
+        except RFError as e:  # fx appends its own traceback to the message: keep the sentence
+            self.failed = e
+            raise
+        if n.op.startswith("call_") and value.kind != "const" and n not in self.rows:
+            self.nodes.append(NodeRF(self._name(n), value))  # a per-location op: its input's rf
+        return result
 
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    # Two images so BatchNorm in training mode accepts the batch.
-    x = torch.zeros((2, *input_shape), device=device, dtype=dtype, requires_grad=True)
-    # Run without touching BatchNorm running statistics or dropout RNG the caller relies on.
+    def _name(self, n: fx.Node) -> str:
+        if n.op == "call_module":
+            mod = self.module.get_submodule(str(n.target))
+            return f"{n.target} ({type(mod).__name__})"
+        return f"{n.name} ({_target_name(n)})"
+
+    def _value(self, n: fx.Node, result: Any) -> Value:
+        if n.op == "placeholder":
+            if not isinstance(result, torch.Tensor):
+                return Value("const")  # an optional argument left at its default (labels=None)
+            self.placeholders += 1
+            if self.placeholders > 1:
+                raise RFError(f"the model takes a second input ({n.name}); trace a one-input model")
+            return Value.image(self.input_hw)
+        if n.op == "get_attr":
+            return Value("const")
+        if n.op == "output":
+            return merge(self._values(n.args), "the output")
+
+        if not _has_tensor(result):
+            return Value("const")  # a shape, a dtype, a Python number
+        values = tuple(self._value_of(a) for a in n.args)
+        kw_values = {k: self._value_of(a) for k, a in n.kwargs.items()}
+        live = [v for v in self._flat(values, kw_values) if v.kind != "const"]
+        name = self._name(n)
+        if not live:
+            return Value("const")
+        if live and all(v.kind == "whole" for v in live):
+            size = tuple(result.shape[-2:]) if _is_map(result) else None
+            return Value("whole", size=size, reason=live[0].reason, last=live[0].last)
+
+        module = self.module.get_submodule(str(n.target)) if n.op == "call_module" else None
+        target = type(module).__name__ if module is not None else _target_name(n)
+        rule = find_rule(target, module)
+        if rule is None:
+            raise _NoRule(str(no_rule(name, _where(n))))
+        args, kwargs = self.fetch_args_kwargs_from_env(n)
+        call = Call(name, target, args, kwargs, values, kw_values, result, module, self.norms)
+        value, row = rule(call)
+        if row is not None:
+            self.rows.add(n)
+            self.nodes.append(NodeRF(name, value, row.layer, row.kind, row.kernel, row.stride,
+                                     row.padding, row.dilation))  # fmt: skip
+        return value
+
+    def _value_of(self, a: Any) -> Any:
+        if isinstance(a, fx.Node):
+            return self.values[a]
+        if isinstance(a, (tuple, list)):
+            return type(a)(self._value_of(x) for x in a)
+        if isinstance(a, dict):
+            return {k: self._value_of(x) for k, x in a.items()}
+        return Value("const")
+
+    def _values(self, args: Any) -> list[Value]:
+        return [v for v in self._flat(self._value_of(args), {})]
+
+    @staticmethod
+    def _flat(values: Any, kw_values: dict) -> list[Value]:
+        out, todo = [], [values, list(kw_values.values())]
+        while todo:
+            item = todo.pop()
+            if isinstance(item, Value):
+                out.append(item)
+            elif isinstance(item, (tuple, list)):
+                todo.extend(item)
+            elif isinstance(item, dict):
+                todo.extend(item.values())
+        return out
+
+
+def _has_tensor(r: Any) -> bool:
+    if isinstance(r, (tuple, list)):
+        return any(_has_tensor(x) for x in r)
+    return isinstance(r, torch.Tensor)
+
+
+def _is_map(t: Any) -> bool:
+    return isinstance(t, torch.Tensor) and t.dim() >= 3
+
+
+def trace_nodes(
+    model: nn.Module, input_shape: tuple[int, int, int], *, stacks: bool = False
+) -> tuple[list[NodeRF], Value, list[tuple[str, str]]]:
+    """Every node's rf (in execution order; those that change what a unit sees have a
+    ``layer``, the table's rows), the output's value and the normalisations that ran, for
+    ``model`` on ``(C, H, W)`` inputs."""
+    gm = _graph(model, stacks)
+    mods = list(model.modules())
     bn_state = {
         m: (m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-        for m in names
+        for m in mods
         if isinstance(m, nn.modules.batchnorm._BatchNorm)
         and m.track_running_stats
         and m.running_mean is not None
     }
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    x = torch.zeros((2, *input_shape), device=device, dtype=dtype)  # two: BatchNorm trains
+    follower = _Follower(gm, (input_shape[1], input_shape[2]))
     rng = torch.get_rng_state()
     try:
-        with torch.enable_grad():
-            out = model(x)
+        with torch.no_grad():
+            follower.run(x)
+    except RFError:
+        if isinstance(follower.failed, _NoRule) and not stacks:
+            return trace_nodes(model, input_shape, stacks=True)  # again, to name the source line
+        if follower.failed is None:
+            raise
+        raise RFError(str(follower.failed).splitlines()[0]) from None
+    except (RuntimeError, TypeError, ValueError) as e:  # the map vanished, shapes do not fit
+        lines = [ln for ln in str(e).splitlines() if ln.strip()]
+        at = next((ln.strip() for ln in lines if ln.startswith("While executing")), "")
+        raise RFError(
+            f"{type(model).__name__} does not run on a {tuple(input_shape)} input ({lines[0]}"
+            f"{'; ' + at if at else ''}): give the input shape it is built for, or a larger one, "
+            "and wrap a model with more inputs in one that takes the image alone"
+        ) from None
     finally:
-        for h in hooks:
-            h.remove()
         torch.set_rng_state(rng)
         for m, (mean, var, nbt) in bn_state.items():
             m.running_mean.copy_(mean)
             m.running_var.copy_(var)
             m.num_batches_tracked.copy_(nbt)
-    if not isinstance(out, torch.Tensor):
-        raise RFError(f"{type(model).__name__} returned {type(out).__name__}, not one tensor")
-
-    specs: list[LayerSpec] = []
-    global_pool = None
-    node_of: dict = {}  # autograd node -> index in records (0 = input)
-    for i, rec in enumerate(records, 1):
-        name = names[rec["mod"]]
-        if global_pool is not None:
-            raise RFError(
-                f"{name} runs after the global pool {global_pool}; the conv path must end there"
-            )
-        spec = _module_spec(rec["mod"], name, rec["in_hw"], rec["out_hw"])
-        if spec == "global":
-            global_pool = name
-        else:
-            specs.append(spec)  # type: ignore[arg-type]
-        if rec["out_fn"] is not None:
-            node_of[rec["out_fn"]] = i
-
-    # Check the path is a chain: each layer's input depends on the previous layer only.
-    for i, rec in enumerate(records, 1):
-        if rec.pop("in") is x:
-            sources, geometry = {0}, set()
-        else:
-            sources, geometry = _sources(rec["in_fn"], node_of, x)
-        expected = {i - 1}
-        if sources != expected or geometry:
-            _raise_branch(names[rec["mod"]], i, sources, geometry, records, names)
-    sources, geometry = _sources(out.grad_fn, node_of, x)
-    if sources != {len(records)} or geometry:
-        _raise_branch("the output", len(records) + 1, sources, geometry, records, names)
-
-    rows, size, jump, padding, fmap = stack_report(specs, input_shape)
-    spatial_out = out.dim() == 4 and tuple(out.shape[-2:]) == fmap
-    if global_pool is not None:
-        grid: Pair = (1, 1)
-        whole, reason = True, f"global pooling ({global_pool})"
-    elif spatial_out:
-        grid = fmap
-        whole, reason = False, PATCH_REASON
-    elif out.dim() == 4:
-        raise RFError(
-            f"the output map is {tuple(out.shape[-2:])} but the last conv/pool map is {fmap}; "
-            "something resizes it outside conv and pool layers"
-        )
-    else:
-        grid = (1, 1)
-        whole, reason = True, DENSE_REASON
-    decision = (input_shape[1], input_shape[2]) if whole else size
-    rep = RFReport(
-        input_shape, tuple(rows), size, jump, padding, fmap, grid, decision, whole, reason
-    )
-    return apply_norms(rep, norms_seen)
+    out_node = next(n for n in gm.graph.nodes if n.op == "output")
+    return follower.nodes, follower.values[out_node], follower.norms
 
 
-def _sources(fn, node_of: dict, x: torch.Tensor) -> tuple[set[int], set[str]]:
-    """Which hooked layers (0 = the input image) a tensor's autograd graph reaches first, and any
-    geometry-changing nodes met on the way."""
-    sources: set[int] = set()
-    geometry: set[str] = set()
-    seen = set()
-    stack = [fn]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        if node in node_of:
-            sources.add(node_of[node])
-            continue
-        if type(node).__name__ == "AccumulateGrad":
-            if node.variable is x:
-                sources.add(0)
-            continue  # a parameter
-        if _GEOMETRY_NODE.search(type(node).__name__):
-            geometry.add(type(node).__name__)
-        stack.extend(n for n, _ in node.next_functions)
-    return sources, geometry
-
-
-def _raise_branch(where, index, sources, geometry, records, names) -> None:
-    if geometry:
-        raise RFError(
-            f"before {where} a functional op ({', '.join(sorted(geometry))}) changes the spatial "
-            "geometry outside an nn.Module the tracer can see; use nn.Conv2d / nn.MaxPool2d / "
-            "nn.AvgPool2d modules"
-        )
-    label = {0: "the input"} | {i: names[r["mod"]] for i, r in enumerate(records, 1)}
-    got = ", ".join(label[s] for s in sorted(sources)) or "nothing"
-    raise RFError(
-        f"{where} depends on {got}: the conv path branches (a residual add or a concatenation), "
-        "and this tool computes the rf of a single chain of conv/pool layers only"
-    )
+def trace_module(model: nn.Module, input_shape: tuple[int, int, int]) -> RFReport:
+    """Receptive field of ``model`` on ``(C, H, W)`` inputs; see
+    :func:`ganrf.design.receptive_field`."""
+    nodes, out, norms = trace_nodes(model, input_shape)
+    return build_report(input_shape, nodes, out, norms)
