@@ -181,3 +181,24 @@ def test_footprint_counts_a_residual_trial_on_the_meta_device():
     # block 2 (4 -> 8 at 14x14): ReLU, conv1 and ReLU 4*196 each, conv2 and shortcut 8*196
     # each; the last ReLU 8*196 instead of 4*196: 2 * (2352 + 3136 + 784)
     assert a2 - a1 == 2 * 6272
+
+
+@pytest.mark.parametrize(
+    "spec, size, channels, head",
+    [
+        ("res3s2,res3s2,res3,res3", 32, 3, "image"),  # SNGAN-32: rf 48, decision the whole image
+        ("res3s2,res3s2,res3,res3", 32, 3, "patch"),
+        ("res5s2,res3", 28, 1, "patch"),
+        ("res7,res1s2,res3", 28, 1, "image"),
+    ],
+)
+def test_the_fx_tracer_reads_the_built_residual_d_as_the_design_says(spec, size, channels, head):
+    """Two independent routes to one number: the design's chain arithmetic (the main path) and
+    the fx graph tracer following the built module's branches, shortcuts, pools and head."""
+    from ganrf.design import receptive_field
+    from ganrf.models import build_discriminator
+
+    d = ResidualDesign.from_spec(spec, image_size=size, in_channels=channels, head=head)
+    traced = receptive_field(build_discriminator(d), (channels, size, size))
+    assert traced.size == (d.rf, d.rf)
+    assert traced.decision_rf == (d.decision_rf, d.decision_rf)
