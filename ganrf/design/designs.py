@@ -67,8 +67,65 @@ class ConvLayer:
         return self.spec.token
 
 
+class DesignViews:
+    """What every design family derives alike from its ``layers`` (each with a ``token`` and
+    ``channels``), ``head`` and ``report`` (its :class:`~ganrf.design.rf.RFReport`): the plain
+    stacks here and the residual ones (:class:`ganrf.design.resnet.ResidualDesign`)."""
+
+    layers: tuple
+    head: str
+
+    @property
+    def rf(self) -> int:
+        """Theoretical rf of one unit of the last conv map (square)."""
+        return self.report.size[0]  # type: ignore[attr-defined]
+
+    @property
+    def decision_rf(self) -> int:
+        return self.report.decision_rf[0]  # type: ignore[attr-defined]
+
+    @property
+    def depth(self) -> int:
+        """Layers (plain) or blocks (residual): each family's unit of depth."""
+        return len(self.layers)
+
+    @property
+    def feature_size(self) -> int:
+        return self.report.feature_size[0]  # type: ignore[attr-defined]
+
+    # -- as text and data ---------------------------------------------------------------------
+    @property
+    def spec_string(self) -> str:
+        """Layers as a spec string, e.g. ``"conv5s2,conv5s2"`` (the CLI's and config's form)."""
+        return ",".join(layer.token for layer in self.layers)
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        return tuple(layer.channels for layer in self.layers)
+
+    @property
+    def name(self) -> str:
+        return f"rf{self.rf}-d{self.depth}-{self.spec_string.replace(',', '_')}-{self.head}"
+
+    def scaled(self, width: float):
+        """Same rf, channels multiplied by ``width`` (at least 1 each)."""
+        if width <= 0:
+            raise DesignError(f"width multiplier must be positive, got {width}")
+        layers = tuple(
+            replace(la, channels=max(1, round(la.channels * width))) for la in self.layers
+        )
+        return replace(self, layers=layers)  # type: ignore[type-var]
+
+
+def value_error(e: Exception, value: object) -> DesignError:
+    """The one sentence for a ``from_value`` input that is not a design value."""
+    if isinstance(e, DesignError):
+        return e
+    return DesignError(f"not a design value ({type(e).__name__}: {e}): {value!r}")
+
+
 @dataclass(frozen=True)
-class DiscriminatorDesign:
+class DiscriminatorDesign(DesignViews):
     """A discriminator as data.
 
     Attributes:
@@ -113,46 +170,6 @@ class DiscriminatorDesign:
     @property
     def specs(self) -> list[LayerSpec]:
         return [layer.spec for layer in self.layers]
-
-    @property
-    def rf(self) -> int:
-        """Theoretical rf of one unit of the last conv map (square)."""
-        return self.report.size[0]
-
-    @property
-    def decision_rf(self) -> int:
-        return self.report.decision_rf[0]
-
-    @property
-    def depth(self) -> int:
-        return len(self.layers)
-
-    @property
-    def feature_size(self) -> int:
-        return self.report.feature_size[0]
-
-    # -- as text and data ---------------------------------------------------------------------
-    @property
-    def spec_string(self) -> str:
-        """Layers as a spec string, e.g. ``"conv5s2,conv5s2"`` (the CLI's and config's form)."""
-        return ",".join(layer.token for layer in self.layers)
-
-    @property
-    def channels(self) -> tuple[int, ...]:
-        return tuple(layer.channels for layer in self.layers)
-
-    @property
-    def name(self) -> str:
-        return f"rf{self.rf}-d{self.depth}-{self.spec_string.replace(',', '_')}-{self.head}"
-
-    def scaled(self, width: float) -> DiscriminatorDesign:
-        """Same rf, channels multiplied by ``width`` (at least 1 each)."""
-        if width <= 0:
-            raise DesignError(f"width multiplier must be positive, got {width}")
-        layers = tuple(
-            replace(la, channels=max(1, round(la.channels * width))) for la in self.layers
-        )
-        return replace(self, layers=layers)
 
     def to_dict(self) -> dict:
         """The whole design as JSON-ready data: what a trial's ``design.json`` records and the
@@ -213,9 +230,7 @@ class DiscriminatorDesign:
                 in_channels=int(value["in_channels"]),
             )
         except (KeyError, TypeError, ValueError) as e:
-            if isinstance(e, DesignError):
-                raise
-            raise DesignError(f"not a design value ({type(e).__name__}: {e}): {value!r}") from None
+            raise value_error(e, value) from None
 
     @classmethod
     def from_spec(

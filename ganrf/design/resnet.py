@@ -37,8 +37,10 @@ from ganrf.design.designs import (
     DROPOUT,
     HEADS,
     DesignError,
+    DesignViews,
     DiscriminatorDesign,
     default_channels,
+    value_error,
 )
 from ganrf.design.rf import LayerSpec, RFReport, conv_padding, receptive_field
 
@@ -93,7 +95,7 @@ class ResBlock:
 
 
 @dataclass(frozen=True)
-class ResidualDesign:
+class ResidualDesign(DesignViews):
     """A residual discriminator as data (the ``resnet`` family).
 
     Attributes:
@@ -157,42 +159,6 @@ class ResidualDesign:
         if self.head == "image":
             rep = replace(rep, decision_reason=GLOBAL_SUM_REASON)
         return rep
-
-    @property
-    def rf(self) -> int:
-        return self.report.size[0]
-
-    @property
-    def decision_rf(self) -> int:
-        return self.report.decision_rf[0]
-
-    @property
-    def depth(self) -> int:
-        """Blocks, the family's unit of depth."""
-        return len(self.layers)
-
-    @property
-    def feature_size(self) -> int:
-        return self.report.feature_size[0]
-
-    # -- as text and data ---------------------------------------------------------------------
-    @property
-    def spec_string(self) -> str:
-        return ",".join(b.token for b in self.layers)
-
-    @property
-    def channels(self) -> tuple[int, ...]:
-        return tuple(b.channels for b in self.layers)
-
-    @property
-    def name(self) -> str:
-        return f"rf{self.rf}-d{self.depth}-{self.spec_string.replace(',', '_')}-{self.head}"
-
-    def scaled(self, width: float) -> ResidualDesign:
-        if width <= 0:
-            raise DesignError(f"width multiplier must be positive, got {width}")
-        blocks = tuple(replace(b, channels=max(1, round(b.channels * width))) for b in self.layers)
-        return replace(self, layers=blocks)
 
     def param_count(self) -> int:
         """Trainable parameters of :class:`ganrf.models.resnet.ResidualDiscriminator` (spectral
@@ -265,9 +231,7 @@ class ResidualDesign:
                 in_channels=int(value["in_channels"]),
             )
         except (KeyError, TypeError, ValueError) as e:
-            if isinstance(e, DesignError):
-                raise
-            raise DesignError(f"not a design value ({type(e).__name__}: {e}): {value!r}") from None
+            raise value_error(e, value) from None
 
     @classmethod
     def from_spec(
