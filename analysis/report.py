@@ -151,6 +151,7 @@ def section_charts(frame: pd.DataFrame, cf: Configs, sec: str) -> list[dict]:
         add(title, lambda m, s: F.spec_bars(cf, m, s, title), metrics, splits, default=default)
         add("parallel coordinates", lambda m, s: F.spec_parcoords(cf, m), metrics, [])
     add("theoretical rf, decision rf, ERF", lambda m, s: F.spec_erf(cf), [], [])
+    add("ERF as a share of the rf, by depth", lambda m, s: F.spec_erf_share(cf), [], [])
     curve_metrics = F.available_metrics(frame)
     if curve_metrics:
         add(

@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from scipy import stats
 
@@ -265,3 +266,19 @@ def test_head_bars_name_each_discriminators_parameter_count():
     ]
     dots = [t for t in fig.data if t.type != "bar"]
     assert [set(t.x) for t in dots] == [set(t.x) for t in bars]  # each seed over its own bar
+
+
+def test_erf_share_by_depth_shows_each_trials_erf_over_its_rf():
+    """ERF / theoretical rf against depth, one trace per rf in numeric order, the share 1 line;
+    the shares are the hand-made table's ERFs divided by its rfs."""
+    frame = table([(13, 2, 0, "finished", 50.0), (5, 1, 0, "finished", 50.0),
+                   (5, 3, 0, "finished", 50.0)])  # fmt: skip
+    frame["erf/conv_size95"] = [6.5, 5.0, 2.0]  # 13 -> 0.5 at depth 2; 5 -> 1.0 (d 1), 0.4 (d 3)
+    fig = go.Figure(F.spec_erf_share(configurations(frame)))
+    traces = {t.name: t for t in fig.data}
+    assert [t.name for t in fig.data] == ["rf 5", "rf 13", "ERF = theoretical rf"]
+    assert sorted(zip(traces["rf 5"].x, traces["rf 5"].y)) == [(1, 1.0), (3, 0.4)]
+    assert list(zip(traces["rf 13"].x, traces["rf 13"].y)) == [(2, 0.5)]
+    line = traces["ERF = theoretical rf"]
+    assert list(line.y) == [1.0, 1.0] and list(line.x) == [0.5, 3.5]
+    assert list(fig.layout.xaxis.tickvals) == [1, 2, 3]  # whole depths only

@@ -48,6 +48,7 @@ from analysis.figures.trials import (
     identity_points,
     spec_curves,
     spec_erf,
+    spec_erf_share,
     spec_parcoords,
     spec_time,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "spec_bars",
     "spec_curves",
     "spec_erf",
+    "spec_erf_share",
     "spec_heatmap",
     "spec_metric_vs",
     "spec_parcoords",

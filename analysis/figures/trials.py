@@ -85,6 +85,51 @@ def spec_erf(configs: Configs) -> dict:
     return {"data": data, "layout": layout}
 
 
+def spec_erf_share(configs: Configs) -> dict:
+    """The conv stack's ERF (95% mass) as a share of its theoretical rf, against depth: one
+    trace per theoretical rf (in numeric order), one point per trial, and the line share = 1
+    (ERF = rf). Luo et al. (2016) found the ERF a shrinking fraction of the rf as stacks deepen;
+    here that is read off directly, for plain stacks and residual blocks alike."""
+    final = configs.final
+    mask = final["erf/conv_size95"].notna() & final["rf"].notna() & final["depth"].notna()
+    ok = final[mask]
+    hover = [h for h, m in zip(_trial_hovers(configs), mask) if m]
+    data = []
+    for rf in sorted({int(v) for v in ok["rf"]}):
+        rows = [i for i, v in enumerate(ok["rf"]) if int(v) == rf]
+        sub = ok.iloc[rows]
+        data.append(
+            {
+                "type": "scatter",
+                "x": _js(sub["depth"]),
+                "y": [float(e) / rf for e in sub["erf/conv_size95"]],
+                "mode": "markers",
+                "name": f"rf {rf}",
+                "customdata": list(sub["key"]),
+                "hovertext": [hover[i] for i in rows],
+                "hoverinfo": "text+y",
+            }
+        )
+    depths = sorted({int(v) for v in ok["depth"]})
+    lo, hi = (depths[0] - 0.5, depths[-1] + 0.5) if depths else (0.5, 1.5)
+    data.append(
+        {
+            "type": "scatter",
+            "x": [lo, hi],
+            "y": [1.0, 1.0],
+            "mode": "lines",
+            "name": "ERF = theoretical rf",
+            "line": {"dash": "dot", "color": "#888"},
+            "hoverinfo": "skip",
+        }
+    )
+    title = "conv-stack ERF (95% mass) as a share of the theoretical rf, by depth"
+    layout = _layout(title, "depth (layers or residual blocks)", "ERF / theoretical rf")
+    layout["xaxis"].update(tickvals=depths, ticktext=[str(d) for d in depths], range=[lo, hi])
+    layout["yaxis"]["rangemode"] = "tozero"
+    return {"data": data, "layout": layout}
+
+
 IDENTITY_POINTS = 25
 
 
