@@ -63,6 +63,32 @@ CASES = {
         "ganrf train: error: MNIST training files in {t}/short/MNIST/raw are truncated or "
         "corrupt (torchvision cannot parse them); delete them and download again",
     ),
+    "train-rf-larger-than-the-input": (
+        ganrf_main,
+        lambda t: ["train", "--layers", "conv999", "--dataset", "synthetic", "--out", str(t / "D")],
+        "ganrf train: error: rf 999 of conv999 is larger than the 28px input; the largest useful "
+        "rf is 28 (use smaller kernels or a larger data.image_size)",
+    ),
+    "train-rf-larger-than-the-input-dry-run": (
+        ganrf_main,
+        lambda t: ["train", "--layers", "conv999", "--dry-run"],
+        "ganrf train: error: rf 999 of conv999 is larger than the 28px input; the largest useful "
+        "rf is 28 (use smaller kernels or a larger data.image_size)",
+    ),
+    "train-resume-without-checkpoint": (
+        ganrf_main,
+        lambda t: [
+            "train",
+            "--resume",
+            str(t / "nockpt"),
+            "--dataset",
+            "synthetic",
+            "--out",
+            str(t / "D"),
+        ],  # fmt: skip
+        "ganrf train: error: no state.pt in {t}/nockpt; pass a checkpoint directory (the trial "
+        "folder's checkpoint/)",
+    ),
     "train-bad-choice": (
         ganrf_main,
         lambda t: ["train", "--loss", "nope", "--out", str(t / "D")],

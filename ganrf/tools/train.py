@@ -14,8 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from ganrf.config import DATASETS, LOSSES, TrainConfig, add_set_flag, parse_set
-from ganrf.design.designs import HEADS, NORMS
+from ganrf.config import DATASETS, LOSSES, ConfigError, TrainConfig, add_set_flag, parse_set
+from ganrf.design.designs import HEADS, NORMS, DiscriminatorDesign
 
 # CLI flag -> config key
 FLAGS = {
@@ -71,7 +71,14 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
         if value is not None:
             raw[key] = value
     raw.update(parse_set(args.set))
-    return TrainConfig.from_dict(raw)
+    cfg = TrainConfig.from_dict(raw)
+    design, size = cfg.design(), cfg.data.image_size
+    if isinstance(design, DiscriminatorDesign) and design.rf > size:  # as ganrf rf refuses it
+        raise ConfigError(
+            f"rf {design.rf} of {design.spec_string} is larger than the {size}px input; the "
+            f"largest useful rf is {size} (use smaller kernels or a larger data.image_size)"
+        )
+    return cfg
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +91,13 @@ def run(args: argparse.Namespace) -> int:
         print(cfg.to_json())
         return 0
     from ganrf.data import check_data
+    from ganrf.training.checkpoint import CHECKPOINT_FILE, CheckpointError
 
+    if args.resume is not None and not (args.resume / CHECKPOINT_FILE).is_file():
+        raise CheckpointError(  # before anything is written under --out
+            f"no {CHECKPOINT_FILE} in {args.resume}; pass a checkpoint directory (the trial "
+            "folder's checkpoint/)"
+        )
     check_data(cfg.data, test_split=cfg.eval.metrics)  # before anything is written under --out
     out: Path = args.out
     bars: list = []  # made at the first step, so set-up errors print alone
