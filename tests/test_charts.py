@@ -282,3 +282,21 @@ def test_erf_share_by_depth_shows_each_trials_erf_over_its_rf():
     line = traces["ERF = theoretical rf"]
     assert list(line.y) == [1.0, 1.0] and list(line.x) == [0.5, 3.5]
     assert list(fig.layout.xaxis.tickvals) == [1, 2, 3]  # whole depths only
+
+
+def test_curves_and_parallel_coordinates_keep_equal_trials_together():
+    """The README's promise, on the two charts a new user found breaking it: a y axis (and the
+    parallel coordinates' metric axis) at least 2% of its values wide. Curves at 120.0 and 120.6
+    span 0.5%: the axis is 120.3 +- 2% of 120.3; values far apart keep plotly's own range."""
+    final = table([(rf, 1, 0, "finished", 120.0) for rf in (1, 5)])
+    frame = pd.concat([final.assign(step=k, epoch=float(k)) for k in (1, 2)])
+    frame[FID] = [120.0, 120.6, 120.0, 120.6]
+    fig = F.fig_curves(frame, configurations(final), FID)
+    assert list(fig.layout.yaxis.range) == pytest.approx([120.3 - 2.406, 120.3 + 2.406])
+    final[FID] = [119.8473, 119.8495]
+    metric_axis = F.fig_parcoords(configurations(final), FID).data[0].dimensions[-1]
+    assert list(metric_axis.range) == pytest.approx([119.8484 - 2.396968, 119.8484 + 2.396968])
+    final[FID] = [50.0, 120.0]
+    assert F.fig_parcoords(configurations(final), FID).data[0].dimensions[-1].range is None
+    frame[FID] = [50.0, 120.0, 60.0, 110.0]
+    assert F.fig_curves(frame, configurations(final), FID).layout.yaxis.range is None

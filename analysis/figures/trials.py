@@ -21,6 +21,7 @@ from analysis.figures.base import (
     _trial_hovers,
     esc,
     label,
+    y_range,
 )
 from analysis.stats import Configs, fmt
 from ganrf.metrics.spec import METRICS
@@ -216,6 +217,9 @@ def _spec_curves(trials: list, configs: Configs, metric: str) -> dict:
             }
         )
     layout = _layout(f"training curves: {label(metric)}", "epoch", label(metric))
+    rng = y_range([v for t in data for v in t["y"]])  # equal trials must not look apart
+    if rng:
+        layout["yaxis"]["range"] = rng
     return {"data": data, "layout": layout}
 
 
@@ -280,7 +284,14 @@ def spec_parcoords(configs: Configs, metric: str) -> dict:
                         "ticktext": [esc(c) or "-" for c in cats],
                     }
                 )
-        dims.append({"label": esc(METRICS[metric].label), "values": _js(ok[metric])})
+        rng = y_range(ok[metric])  # as every y axis: at least 2% of the values wide
+        dims.append(
+            {
+                "label": esc(METRICS[metric].label),
+                "values": _js(ok[metric]),
+                **({"range": rng} if rng else {}),
+            }
+        )
     trace = {
         "type": "parcoords",
         "dimensions": dims,
