@@ -27,7 +27,9 @@ def sweep(script):
     )
 
 
-@pytest.mark.parametrize("command", [[], ["rf"], ["designs"], ["cluster-check"], ["ls"], ["train"]])
+@pytest.mark.parametrize(
+    "command", [[], ["rf"], ["designs"], ["cluster-check"], ["ls"], ["train"], ["score"]]
+)
 def test_ganrf_help_has_no_raw_markup(command, capsys):
     assert "``" not in help_text(ganrf_main, command, capsys)
 

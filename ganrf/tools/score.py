@@ -143,7 +143,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "score",
         help="score a set of 28x28 digit images as a trial's samples are scored",
-        description=__doc__,
+        description=__doc__.replace("``", ""),  # the docstring's markup is not for a terminal
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("path", help=".npy / .npz array or a folder of PNGs")
