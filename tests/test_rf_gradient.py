@@ -274,3 +274,17 @@ def test_max_pool_passes_gradient_to_one_pixel_but_sees_its_window():
     x = base.clone().requires_grad_()
     model(x)[0, :, 5, 5].sum().backward()
     assert int((x.grad[0].abs().sum(0) > 0).sum()) < 9 * 9
+
+
+DOWN_UP = [("add", [], [("conv", 3, 2, 1, 1), ("act",), ("up", "nearest")], False)]
+
+
+def test_the_check_sees_a_merge_of_branches_with_different_periods():
+    """An identity shortcut (period 1) beside a stride-2 conv upsampled back (period 2: even and
+    odd positions see different pixels): the union expands both to the common period first.
+    Found untested when that step was removed on purpose and every other test stayed green."""
+    check(DOWN_UP)
+    _, out, _ = trace_nodes(positive(Program(DOWN_UP)), (2, 32, 32))
+    # position 10 reads the identity (pixel 10) and conv unit 5 (pixels 9..11); 11 reads pixel
+    # 11 and the same conv unit 5: each window is the union, 9..11
+    assert out.h.at(10) == out.h.at(11) == frozenset(range(9, 12))
