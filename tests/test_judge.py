@@ -104,3 +104,18 @@ def test_a_changed_weights_file_is_refused(tmp_path, monkeypatch):
             J.load_judges()
     finally:
         J.load_judges.cache_clear()
+
+
+def test_a_class_counts_only_from_two_and_a_half_percent_of_the_recognised():
+    """400 recognised samples: 9 classes of 43 or 44 (10.75-11%) and one class of 9 (2.25%,
+    under 2.5%) or 10 (2.5%, counted: the bound is inclusive). 7 classes plus slivers of the
+    other three fail: a trace of a digit does not cover it."""
+    ok = torch.ones(400, dtype=torch.bool)
+    cls = torch.tensor([c for c in range(9) for _ in range(43)] + [9] * 9 + [0] * 4)
+    assert len(cls) == 400
+    assert J.set_verdict(ok, cls)["metric/recognisable_classes"] == 9
+    cls = torch.tensor([c for c in range(9) for _ in range(43)] + [9] * 10 + [0] * 3)
+    assert J.set_verdict(ok, cls)["metric/recognisable_classes"] == 10
+    slivers = [c for c in range(7) for _ in range(54)] + [7, 8, 9] * 7 + [0] * 1
+    out = J.set_verdict(ok, torch.tensor(slivers))
+    assert (out["metric/recognisable_classes"], out["metric/recognisable"]) == (7, 0)
