@@ -9,7 +9,8 @@
 Every contrast holds everything else fixed (dataset, experiment folder, head, loss, norm, preset
 and any ``--set`` key that varies), answers image and patch heads separately, and reports the
 difference of the FID-like means with its 95% interval (Welch's t over seeds) and how many trials
-of each side the verdict (``metric/success``) called a success. Where the interval holds 0 it says
+of each side the verdict (``metric/success``) called a success, and where the trials measured it
+the laxer level (``metric/recognisable``: a number appears). Where the interval holds 0 it says
 "not distinguishable at n = a, b"; with one seed a side, that no interval can be given.
 """
 
@@ -25,6 +26,7 @@ from analysis.stats import SUMMARY_STATUSES, fmt
 
 METRIC = "metric/fid"
 VERDICT = "metric/success"
+LAX = "metric/recognisable"  # the second, laxer level (a number appears; README, Metrics)
 # Fields a contrast holds fixed, besides the ones it varies (when the frame has them).
 HELD = ("dataset", "experiment_name", "preset", "head", "loss", "norm", "dropout")
 
@@ -35,6 +37,7 @@ class Side:
     values: pd.Series  # the metric, one per trial
     verdicts: pd.Series  # 1/0 per trial (may hold NaN)
     rows: pd.DataFrame | None = None  # the trials' final rows (their folders: sample grids)
+    lax: pd.Series | None = None  # 1/0 per trial at the recognisable level, where measured
 
     @property
     def n(self) -> int:
@@ -48,6 +51,12 @@ class Side:
     def successes(self) -> str:
         v = self.verdicts.dropna()
         return f"{int(v.sum())}/{len(v)}" if len(v) else "no verdict"
+
+    @property
+    def recognised(self) -> str | None:
+        """``k/n`` trials judged recognisable digits, or None where the level was not measured."""
+        v = self.lax.dropna() if self.lax is not None else pd.Series(dtype=float)
+        return f"{int(v.sum())}/{len(v)}" if len(v) else None
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,10 @@ def sentence(a: Side, b: Side) -> str:
     else:
         better = a.label if diff < 0 else b.label
         text += f" [{lo:+.3g}, {hi:+.3g}] at n = {a.n}, {b.n}: {better} is better"
-    return text + f"; verdict success {a.successes} against {b.successes}."
+    text += f"; verdict success {a.successes} against {b.successes}"
+    if a.recognised is not None and b.recognised is not None:
+        text += f", recognisable digits {a.recognised} against {b.recognised}"
+    return text + "."
 
 
 def _usable(final: pd.DataFrame) -> pd.DataFrame:
@@ -106,7 +118,7 @@ def _groups(frame: pd.DataFrame, held: tuple[str, ...]):
 
 def _side(g: pd.DataFrame, label: str) -> Side:
     verdicts = g[VERDICT] if VERDICT in g else pd.Series(dtype=float)
-    return Side(label, g[METRIC], verdicts, g)
+    return Side(label, g[METRIC], verdicts, g, g.get(LAX))
 
 
 def rf_size(final: pd.DataFrame) -> list[Finding]:

@@ -95,3 +95,17 @@ def test_heads_finding_says_each_discriminators_parameter_count(tmp_path):
             (d / "design.json").write_text(json.dumps(design))
     (q4,) = dict(findings(final_rows(load_experiment(e))))["4. Image head vs patch head"]
     assert q4.endswith("D parameters: patch head 89, image head 6,353.")
+
+
+def test_findings_count_both_levels_where_the_lax_one_was_measured(tmp_path):
+    """Issue 20: the strict verdict (close to real digits) and the lax one (a number appears)
+    side by side: rf 1's seeds fail both, rf 5's pass the lax level only (FID 60: no success)."""
+    e = tmp_path / "two-levels"
+    for rf, fid, lax in ((1, 100, 0), (5, 60, 1)):
+        for seed in (0, 1):
+            rec = {"metric/recognisable": lax, "metric/recognisable_share": 0.3 + 0.5 * lax}
+            trial(e, f"rf{rf}-s{seed}", rf=rf, depth=1, seed=seed, results=[ok(fid, **rec)])
+    (q1,) = dict(findings(final_rows(load_experiment(e))))["1. Does the rf size matter?"]
+    assert q1.endswith("; verdict success 0/2 against 0/2, recognisable digits 0/2 against 2/2."), (
+        q1
+    )
