@@ -195,3 +195,37 @@ def test_trial_names_are_unique_across_the_full_preset():
     assert len(names) == len(set(names)) == 90
     (same_rf,) = build_grid(Space(experiments=("same_rf",), rfs=(7,), depths=(1, 2)))[:1]
     assert Trial.make({}, same_rf).name == "rf7-d1-conv7-image-c102-s0"
+
+
+def test_a_presets_rfs_stay_with_its_experiments_when_others_are_added():
+    """The laptop preset's rfs (onelayer at 1, 3, 5, 13) applied to every experiment made
+    ``--experiments onelayer,same_depth`` ask same_depth for rf 3 at depth 3, which no stack has:
+    the first run of the whole protocol stopped there. The preset's rfs stay onelayer's; the
+    added experiment brings its own (DEFAULTS: same_depth at rf 4, 5, 7, 9, 13, depth 3)."""
+    import argparse
+
+    from ganrf.sweep import cli
+    from ganrf.sweep.presets import Preset
+
+    presets = {"laptop": Preset(TINY, Space(experiments=("onelayer",), rfs=(1, 3, 5, 13)), "l")}
+
+    def rfs(argv):
+        args = cli.build_parser("t", "", presets, "laptop").parse_args(argv)
+        assert isinstance(args, argparse.Namespace)
+        args.preset = "laptop"
+        trials, _ = cli.resolve(args, presets, "synthetic")
+        by: dict[str, set] = {}
+        for t in trials:
+            for e in t.experiments:
+                by.setdefault(e, set()).add((t.design.rf, t.design.depth))
+        return by
+
+    got = rfs(["--experiments", "onelayer,same_depth"])
+    assert got["onelayer"] == {(1, 1), (3, 1), (5, 1), (13, 1)}
+    assert got["same_depth"] == {(4, 3), (5, 3), (7, 3), (9, 3), (13, 3)}
+    assert rfs([]) == {"onelayer": {(1, 1), (3, 1), (5, 1), (13, 1)}}  # the preset as it was
+    # --rfs given: every experiment's, and an rf a depth cannot reach is still refused
+    assert rfs(["--experiments", "onelayer,same_depth", "--rfs", "5"]) == {
+        "onelayer": {(5, 1)},
+        "same_depth": {(5, 3)},
+    }

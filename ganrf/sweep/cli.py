@@ -61,7 +61,9 @@ def build_parser(
     )
     p.add_argument(
         "--rfs",
-        help=f"target rfs, e.g. 1,3,5,7 (default: {preset_defaults(presets, 'rfs')})",
+        help=f"target rfs, e.g. 1,3,5,7 (default: {preset_defaults(presets, 'rfs')}; a "
+        "preset's rfs are for its own experiments, others that --experiments adds bring "
+        "theirs)",
     )
     p.add_argument("--depths", help="depths, e.g. 1,2,3,4")
     p.add_argument("--heads", help="image, patch or image,patch")

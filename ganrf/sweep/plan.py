@@ -46,7 +46,14 @@ def resolve(
             )
         base[key] = value
     if args.experiments:
-        space = replace(space, experiments=names(args.experiments))
+        chosen = names(args.experiments)
+        if space.rfs and not args.rfs and set(chosen) - set(space.experiments):
+            # A preset's rfs are its own experiments' (the laptop's onelayer at 1, 3, 5, 13):
+            # they stay theirs, and an experiment the flag adds brings its own (same_depth at
+            # depth 3 cannot reach rf 3).
+            own = {e: {**space.defaults[e], "rfs": space.rfs} for e in space.experiments}
+            space = replace(space, rfs=None, defaults={**space.defaults, **own})
+        space = replace(space, experiments=chosen)
     if args.rfs:
         space = replace(space, rfs=ints(args.rfs, "--rfs"))
     if args.depths:
