@@ -117,6 +117,29 @@ class DesignViews:
         return replace(self, layers=layers)  # type: ignore[type-var]
 
 
+def input_value(design) -> dict:
+    """The keys every family's ``to_value`` shares: head, norm, dropout and the input."""
+    return {
+        "head": design.head,
+        "norm": design.norm,
+        "dropout": design.dropout,
+        "image_size": design.image_size,
+        "in_channels": design.in_channels,
+    }
+
+
+def frominput_value(cls, layers: tuple, value: dict):
+    """``cls(layers, ...)`` with the keys of :func:`input_value` read back."""
+    return cls(
+        layers,
+        head=str(value["head"]),
+        norm=str(value["norm"]),
+        dropout=float(value["dropout"]),
+        image_size=int(value["image_size"]),
+        in_channels=int(value["in_channels"]),
+    )
+
+
 def value_error(e: Exception, value: object) -> DesignError:
     """The one sentence for a ``from_value`` input that is not a design value."""
     if isinstance(e, DesignError):
@@ -203,14 +226,8 @@ class DiscriminatorDesign(DesignViews):
     def to_value(self) -> dict:
         """The design as a plain JSON value that :meth:`from_value` turns back into it without
         parsing a spec string: how a sweep carries a solved design to its trials."""
-        return {
-            "layers": [[la.kernel, la.stride, la.dilation, la.channels] for la in self.layers],
-            "head": self.head,
-            "norm": self.norm,
-            "dropout": self.dropout,
-            "image_size": self.image_size,
-            "in_channels": self.in_channels,
-        }
+        layers = [[la.kernel, la.stride, la.dilation, la.channels] for la in self.layers]
+        return {"layers": layers, **input_value(self)}
 
     @classmethod
     def from_value(cls, value: dict) -> DiscriminatorDesign:
@@ -221,14 +238,7 @@ class DiscriminatorDesign(DesignViews):
         """
         try:
             layers = tuple(ConvLayer(*map(int, la)) for la in value["layers"])
-            return cls(
-                layers,
-                head=str(value["head"]),
-                norm=str(value["norm"]),
-                dropout=float(value["dropout"]),
-                image_size=int(value["image_size"]),
-                in_channels=int(value["in_channels"]),
-            )
+            return frominput_value(cls, layers, value)
         except (KeyError, TypeError, ValueError) as e:
             raise value_error(e, value) from None
 

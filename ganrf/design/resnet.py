@@ -39,6 +39,8 @@ from ganrf.design.designs import (
     DesignError,
     DesignViews,
     DiscriminatorDesign,
+    frominput_value,
+    input_value,
     default_channels,
     value_error,
 )
@@ -203,15 +205,8 @@ class ResidualDesign(DesignViews):
         """As :meth:`DiscriminatorDesign.to_value`: a plain JSON value (blocks as
         ``[kernel, down, channels]``, marked ``family: resnet``) that :func:`design_from_value`
         turns back into this design without parsing a spec."""
-        return {
-            "family": "resnet",
-            "layers": [[b.kernel, int(b.down), b.channels] for b in self.layers],
-            "head": self.head,
-            "norm": self.norm,
-            "dropout": self.dropout,
-            "image_size": self.image_size,
-            "in_channels": self.in_channels,
-        }
+        layers = [[b.kernel, int(b.down), b.channels] for b in self.layers]
+        return {"family": "resnet", "layers": layers, **input_value(self)}
 
     @classmethod
     def from_value(cls, value: dict) -> ResidualDesign:
@@ -222,14 +217,7 @@ class ResidualDesign(DesignViews):
         """
         try:
             blocks = tuple(ResBlock(int(k), bool(d), int(c)) for k, d, c in value["layers"])
-            return cls(
-                blocks,
-                head=str(value["head"]),
-                norm=str(value["norm"]),
-                dropout=float(value["dropout"]),
-                image_size=int(value["image_size"]),
-                in_channels=int(value["in_channels"]),
-            )
+            return frominput_value(cls, blocks, value)
         except (KeyError, TypeError, ValueError) as e:
             raise value_error(e, value) from None
 
