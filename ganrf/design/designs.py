@@ -128,7 +128,7 @@ def input_value(design) -> dict:
     }
 
 
-def frominput_value(cls, layers: tuple, value: dict):
+def from_input_value(cls, layers: tuple, value: dict):
     """``cls(layers, ...)`` with the keys of :func:`input_value` read back."""
     return cls(
         layers,
@@ -238,7 +238,7 @@ class DiscriminatorDesign(DesignViews):
         """
         try:
             layers = tuple(ConvLayer(*map(int, la)) for la in value["layers"])
-            return frominput_value(cls, layers, value)
+            return from_input_value(cls, layers, value)
         except (KeyError, TypeError, ValueError) as e:
             raise value_error(e, value) from None
 

@@ -39,9 +39,9 @@ from ganrf.design.designs import (
     DesignError,
     DesignViews,
     DiscriminatorDesign,
-    frominput_value,
-    input_value,
     default_channels,
+    from_input_value,
+    input_value,
     value_error,
 )
 from ganrf.design.rf import LayerSpec, RFReport, conv_padding, receptive_field
@@ -217,7 +217,7 @@ class ResidualDesign(DesignViews):
         """
         try:
             blocks = tuple(ResBlock(int(k), bool(d), int(c)) for k, d, c in value["layers"])
-            return frominput_value(cls, blocks, value)
+            return from_input_value(cls, blocks, value)
         except (KeyError, TypeError, ValueError) as e:
             raise value_error(e, value) from None
 
