@@ -107,6 +107,35 @@ class DesignViews:
     def name(self) -> str:
         return f"rf{self.rf}-d{self.depth}-{self.spec_string.replace(',', '_')}-{self.head}"
 
+    def to_dict(self) -> dict:
+        """The whole design as JSON-ready data: what a trial's ``design.json`` records and the
+        analysis reads without torch.
+
+        ``layers`` is the spec string and ``channels`` a comma-separated string such as
+        ``"64,128"`` (the config's ``d.channels`` form; :meth:`from_spec` takes both back).
+        ``rf``, ``decision_rf``, ``effective_stride`` and ``output_grid`` are side lengths (the
+        design is square); ``table`` is the layer table :meth:`RFReport.table` prints.
+        """
+        rep = self.report
+        return {
+            "layers": self.spec_string,
+            "channels": ",".join(str(c) for c in self.channels),
+            "head": self.head,
+            "norm": self.norm,
+            "dropout": self.dropout,
+            "image_size": self.image_size,
+            "in_channels": self.in_channels,
+            "depth": self.depth,
+            "rf": self.rf,
+            "decision_rf": self.decision_rf,
+            "decision_reason": rep.decision_reason,
+            "mixes_batch": rep.mixes_batch,
+            "effective_stride": rep.stride[0],
+            "output_grid": rep.output_grid[0],
+            "params": param_count(self),
+            "table": rep.table(),
+        }
+
     def scaled(self, width: float):
         """Same rf, channels multiplied by ``width`` (at least 1 each)."""
         if width <= 0:
@@ -193,35 +222,6 @@ class DiscriminatorDesign(DesignViews):
     @property
     def specs(self) -> list[LayerSpec]:
         return [layer.spec for layer in self.layers]
-
-    def to_dict(self) -> dict:
-        """The whole design as JSON-ready data: what a trial's ``design.json`` records and the
-        analysis reads without torch.
-
-        ``layers`` is the spec string and ``channels`` a comma-separated string such as
-        ``"64,128"`` (the config's ``d.channels`` form; :meth:`from_spec` takes both back).
-        ``rf``, ``decision_rf``, ``effective_stride`` and ``output_grid`` are side lengths (the
-        design is square); ``table`` is the layer table :meth:`RFReport.table` prints.
-        """
-        rep = self.report
-        return {
-            "layers": self.spec_string,
-            "channels": ",".join(str(c) for c in self.channels),
-            "head": self.head,
-            "norm": self.norm,
-            "dropout": self.dropout,
-            "image_size": self.image_size,
-            "in_channels": self.in_channels,
-            "depth": self.depth,
-            "rf": self.rf,
-            "decision_rf": self.decision_rf,
-            "decision_reason": rep.decision_reason,
-            "mixes_batch": rep.mixes_batch,
-            "effective_stride": rep.stride[0],
-            "output_grid": rep.output_grid[0],
-            "params": param_count(self),
-            "table": rep.table(),
-        }
 
     def to_value(self) -> dict:
         """The design as a plain JSON value that :meth:`from_value` turns back into it without

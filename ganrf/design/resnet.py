@@ -180,26 +180,7 @@ class ResidualDesign(DesignViews):
 
     def to_dict(self) -> dict:
         """As :meth:`DiscriminatorDesign.to_dict` (the same keys), plus ``family``."""
-        rep = self.report
-        return {
-            "family": "resnet",
-            "layers": self.spec_string,
-            "channels": ",".join(str(c) for c in self.channels),
-            "head": self.head,
-            "norm": self.norm,
-            "dropout": self.dropout,
-            "image_size": self.image_size,
-            "in_channels": self.in_channels,
-            "depth": self.depth,
-            "rf": self.rf,
-            "decision_rf": self.decision_rf,
-            "decision_reason": rep.decision_reason,
-            "mixes_batch": rep.mixes_batch,
-            "effective_stride": rep.stride[0],
-            "output_grid": rep.output_grid[0],
-            "params": self.param_count(),
-            "table": rep.table(),
-        }
+        return {"family": "resnet", **super().to_dict()}
 
     def to_value(self) -> dict:
         """As :meth:`DiscriminatorDesign.to_value`: a plain JSON value (blocks as
