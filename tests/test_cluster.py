@@ -248,11 +248,16 @@ def start_cluster(monkeypatch, workers: int = 2, attempts: int = 2, home: Path |
     ``home``: a fresh home folder for the cluster and everything started after it (the sweep's
     driver), given a token as a user makes one (:func:`generate_token`). A new machine has no
     ``~/.ray/auth_token``; with none, the GCS of a token cluster aborts at once."""
-    # The sweep's driver runs Ray with token authentication (ganrf/sweep/tune.py); a cluster started
-    # without it refuses the driver's workers, whose actors then die before they start. Ray
-    # reads the mode when it is first imported, so set it before that import too.
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    # The sweep's driver runs Ray with token authentication (ganrf/sweep/__init__.py); a cluster
+    # started without it refuses the driver's workers, whose actors then die before they start.
+    # Ray reads the mode when it is first imported in this process, which may have been by any
+    # test module: the cluster's services inherit os.environ, this process's client does not.
     import ray.cluster_utils
+    from ray._raylet import AuthenticationMode, get_authentication_mode
+
+    assert get_authentication_mode() == AuthenticationMode.TOKEN, (
+        "Ray was imported before ganrf.sweep"
+    )
 
     if home is not None:
         if not (home / ".ray" / "auth_token").exists():

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 import torch
 
 from ganrf.config import TrainConfig
@@ -18,6 +19,38 @@ def _connect(gcs: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", code], env=base | env, capture_output=True, text=True, timeout=120
     )
+
+
+RAY_MODULES = [
+    "ganrf.sweep.progress",
+    "ganrf.sweep.trackers",
+    "ganrf.sweep.trainable",
+    "ganrf.sweep.tune",
+    "ganrf.sweep.cluster",
+]
+
+
+@pytest.mark.parametrize("module", RAY_MODULES)
+def test_whichever_module_imports_ray_first_ray_runs_with_tokens(module):
+    """Ray reads its auth mode once, at its first import in a process. The CI run on a fresh
+    machine imported Ray first through ganrf.sweep.progress (tests/test_progress.py), before
+    ganrf.sweep.tune set the mode: this process's client ran without tokens while the clusters it
+    started inherited token mode, and every later Ray start failed."""
+    code = f"import importlib; importlib.import_module({module!r}); import ray._raylet as r\n"
+    code += (
+        "m = r.get_authentication_mode(); print('TOKEN' if m == r.AuthenticationMode.TOKEN else m)"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    run = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True)
+    assert run.stdout.strip() == "TOKEN", run.stderr[-2000:]
+    # a user's own choice stands
+    mine = subprocess.run(
+        [sys.executable, "-c", code],
+        env=base | {"RAY_AUTH_MODE": "disabled"},
+        capture_output=True,
+        text=True,
+    )
+    assert mine.returncode == 0 and mine.stdout.strip() != "TOKEN", mine.stderr[-2000:]
 
 
 def test_local_ray_refuses_clients_without_its_token(local_ray, tmp_path):

@@ -40,10 +40,8 @@ def _ray_launcher_checks() -> tuple[Callable[[dict], dict], Callable[[dict], Non
     Raises:
         RuntimeError: one sentence, when the installed Ray no longer provides them.
     """
-    # This may be the process's first import of Ray, which reads the auth mode once, at import:
-    # keep ganrf/sweep/tune.py's promise (token authentication unless the user chose otherwise) for
-    # any Ray started later in this process, e.g. a sweep or a test after this check.
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    # This may be the process's first import of Ray, which reads the auth mode once, at import;
+    # ganrf/sweep/__init__.py has set it (token authentication unless the user chose otherwise).
     try:
         from ray.autoscaler._private.util import prepare_config, validate_config
     except ImportError as e:

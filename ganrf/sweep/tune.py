@@ -18,21 +18,17 @@ import os
 import sys
 from typing import Any
 
-# Ray 2.60's core gRPC servers (GCS, raylet, workers) listen on every interface whatever the node
-# IP, so token authentication is on unless the user chose otherwise: they refuse any client
-# without the cluster's token (a local ray.init makes one, in ~/.ray/auth_token). Ray reads the
-# mode when it is imported, hence here.
-os.environ.setdefault("RAY_AUTH_MODE", "token")
+# Token authentication is on unless the user chose otherwise: ganrf/sweep/__init__.py sets
+# RAY_AUTH_MODE before any module of this package imports Ray.
+import ray
+from ray import tune
 
-import ray  # noqa: E402
-from ray import tune  # noqa: E402
-
-from ganrf import runs  # noqa: E402
-from ganrf.sweep import trackers  # noqa: E402
-from ganrf.sweep.progress import PublishCallback, publish_every_s, reporter  # noqa: E402
-from ganrf.sweep.trainable import trainable  # noqa: E402
-from ganrf.sweep.trial import Trial, pack_name  # noqa: E402
-from ganrf.training.malloc import WORKER_ENV  # noqa: E402
+from ganrf import runs
+from ganrf.sweep import trackers
+from ganrf.sweep.progress import PublishCallback, publish_every_s, reporter
+from ganrf.sweep.trainable import trainable
+from ganrf.sweep.trial import Trial, pack_name
+from ganrf.training.malloc import WORKER_ENV
 
 log = logging.getLogger(__name__)
 
