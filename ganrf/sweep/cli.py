@@ -19,6 +19,7 @@ from ganrf.config import LOSSES, ConfigError, add_set_flag
 from ganrf.design.designs import FAMILIES, NORMS, DesignError
 from ganrf.sweep import trackers
 from ganrf.sweep.dryrun import print_trials
+from ganrf.sweep.estimate import TIMED_STEPS, estimate, print_estimate
 from ganrf.sweep.experiments import EXPERIMENTS, SpaceError
 from ganrf.sweep.flags import (
     SweepError,
@@ -154,6 +155,16 @@ def build_parser(
     p.add_argument(
         "--dry-run", action="store_true", help="print the grid and exit before Ray starts"
     )
+    p.add_argument(
+        "--estimate",
+        nargs="?",
+        const=TIMED_STEPS,
+        type=int,
+        metavar="STEPS",
+        help=f"with --dry-run: time STEPS training steps (default {TIMED_STEPS}, after warm-up) "
+        "and one evaluation of each distinct trial on this machine, and print the sweep's "
+        "projected wall time (minutes per distinct trial; a heavy grid takes a few minutes)",
+    )
     return p
 
 
@@ -180,13 +191,28 @@ def main(
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = args.name or f"{dataset}_rf-{'smoke' if args.smoke_test else args.preset}-{stamp}"
         k = pack_size(args.pack)
+        if args.estimate is not None and args.estimate < 1:
+            raise SweepError(
+                f"--estimate {args.estimate}: time at least 1 step (e.g. --estimate 5)"
+            )
         if args.dry_run:
             import torch
 
             size = k or auto_pack(trials, torch.cuda.is_available())
             how = f"--pack {k}" if k else f"--pack auto: {size} on this machine"
-            print_trials(make_packs(trials, size), how, torch.cuda.is_available())
+            packs = make_packs(trials, size)
+            print_trials(packs, how, torch.cuda.is_available())
+            if args.estimate is not None:
+                check_data(trials[0].config)
+                device = (
+                    "cuda"
+                    if torch.cuda.is_available()
+                    else f"cpu, {torch.get_num_threads()} threads"
+                )
+                print_estimate(estimate(packs, steps=args.estimate), device, args.estimate)
             return 0
+        if args.estimate is not None:
+            raise SweepError("--estimate times the grid without running it: add --dry-run")
         flags = defining_flags(args, default)
         if trackers.missing(args.tracker):
             raise SweepError(trackers.missing(args.tracker))
