@@ -71,10 +71,13 @@ class ImageConv2d(nn.Conv2d):
             (top, bottom), (left, right) = (
                 conv_padding(k, 1, d) for k, d in zip(self.kernel_size, self.dilation)
             )
-            if (top, left) == (bottom, right):
-                padding = [top, left]
-            else:  # an even kernel: pad the odd pixel explicitly, as padding="same" does
-                x, padding = F.pad(x, (left, right, top, bottom)), [0, 0]
+            padding = [top, left]
+            if (top, left) != (bottom, right):
+                # An even kernel: split as ATen's padding="same" splits it (_convolution_same):
+                # the odd pixel padded explicitly after, the symmetric part the conv's own. The
+                # forward then makes oneDNN's very call, so its values are torch's to the bit (a
+                # 55x55 input at padding 0 took another kernel on an AVX2 CPU: other rounding).
+                x = F.pad(x, (0, right - left, 0, bottom - top))
         else:
             padding = list(self.padding)
         return _NativeInputGradConv.apply(
