@@ -3,6 +3,7 @@
 import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ganrf.config import TrainConfig
@@ -99,9 +100,10 @@ def test_hours():
     assert [est.hours(s) for s in (42, 450, 177_120)] == ["42 s", "7.5 min", "49.2 h"]
 
 
-def run_sweep(*args):
+def run_sweep(tmp_path, *args, smoke=True):
     return subprocess.run(
-        [sys.executable, str(ROOT / "sweeps" / "mnist_rf.py"), "--smoke-test", *args],
+        [sys.executable, str(ROOT / "sweeps" / "mnist_rf.py"), *(["--smoke-test"] * smoke), *args]
+        + ["--storage-path", str(tmp_path / "runs")],  # a regression must not write in the repo
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -109,19 +111,61 @@ def run_sweep(*args):
     )
 
 
-def test_estimate_needs_dry_run_and_a_step():
+def test_estimate_needs_dry_run_and_enough_steps(tmp_path):
     for args, says in [
         (["--estimate"], "--estimate times the grid without running it: add --dry-run"),
-        (["--dry-run", "--estimate", "0"], "--estimate 0: time at least 1 step"),
+        (
+            ["--resume", "--name", "x", "--estimate"],  # a new user's resume ran the sweep
+            "add --dry-run (and drop --resume)",
+        ),
+        (["--dry-run", "--estimate", "4"], "--estimate 4: time at least 5 steps"),
+        (
+            ["--preset", "laptop", "--data-root", str(tmp_path / "nodata")]
+            + ["--set", "data.download=false", "--dry-run", "--estimate"],
+            f"(--data-root {tmp_path / 'nodata'}: pass --data-root DIR",  # before the grid
+        ),
     ]:
-        run = run_sweep(*args)
+        run = run_sweep(tmp_path, *args, smoke="--preset" not in args)
         err = run.stderr.strip()
         assert run.returncode == 2 and len(err.splitlines()) == 1, run.stderr[-2000:]
-        assert says in err
+        assert says in err and not run.stdout
+        assert not (tmp_path / "runs").exists()
 
 
-def test_smoke_grid_estimate_end_to_end():
-    run = run_sweep("--dry-run", "--estimate", "5")
+def test_an_evaluation_is_timed_after_its_warm_up(monkeypatch):
+    """The first call builds the reference statistics (cached on disk): a one-time cost."""
+    import ganrf.metrics
+
+    calls = []
+
+    class Slow:
+        def __init__(self, cfg, device, design):
+            pass
+
+        def __call__(self, **kw):
+            calls.append(kw["step"])
+            time.sleep(1.0 if len(calls) == 1 else 0.05)
+
+    monkeypatch.setattr(ganrf.metrics, "Evaluator", Slow)
+    t = trial("conv3", 0)
+    seconds = est.time_evaluation(t)
+    assert len(calls) == 2 and 0.05 <= seconds < 0.5
+    t.config.eval.metrics = False
+    assert est.time_evaluation(t) == 0.0 and len(calls) == 2
+
+
+def test_a_busy_machine_is_named(monkeypatch):
+    monkeypatch.setattr(est.os, "getloadavg", lambda: (3.9, 2.0, 1.0))
+    assert est.busy(cores=2) == (
+        "warning: this machine is already busy (load 3.9 on 2 cores), so the timings read "
+        "high; estimate on a quiet machine"
+    )
+    monkeypatch.setattr(est.os, "getloadavg", lambda: (1.0, 2.0, 1.0))
+    assert est.busy(cores=2) is None
+
+
+def test_smoke_grid_estimate_end_to_end(tmp_path):
+    run = run_sweep(tmp_path, "--dry-run", "--estimate", "5")
     assert run.returncode == 0, run.stderr[-2000:]
     lines = run.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("packed trial"))

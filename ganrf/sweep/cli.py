@@ -19,7 +19,7 @@ from ganrf.config import LOSSES, ConfigError, add_set_flag
 from ganrf.design.designs import FAMILIES, NORMS, DesignError
 from ganrf.sweep import trackers
 from ganrf.sweep.dryrun import print_trials
-from ganrf.sweep.estimate import TIMED_STEPS, estimate, print_estimate
+from ganrf.sweep.estimate import TIMED_STEPS, busy, estimate, print_estimate
 from ganrf.sweep.experiments import EXPERIMENTS, SpaceError
 from ganrf.sweep.flags import (
     SweepError,
@@ -161,7 +161,8 @@ def build_parser(
         const=TIMED_STEPS,
         type=int,
         metavar="STEPS",
-        help=f"with --dry-run: time STEPS training steps (default {TIMED_STEPS}, after warm-up) "
+        help=f"with --dry-run: time STEPS training steps (default and least {TIMED_STEPS}, after "
+        "warm-up) "
         "and one evaluation of each distinct trial on this machine, and print the sweep's "
         "projected wall time (minutes per distinct trial; a heavy grid takes a few minutes)",
     )
@@ -182,6 +183,20 @@ def main(
     page when the sweep ends (the scripts pass :func:`analysis.publish.publish`)."""
     parser = build_parser(prog, doc, presets, default)
     args = parser.parse_args(argv)
+    if args.estimate is not None and not args.dry_run:
+        drop = " (and drop --resume)" if args.resume else ""
+        print(
+            f"{prog}: error: --estimate times the grid without running it: add --dry-run{drop}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.estimate is not None and args.estimate < TIMED_STEPS:
+        print(
+            f"{prog}: error: --estimate {args.estimate}: time at least {TIMED_STEPS} steps "
+            f"(e.g. --estimate {TIMED_STEPS})",
+            file=sys.stderr,
+        )
+        return 2
     if args.resume:
         return _resume(args, prog, given_flags(parser, argv), default, publish)
     args.preset = args.preset or default
@@ -191,19 +206,18 @@ def main(
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = args.name or f"{dataset}_rf-{'smoke' if args.smoke_test else args.preset}-{stamp}"
         k = pack_size(args.pack)
-        if args.estimate is not None and args.estimate < 1:
-            raise SweepError(
-                f"--estimate {args.estimate}: time at least 1 step (e.g. --estimate 5)"
-            )
         if args.dry_run:
             import torch
 
             size = k or auto_pack(trials, torch.cuda.is_available())
             how = f"--pack {k}" if k else f"--pack auto: {size} on this machine"
             packs = make_packs(trials, size)
+            if args.estimate is not None:
+                check_data(trials[0].config)  # before the grid: a missing dataset is one line
             print_trials(packs, how, torch.cuda.is_available())
             if args.estimate is not None:
-                check_data(trials[0].config)
+                if busy():
+                    print(busy(), file=sys.stderr)
                 device = (
                     "cuda"
                     if torch.cuda.is_available()
@@ -211,8 +225,6 @@ def main(
                 )
                 print_estimate(estimate(packs, steps=args.estimate), device, args.estimate)
             return 0
-        if args.estimate is not None:
-            raise SweepError("--estimate times the grid without running it: add --dry-run")
         flags = defining_flags(args, default)
         if trackers.missing(args.tracker):
             raise SweepError(trackers.missing(args.tracker))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -70,8 +71,8 @@ def schedule(trial: Trial, steps_per_epoch: int) -> tuple[int, int]:
 
 def time_pack(pack: list[Trial], steps: int = TIMED_STEPS) -> tuple[float, int]:
     """Seconds per training step of ``pack`` on its device, timed over ``steps`` steps (at least
-    :data:`TIMED_STEPS`) after the loop's own warm-up, without evaluations; and the data's steps
-    per epoch."""
+    :data:`TIMED_STEPS`, which the command line enforces) after the loop's own warm-up, without
+    evaluations; and the data's steps per epoch."""
     from ganrf.training.loop import WARMUP_STEPS, train_pack
 
     assert WARMUP_STEPS < TIMED_STEPS  # the loop times a period only if it is longer than this
@@ -148,6 +149,22 @@ def hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def busy(cores: int | None = None) -> str | None:
+    """A warning when other work already loads this machine: the timings would read high (a
+    helper's tests beside a sweep's trial made one read 0.84 s/step for a 0.12 s step)."""
+    cores = cores or os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        return None
+    if load <= 0.5 * cores:
+        return None
+    return (
+        f"warning: this machine is already busy (load {load:.1f} on {cores} cores), so the "
+        f"timings read high; estimate on a quiet machine"
+    )
+
+
 def print_estimate(
     costs: list[PackCost], device: str, steps: int = TIMED_STEPS, out: TextIO = sys.stdout
 ) -> float:
@@ -155,7 +172,7 @@ def print_estimate(
     steps, evaluations per member, seconds per evaluation, and the time of one) and the
     projected wall time, in seconds."""
     width = max(len("packed trial"), *(len(c.name) for c in costs))
-    print(f"{'packed trial':<{width}}  count  s/step  steps  evals  eval s  min each", file=out)
+    print(f"{'packed trial':<{width}}  count  s/step  steps  evals  eval s      each", file=out)
     for c in costs:
         print(
             f"{c.name:<{width}}  {c.count:>5}  {c.s_per_step:>6.3f}  {c.steps:>5}  "
