@@ -44,6 +44,11 @@ CASES = {
         "ganrf rf: error: 'conv3,patch' ends in a patch head but --head asks for image; give the "
         "head once",
     ),
+    "rf-empty-layer": (  # the sweep's --rfs 1,,5 is refused; this was read as conv5s2,conv5
+        ganrf_main,
+        lambda t: ["rf", "conv5s2,,conv5"],
+        "ganrf rf: error: layer 2 of 'conv5s2,,conv5' is empty; remove the extra comma",
+    ),
     "cluster-check-binary": (
         ganrf_main,
         lambda t: ["cluster-check", str(t / "bin.yaml")],

@@ -340,6 +340,9 @@ def test_functional_ops_are_counted_not_missed():
         ("", "no layers"),
         ("conv5s2,bogus", "cannot read layer 2"),
         ("maxpool2d2", "dilated pooling"),
+        ("conv5s2,,conv5", "layer 2 of 'conv5s2,,conv5' is empty; remove the extra comma"),
+        ("conv5,", "layer 2 of 'conv5,' is empty"),
+        (" , ", "no layers"),
     ],
 )
 def test_bad_spec_strings(text, match):

@@ -216,7 +216,12 @@ class ResidualDesign(DesignViews):
     ) -> ResidualDesign:
         """From ``"res3s2,res3s2,res3,res3"``; channels default to 64 doubling at every pooling
         block but the first (capped at 512), as the plain families'."""
-        tokens = [t.strip().lower() for t in layers.split(",") if t.strip()]
+        tokens = [t.strip().lower() for t in layers.split(",")]
+        if "" in tokens and any(tokens):  # as the plain families' specs (ganrf.design.rf)
+            raise DesignError(
+                f"block {tokens.index('') + 1} of {layers!r} is empty; remove the extra comma"
+            )
+        tokens = [t for t in tokens if t]
         if tokens and tokens[-1] in ("dense", "image", "patch"):
             head = "patch" if tokens.pop() == "patch" else "image"
         blocks = []

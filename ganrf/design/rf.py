@@ -262,9 +262,11 @@ def parse_specs(text: str) -> tuple[list[LayerSpec], str | None]:
     Conv padding defaults to :func:`conv_padding` ("same" at stride 1, ``d(k-1)//2`` each side
     at larger strides). Pools default to stride = kernel and no padding.
     """
-    tokens = [t.strip().lower() for t in text.split(",") if t.strip()]
-    if not tokens:
+    tokens = [t.strip().lower() for t in text.split(",")]
+    if not any(tokens):
         raise RFError(f"no layers in {text!r}; {SPEC_HELP}")
+    if "" in tokens:  # as the sweep's list flags refuse "1,,5"
+        raise RFError(f"layer {tokens.index('') + 1} of {text!r} is empty; remove the extra comma")
     head = None
     if tokens[-1] in HEAD_TOKENS:
         head = HEAD_TOKENS[tokens.pop()]
