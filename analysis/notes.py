@@ -16,6 +16,7 @@ from analysis.figures import esc
 from analysis.load import TRIAL_STATUSES
 from analysis.stats import configurations, fmt, mean_interval, plus_minus
 from ganrf import runs
+from ganrf.config import not_in_force
 
 
 def notes_table(final: pd.DataFrame, raw: bool = False) -> pd.DataFrame:
@@ -97,7 +98,9 @@ def digits_note(counts: pd.Series) -> str:
 
 
 def hyperparameters(final: pd.DataFrame) -> dict[str, Any]:
-    """Config keys shared by every trial of the experiment (what was held fixed)."""
+    """Config keys shared by every trial of the experiment (what was held fixed), but those
+    not in force, as ``--dry-run`` lists them (an epoch count a step count replaced; a CUDA-only
+    key in trials that ran on the CPU)."""
     cfgs = [json.loads(c) for c in final["config"].dropna()]
     if not cfgs:
         return {}
@@ -106,7 +109,9 @@ def hyperparameters(final: pd.DataFrame) -> dict[str, Any]:
         for k, v in cfgs[0].items()
         if all(c.get(k) == v for c in cfgs) and not k.startswith("meta.")
     }
-    return dict(sorted(shared.items()))
+    cuda = str(shared.get("device", "cuda")).startswith(("cuda", "auto"))
+    hidden = set(not_in_force(shared, cuda))
+    return dict(sorted((k, v) for k, v in shared.items() if k not in hidden))
 
 
 def architectures(final: pd.DataFrame) -> tuple[dict | None, list[dict]]:

@@ -270,6 +270,22 @@ class TrainConfig:
             )
 
 
+# Keys a listing of a config leaves out as not in force (``--dry-run``, the page's "held
+# fixed"): schedule keys that a set (non-zero) key replaces, and keys that do nothing without CUDA.
+UNUSED_WHEN = {
+    "schedule.epochs": "schedule.steps",
+    "schedule.eval_every": "schedule.eval_every_steps",
+}
+CUDA_ONLY = ("cuda_graph",)
+
+
+def not_in_force(flat: dict[str, Any], cuda: bool) -> list[str]:
+    """The keys of ``flat`` (a flat config) that do nothing in it: an epoch count a step count
+    replaces, and (``cuda`` False) a CUDA-only key."""
+    hidden = [k for k, instead in UNUSED_WHEN.items() if k in flat and flat.get(instead, 0) != 0]
+    return hidden + ([] if cuda else [k for k in CUDA_ONLY if k in flat])
+
+
 def add_set_flag(
     parser: argparse.ArgumentParser,
     help: str = "any config key, e.g. --set optim.lr_d=2e-4 (repeatable)",

@@ -402,3 +402,25 @@ def test_analysis_imports_neither_torch_nor_ray():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_held_fixed_leaves_out_keys_not_in_force():
+    """The page's "held fixed" listed cuda_graph: True and schedule.epochs: 50 for a CPU run of
+    3,000 steps; it lists what ``--dry-run`` lists."""
+    from analysis.notes import hyperparameters
+
+    base = {"schedule.steps": 3000, "schedule.epochs": 50, "schedule.eval_every": 1}
+    base |= {"schedule.eval_every_steps": 1000, "cuda_graph": True, "meta.name": "x"}
+
+    def held(**over):
+        cfgs = [json.dumps(base | over | {"seed": s}) for s in (0, 1)]
+        return hyperparameters(pd.DataFrame({"config": cfgs}))
+
+    assert held(device="cpu") == {
+        "device": "cpu",
+        "schedule.eval_every_steps": 1000,
+        "schedule.steps": 3000,
+    }
+    assert held(device="cuda")["cuda_graph"] is True  # in force on a GPU
+    by_epochs = held(device="cpu", **{"schedule.steps": 0, "schedule.eval_every_steps": 0})
+    assert by_epochs["schedule.epochs"] == 50 and by_epochs["schedule.eval_every"] == 1

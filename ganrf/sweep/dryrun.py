@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ganrf.config import not_in_force
 from ganrf.design.designs import param_count
 from ganrf.sweep.trial import Trial, pack_name
 
@@ -28,19 +29,10 @@ def print_trials(packs: list[list[Trial]], how: str, cuda: bool = True) -> None:
                 f"decision_rf={d.decision_rf} params_d={param_count(d)}  {varying}"
             )
     print(f"{len(trials)} trials in {len(packs)} packed trials ({how})", file=sys.stderr)
-    hidden = [k for k, instead in UNUSED_WHEN.items() if shared.get(instead, 0) != 0]
-    hidden += [] if cuda else [k for k in CUDA_ONLY if k in shared]
+    hidden = not_in_force(shared, cuda)
     print("every trial shares:", file=sys.stderr)
     for k, v in shared.items():
         if k not in hidden:
             print(f"  {k}={v}", file=sys.stderr)
     if hidden:
         print(f"  (not in force, so not shown: {', '.join(hidden)})", file=sys.stderr)
-
-
-# Schedule keys that a set (non-zero) key replaces, so --dry-run does not show both as if in force
-UNUSED_WHEN = {
-    "schedule.epochs": "schedule.steps",
-    "schedule.eval_every": "schedule.eval_every_steps",
-}
-CUDA_ONLY = ("cuda_graph",)  # config keys that do nothing without CUDA
