@@ -216,8 +216,9 @@ def main(
                 check_data(trials[0].config)  # before the grid: a missing dataset is one line
             print_trials(packs, how, torch.cuda.is_available())
             if args.estimate is not None:
-                if busy():
-                    print(busy(), file=sys.stderr)
+                warning = busy()
+                if warning:
+                    print(warning, file=sys.stderr)
                 device = (
                     "cuda"
                     if torch.cuda.is_available()

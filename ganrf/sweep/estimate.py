@@ -1,7 +1,7 @@
 """``--dry-run --estimate``: what a sweep will cost on this machine, before it starts.
 
 A sweep's cost is set by its most expensive discriminators, and those are easy to miss: a
-stride-1 stack of three 5x5 convs at 64 channels on 28x28 MNIST costs about 17x the laptop
+stride-1 stack of three 5x5 convs at 64 channels on 28x28 MNIST costs about 20x the laptop
 preset's rf-1 trial per step, so the notes' four questions at laptop scale take tens of hours on a
 2-core machine whose laptop preset takes minutes. This times a few training steps of each distinct
 packed trial of the grid (seeds share one timing: they cost the same) and one evaluation per
