@@ -11,6 +11,7 @@ import torch
 
 from ganrf.config import TrainConfig
 from ganrf.metrics import Evaluator
+from tests.test_architecture import RAY_MODULES
 
 
 def _connect(gcs: str, env: dict) -> subprocess.CompletedProcess:
@@ -21,16 +22,7 @@ def _connect(gcs: str, env: dict) -> subprocess.CompletedProcess:
     )
 
 
-RAY_MODULES = [
-    "ganrf.sweep.progress",
-    "ganrf.sweep.trackers",
-    "ganrf.sweep.trainable",
-    "ganrf.sweep.tune",
-    "ganrf.sweep.cluster",
-]
-
-
-@pytest.mark.parametrize("module", RAY_MODULES)
+@pytest.mark.parametrize("module", sorted(RAY_MODULES))  # every module that imports Ray
 def test_whichever_module_imports_ray_first_ray_runs_with_tokens(module):
     """Ray reads its auth mode once, at its first import in a process. The CI run on a fresh
     machine imported Ray first through ganrf.sweep.progress (tests/test_progress.py), before
