@@ -1,7 +1,6 @@
 """``--dry-run --estimate``: a sweep's cost on this machine, projected from a few timed steps."""
 
 import io
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -100,18 +99,20 @@ def test_hours():
     assert [est.hours(s) for s in (42, 450, 177_120)] == ["42 s", "7.5 min", "49.2 h"]
 
 
-def run_sweep(tmp_path, *args, smoke=True):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "sweeps" / "mnist_rf.py"), *(["--smoke-test"] * smoke), *args]
-        + ["--storage-path", str(tmp_path / "runs")],  # a regression must not write in the repo
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+def run_sweep(tmp_path, monkeypatch, capsys, *args, smoke=True):
+    """The sweep script's main, in this process; Ray is out of reach (a regression that would
+    start a sweep fails at once), and runs go under ``tmp_path``."""
+    from tests.test_bad_input import sweep_main
+    from tests.test_sweep import _NoRay
+
+    monkeypatch.setitem(sys.modules, "ganrf.sweep.tune", _NoRay("ganrf.sweep.tune"))
+    argv = [*(["--smoke-test"] * smoke), *args, "--storage-path", str(tmp_path / "runs")]
+    code = sweep_main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def test_estimate_needs_dry_run_and_enough_steps(tmp_path):
+def test_estimate_needs_dry_run_and_enough_steps(tmp_path, monkeypatch, capsys):
     for args, says in [
         (["--estimate"], "--estimate times the grid without running it: add --dry-run"),
         (
@@ -125,10 +126,11 @@ def test_estimate_needs_dry_run_and_enough_steps(tmp_path):
             f"(--data-root {tmp_path / 'nodata'}: pass --data-root DIR",  # before the grid
         ),
     ]:
-        run = run_sweep(tmp_path, *args, smoke="--preset" not in args)
-        err = run.stderr.strip()
-        assert run.returncode == 2 and len(err.splitlines()) == 1, run.stderr[-2000:]
-        assert says in err and not run.stdout
+        code, out, err = run_sweep(
+            tmp_path, monkeypatch, capsys, *args, smoke="--preset" not in args
+        )
+        assert code == 2 and len(err.strip().splitlines()) == 1, err[-2000:]
+        assert says in err and not out
         assert not (tmp_path / "runs").exists()
 
 
@@ -164,13 +166,13 @@ def test_a_busy_machine_is_named(monkeypatch):
     assert est.busy(cores=2) is None
 
 
-def test_smoke_grid_estimate_end_to_end(tmp_path):
-    run = run_sweep(tmp_path, "--dry-run", "--estimate", "5")
-    assert run.returncode == 0, run.stderr[-2000:]
-    lines = run.stdout.splitlines()
+def test_smoke_grid_estimate_end_to_end(tmp_path, monkeypatch, capsys):
+    code, out, err = run_sweep(tmp_path, monkeypatch, capsys, "--dry-run", "--estimate", "5")
+    assert code == 0, err[-2000:]
+    lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("packed trial"))
     rows = [line.split() for line in lines[header + 1 : -1]]
     assert [r[0] for r in rows] == ["rf1-d1-conv1-image-s0", "rf5-d1-conv5-image-s0"]
     assert all(float(r[2]) > 0 and r[3:5] == ["4", "2"] for r in rows)  # s/step, steps, evals
     assert "2 packed trials one after another" in lines[-1]
-    assert "timing 2/2: rf5-d1-conv5-image-s0" in run.stderr
+    assert "timing 2/2: rf5-d1-conv5-image-s0" in err

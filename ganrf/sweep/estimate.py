@@ -115,11 +115,13 @@ def estimate(
     packs: list[list[Trial]],
     *,
     steps: int = TIMED_STEPS,
-    log: TextIO = sys.stderr,
+    log: TextIO | None = None,
     timer=time_pack,
     eval_timer=time_evaluation,
 ) -> list[PackCost]:
-    """Each distinct packed trial of ``packs`` timed once (progress on ``log``)."""
+    """Each distinct packed trial of ``packs`` timed once (progress on ``log``, default
+    stderr)."""
+    log = log or sys.stderr  # looked up now: a caller may have redirected it
     groups: dict[tuple, list[list[Trial]]] = {}
     for p in packs:
         groups.setdefault(tuple(_unseeded(t) for t in p), []).append(p)
@@ -166,11 +168,12 @@ def busy(cores: int | None = None) -> str | None:
 
 
 def print_estimate(
-    costs: list[PackCost], device: str, steps: int = TIMED_STEPS, out: TextIO = sys.stdout
+    costs: list[PackCost], device: str, steps: int = TIMED_STEPS, out: TextIO | None = None
 ) -> float:
     """The table (one row per distinct packed trial: how many the sweep has, seconds per step,
     steps, evaluations per member, seconds per evaluation, and the time of one) and the
-    projected wall time, in seconds."""
+    projected wall time, in seconds; on ``out``, default stdout."""
+    out = out or sys.stdout  # looked up now: a caller may have redirected it
     width = max(len("packed trial"), *(len(c.name) for c in costs))
     print(f"{'packed trial':<{width}}  count  s/step  steps  evals  eval s      each", file=out)
     for c in costs:
