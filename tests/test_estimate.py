@@ -136,7 +136,7 @@ def test_estimate_needs_dry_run_and_enough_steps(tmp_path, monkeypatch, capsys):
 
 def test_an_evaluation_is_timed_after_its_warm_up(monkeypatch):
     """The first call builds the reference statistics (cached on disk): a one-time cost."""
-    import ganrf.metrics
+    import ganrf.metrics.evaluate
 
     calls = []
 
@@ -148,7 +148,7 @@ def test_an_evaluation_is_timed_after_its_warm_up(monkeypatch):
             calls.append(kw["step"])
             time.sleep(1.0 if len(calls) == 1 else 0.05)
 
-    monkeypatch.setattr(ganrf.metrics, "Evaluator", Slow)
+    monkeypatch.setattr(ganrf.metrics.evaluate, "Evaluator", Slow)
     t = trial("conv3", 0)
     seconds = est.time_evaluation(t)
     assert len(calls) == 2 and 0.05 <= seconds < 0.5

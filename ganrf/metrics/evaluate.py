@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -155,6 +156,24 @@ class Evaluator:
             if value is not None:
                 out[key] = value
         return out
+
+
+def seconds_per_evaluation(
+    cfg, g: nn.Module, d: nn.Module, device: torch.device, design: DiscriminatorDesign | None = None
+) -> float:
+    """Wall time of one evaluation of ``g`` and ``d``, timed on a second call: the first builds
+    the reference statistics (cached on disk), a one-time cost of a sweep, not of an evaluation."""
+    ev = Evaluator(cfg, device, design=design)
+
+    def once() -> None:
+        ev(g=g, d=d, cfg=cfg, device=device, out_dir=None, step=0)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    once()  # the reference statistics
+    t0 = time.perf_counter()
+    once()
+    return time.perf_counter() - t0
 
 
 class Evaluation:

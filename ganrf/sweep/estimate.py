@@ -16,7 +16,6 @@ import copy
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -88,11 +87,9 @@ def time_pack(pack: list[Trial], steps: int = TIMED_STEPS) -> tuple[float, int]:
 
 
 def time_evaluation(trial: Trial) -> float:
-    """Seconds of one evaluation of ``trial``'s models (the second call: the first builds the
-    reference statistics, a one-time cost that is cached on disk)."""
-    import torch
-
-    from ganrf.metrics import Evaluator
+    """Seconds of one evaluation of ``trial``'s models, its one-time reference statistics left
+    out (:func:`ganrf.metrics.evaluate.seconds_per_evaluation`)."""
+    from ganrf.metrics.evaluate import seconds_per_evaluation
     from ganrf.training.loop import build_models, pick_device
 
     cfg = trial.config
@@ -100,15 +97,7 @@ def time_evaluation(trial: Trial) -> float:
         return 0.0
     device = pick_device(cfg.device)
     g, d = build_models(cfg, device)
-    ev = Evaluator(cfg, device, design=trial.design)
-    ev(g=g, d=d, cfg=cfg, device=device, out_dir=None, step=0)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    ev(g=g, d=d, cfg=cfg, device=device, out_dir=None, step=0)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
+    return seconds_per_evaluation(cfg, g, d, device, design=trial.design)
 
 
 def estimate(

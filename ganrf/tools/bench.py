@@ -149,7 +149,7 @@ def projected_full_preset_s(model_epochs_per_s: float, eval_seconds: float) -> f
 
 def eval_s(args: argparse.Namespace, g_width: float) -> float:
     """One full evaluation (every metric, 10,000 samples generated) of the notes' models."""
-    from ganrf.metrics import Evaluator
+    from ganrf.metrics.evaluate import seconds_per_evaluation
 
     cfg = TrainConfig.from_dict(
         {
@@ -162,15 +162,7 @@ def eval_s(args: argparse.Namespace, g_width: float) -> float:
     )
     device = pick_device(cfg.device)
     g, d = build_models(cfg, device)
-    ev = Evaluator(cfg, device)  # reference features: built once, then cached on disk
-    ev(g=g, d=d, cfg=cfg, device=device, out_dir=None, step=0)  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    ev(g=g, d=d, cfg=cfg, device=device, out_dir=None, step=0)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
+    return seconds_per_evaluation(cfg, g, d, device)
 
 
 def main(argv: list[str] | None = None) -> int:
