@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 from scipy.stats import t as student_t
 
+from analysis.control import question_rows
 from analysis.stats import SUMMARY_STATUSES, fmt
 
 METRIC = "metric/fid"
@@ -100,6 +101,9 @@ def sentence(a: Side, b: Side) -> str:
 
 
 def _usable(final: pd.DataFrame) -> pd.DataFrame:
+    """Finished trials with the metric, the positive control's left out (it answers no
+    question: :mod:`analysis.control`)."""
+    final = question_rows(final)
     ok = final[final["trial_status"].isin(SUMMARY_STATUSES)]
     return ok[ok[METRIC].notna()] if METRIC in ok else ok.iloc[0:0]
 

@@ -61,6 +61,9 @@ pre {{ background: #f6f6f6; padding: 0.5em; font-size: 0.8em; overflow-x: auto; 
 .pane {{ display: inline-block; vertical-align: top; text-align: center; }}
 .pane .lbl {{ display: block; color: #555; }}
 .smoke {{ background: #ffd7d7; border: 1px solid #c00; padding: 6px 10px; font-weight: bold; }}
+.control {{ padding: 6px 10px; font-weight: bold; }}
+.control-pass {{ background: #dff3df; border: 1px solid #2a2; }}
+.control-fail {{ background: #ffe9c7; border: 1px solid #c70; }}
 .answer p {{ margin: 0.3em 0; }}
 .sides {{ display: flex; flex-wrap: wrap; gap: 16px; margin: 0 0 0.8em 0; font-size: 0.75em; }}
 .side {{ border-left: 3px solid #ddd; padding-left: 6px; }}

@@ -22,6 +22,8 @@ from typing import Any
 import pandas as pd
 
 from analysis import figures as F
+from analysis.control import banner as control_banner
+from analysis.control import findings as control_findings
 from analysis.figures import esc
 from analysis.findings import answered
 from analysis.gallery import Images, gallery
@@ -222,16 +224,21 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
             f"while the sweep runs): {esc(', '.join(running))}</p>"
         )
     smoke = smoke_banner(final)
+    control_lines = control_banner(final)
+    for passed, text in reversed(control_lines):  # on top, under the smoke warning
+        cls = "control-pass" if passed else "control-fail"
+        header.insert(0, f'<p class="control {cls}">{esc(text)}</p>')
     if smoke:
         header.insert(0, f'<p class="smoke">{esc(smoke)}</p>')
     images = Images()  # every image of the page, each embedded once
     answers = answered(final)
-    header.append(findings_html(answers, images))
+    header.append(findings_html(answers, images, control_findings(final)))
     header.append("<h2>Summary: one row per configuration</h2>")
     header.append(table_html(shown, sortable=True, values=summary))
     md = ["# gan_rf report", "", f"Written {stamp}.", ""]
     if smoke:
         md += [f"**{smoke}**", ""]
+    md += [f"**{text}**\n" for _, text in control_lines]
     if running:
         md += [f"Still running: {', '.join(running)}", ""]
     md += ["## Findings: the notes' four questions", ""]

@@ -77,13 +77,23 @@ def finding_html(finding: Finding, images: Images) -> str:
     return f'<li class="answer"><p>{esc(finding.text)}</p>{grids}</li>'
 
 
-def findings_html(answers: list[tuple[str, list[Finding]]], images: Images) -> str:
-    """The page's findings section: each question, its answers with their samples."""
+def findings_html(
+    answers: list[tuple[str, list[Finding]]],
+    images: Images,
+    control: list[Finding] | None = None,
+) -> str:
+    """The page's findings section: the positive control (what passing looks like in this run,
+    :mod:`analysis.control`), then each question, its answers with their samples."""
     out = ["<h2>Findings: the notes' four questions</h2>"]
     out.append(
         "<p>Beside each answer: the latest sample grid of every seed of each configuration "
         "compared, drawn from the trial's fixed noise.</p>"
     )
+    if control:
+        items = "".join(finding_html(f, images) for f in control)
+        out.append(
+            f'<div class="finding control-samples"><h3>Positive control</h3><ul>{items}</ul></div>'
+        )
     for title, found in answers:
         items = "".join(finding_html(f, images) for f in found)
         out.append(f'<div class="finding"><h3>{esc(title)}</h3><ul>{items}</ul></div>')

@@ -27,6 +27,7 @@ def trial(
     error=False,
     layers=None,
     dataset="mnist",
+    experiment="onelayer",
 ):
     """A trial folder as the trainable writes it: config.json, design.json, meta.json, and Tune's
     result.json (and error.txt)."""
@@ -57,7 +58,7 @@ def trial(
         d,
         config=config,
         design={"discriminator": design, "generator": generator},
-        meta={"meta.experiment": "onelayer"},
+        meta={"meta.experiment": experiment},
     )
     lines = []
     for i, r in enumerate(results, 1):

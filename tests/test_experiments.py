@@ -112,7 +112,9 @@ def test_family_resnet_brings_its_recipe_and_grids_and_flags_still_win():
     for size in (28, 64):  # every default grid of the family is feasible
         space, _ = with_family(Space(image_size=size, experiments=EXPERIMENTS), {}, "resnet")
         points = build_grid(space)
-        assert all(isinstance(p.design, ResidualDesign) for p in points)
+        # every question's design is residual; the control stays the notes' plain convs
+        assert all(isinstance(p.design, ResidualDesign) for p in points if p.seed < 1000)
+        assert {p.design.spec_string for p in points if p.seed >= 1000} == {"conv5s2,conv5s2"}
     same_rf = [p.design for p in points if "same_rf" in p.experiments and p.design.rf == 10]
     assert [d.depth for d in same_rf] == [1, 2, 3, 4]
     # a preset's plain-stack rfs: those a single block cannot reach (3, 7) are dropped

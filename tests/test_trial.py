@@ -192,7 +192,7 @@ def test_trial_names_are_unique_across_the_full_preset():
 
     trials = [Trial.make({}, p) for p in build_grid(Space(experiments=EXPERIMENTS, seeds=3))]
     names = [t.name for t in trials]
-    assert len(names) == len(set(names)) == 90
+    assert len(names) == len(set(names)) == 93  # 90 and the control's 3
     (same_rf,) = build_grid(Space(experiments=("same_rf",), rfs=(7,), depths=(1, 2)))[:1]
     assert Trial.make({}, same_rf).name == "rf7-d1-conv7-image-c102-s0"
 

@@ -11,6 +11,9 @@ crossed with seeds into a :class:`GridPoint` (a design, a seed, the experiments 
 * ``same_rf``: a fixed rf (default 7 and 13), depth 1..4, capacity matched within +-10% per rf,
   so depth is not confounded with size: the "rf-equivalent" question.
 * ``heads``: the same stacks with an image head and a patch head.
+* ``control``: the positive control, the notes' own discriminator (``conv5s2,conv5s2``: rf 13,
+  image head) on seeds of its own (:attr:`Space.control_seed` on): it shows whether a preset's
+  schedule lets *any* discriminator reach the verdicts, so that "0 of N" can be read.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from typing import Any
 from ganrf.design.designs import DROPOUT, FAMILIES, HEADS, DesignError, DiscriminatorDesign
 from ganrf.design.search import feasible, match_capacity, solve
 
-EXPERIMENTS = ("onelayer", "twolayers", "same_depth", "same_rf", "heads")
+# The experiments that answer the notes' questions, and the positive control beside them.
+QUESTIONS = ("onelayer", "twolayers", "same_depth", "same_rf", "heads")
+CONTROL = "control"
+EXPERIMENTS = (*QUESTIONS, CONTROL)
+# The notes' discriminator: two 5x5 stride-2 convs (64 -> 128 channels), a dense head; rf 13.
+CONTROL_LAYERS = "conv5s2,conv5s2"
 
 # Per experiment: default rfs, depths (None: fixed by the experiment), heads.
 DEFAULTS: dict[str, dict[str, tuple]] = {
@@ -77,6 +85,8 @@ def with_family(space: Space, base: dict[str, Any], family: str) -> tuple[Space,
 
 def _reachable(space: Space, rf: int) -> bool:
     for exp in space.experiments:
+        if exp == CONTROL:  # a fixed design: the family's rfs do not apply to it
+            continue
         fixed = FIXED_DEPTH.get(exp)
         depths = (fixed,) if fixed else space.depths or space.defaults[exp]["depths"]
         if not all(feasible(rf, d, space.family, space.image_size) for d in depths):
@@ -104,11 +114,31 @@ class Space:
     dropout: float = DROPOUT
     norm: str = "none"
     capacity_tolerance: float = 0.10
+    # First-layer channels of designs deeper than one layer (64: the notes'). A stride-1 stack
+    # convolves them into themselves at full resolution, so its cost grows with their square.
+    stack_channels: int = 64
+    # The control's seeds are control_seed, control_seed + 1, ...: its own, never a question's.
+    control_seed: int = 1000
     defaults: dict[str, dict[str, tuple]] = field(default_factory=lambda: DEFAULTS)
+
+
+def control_design(space: Space) -> DiscriminatorDesign:
+    """The control: the notes' discriminator on the space's input, norm and dropout (the same
+    for every design of a sweep), whatever its rfs, depths, heads or family."""
+    return DiscriminatorDesign.from_spec(
+        CONTROL_LAYERS,
+        head="image",
+        norm=space.norm,
+        dropout=space.dropout,
+        image_size=space.image_size,
+        in_channels=space.in_channels,
+    )
 
 
 def _designs(space: Space, exp: str) -> list[DiscriminatorDesign]:
     """The designs of one experiment."""
+    if exp == CONTROL:
+        return [control_design(space)]
     d = space.defaults[exp]
     rfs = space.rfs or d["rfs"]
     heads = space.heads or d["heads"]
@@ -133,8 +163,9 @@ def _designs(space: Space, exp: str) -> list[DiscriminatorDesign]:
         for rf in rfs:
             group = []
             for depth in depths:
+                base = space.stack_channels if depth > 1 else 64
                 try:
-                    design = solve(rf, depth, head=head, **kw)[0]
+                    design = solve(rf, depth, head=head, base_channels=base, **kw)[0]
                 except DesignError as e:
                     raise SpaceError(f"experiment {exp!r}, rf {rf}, depth {depth}: {e}") from None
                 group.append(design)
@@ -195,8 +226,9 @@ def build_grid(space: Space) -> list[GridPoint]:
             )
     points: dict[tuple, GridPoint] = {}
     for exp in space.experiments:
+        first = space.control_seed if exp == CONTROL else 0
         for design in _designs(space, exp):
-            for seed in range(space.seeds):
+            for seed in range(first, first + space.seeds):
                 key = (design, seed)
                 if key in points:
                     old = points[key]

@@ -51,7 +51,11 @@ def resolve(
             # A preset's rfs are its own experiments' (the laptop's onelayer at 1, 3, 5, 13):
             # they stay theirs, and an experiment the flag adds brings its own (same_depth at
             # depth 3 cannot reach rf 3).
-            own = {e: {**space.defaults[e], "rfs": space.rfs} for e in space.experiments}
+            own = {
+                e: {**space.defaults[e], "rfs": space.rfs}
+                for e in space.experiments
+                if e in space.defaults  # the control has no rfs of its own
+            }
             space = replace(space, rfs=None, defaults={**space.defaults, **own})
         space = replace(space, experiments=chosen)
     if args.rfs:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ganrf.sweep.experiments import EXPERIMENTS, Space
+from ganrf.sweep.experiments import EXPERIMENTS, QUESTIONS, Space
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ def rgb_presets(
                 "optim.beta1": 0.5,
                 "eval.samples": 10_000,
             },
-            space=space(experiments=EXPERIMENTS, seeds=3),
+            # No control: its verdicts (recognisable digits) are MNIST's alone.
+            space=space(experiments=QUESTIONS, seeds=3),
         ),
     }
 
@@ -97,8 +98,8 @@ def preset_defaults(presets: dict[str, Preset], what: str) -> str:
     for name, p in presets.items():
         if what == "experiments":
             value = ",".join(p.space.experiments)
-            if p.space.experiments == EXPERIMENTS:
-                value = "all"
+            if p.space.experiments in (EXPERIMENTS, QUESTIONS):
+                value = "all" if p.space.experiments == EXPERIMENTS else "every question"
         elif what == "rfs":
             value = ",".join(map(str, p.space.rfs)) if p.space.rfs else "each experiment's own"
         elif what == "seeds":
