@@ -24,32 +24,29 @@ def notes_table(final: pd.DataFrame, raw: bool = False) -> pd.DataFrame:
     extended with metrics: one row per configuration, n seeds, means with their 95% interval
     (``raw``: the means alone, as numbers, which the page sorts by).
 
-    ``result`` is the verdict: "yes"/"no" for one seed, "yes in k of n" for several; "diverged",
-    "errored" or "timed out" when no trial of the configuration gave a result."""
+    ``result`` is each verdict level as the seeds that passed it ("success 0 of 2, recognisable
+    1 of 2"); "diverged", "errored" or "timed out" when no trial of the configuration gave a
+    result. The notes column says what the judges found (:func:`judged_note`), never the
+    evaluator's argmax, which names a class for every blob."""
     cf = configurations(final)
     rows = []
     for _, g in cf.final.sort_values(["rf", "depth", "head", "seed"]).groupby("cfg", sort=False):
         r = g.iloc[0]
         cfg = json.loads(r.get("config") or "{}")
         ok = g[g["trial_status"].isin(("finished", "running"))]
-        verdicts = ok["metric/success"].dropna() if "metric/success" in ok else pd.Series()
         if ok.empty:
             worst = g["trial_status"].iloc[0]
             result = {"timed_out": "timed out"}.get(worst, worst)
-        elif verdicts.empty:
-            result = "?"
-        elif len(verdicts) == 1:
-            result = "yes" if verdicts.iloc[0] == 1 else "no"
         else:
-            result = f"yes in {int(verdicts.sum())} of {len(verdicts)}"
+            result = verdict_counts(ok) or "?"
         notes = []
         for _, d in g[g["trial_status"] == "diverged"].iterrows():
             if pd.notna(d.get("diverged_step")):
                 notes.append(
                     f"seed {fmt(d['seed'])}: non-finite loss at step {int(d['diverged_step'])}"
                 )
-        if "metric/class_count" in ok and ok["metric/class_count"].notna().any():
-            notes.append(digits_note(ok["metric/class_count"]))
+        if "metric/recognisable_share" in ok and ok["metric/recognisable_share"].notna().any():
+            notes.append(judged_note(ok))
         rows.append(
             {
                 "rf size": r["rf"] if raw else f"{fmt(r['rf'])}x{fmt(r['rf'])}",
@@ -81,20 +78,31 @@ def _mean_pm(rows: pd.DataFrame, col: str, digits: int = 4, raw: bool = False) -
     return mean if raw else plus_minus(mean, half, digits)
 
 
-DIGIT_CLASSES = 10  # metric/class_count counts the digits holding >= 1% of the samples
+DIGIT_CLASSES = 10
+LEVELS = (("metric/success", "success"), ("metric/recognisable", "recognisable"))
 
 
-def digits_note(counts: pd.Series) -> str:
-    """``metric/class_count`` over a configuration's seeds in words: "samples show all 10
-    digits", "samples show 7 of the 10 digits", "samples show 7 to 10 of the 10 digits (by
-    seed)"; a digit counts when it holds at least 1% of the samples."""
-    counts = counts.dropna()
-    lo, hi = int(counts.min()), int(counts.max())
-    if lo == hi:
-        shown = f"all {DIGIT_CLASSES}" if lo == DIGIT_CLASSES else f"{lo} of the {DIGIT_CLASSES}"
-        every = " in every seed" if len(counts) > 1 else ""
-        return f"samples show {shown} digits{every} (at least 1% each)"
-    return f"samples show {lo} to {hi} of the {DIGIT_CLASSES} digits, by seed (at least 1% each)"
+def verdict_counts(rows: pd.DataFrame) -> str:
+    """Each verdict level the trials were judged at, as the seeds that passed it: "success 0 of
+    2, recognisable 1 of 2" ("" where none was judged)."""
+    out = []
+    for col, word in LEVELS:
+        v = rows[col].dropna() if col in rows else pd.Series(dtype=float)
+        if len(v):
+            out.append(f"{word} {int((v == 1).sum())} of {len(v)}")
+    return ", ".join(out)
+
+
+def judged_note(rows: pd.DataFrame) -> str:
+    """What the recognisability judges found, by seed: "judges call 25%, 27% of samples digits,
+    covering 9, 9 of the 10 classes" (classes among the recognised samples only)."""
+    rows = rows[rows["metric/recognisable_share"].notna()].sort_values("seed")
+    shares = ", ".join(f"{s:.0%}" for s in rows["metric/recognisable_share"])
+    text = f"judges call {shares} of samples digits"
+    if "metric/recognisable_classes" in rows and rows["metric/recognisable_classes"].notna().any():
+        classes = ", ".join(fmt(c) for c in rows["metric/recognisable_classes"])
+        text += f", covering {classes} of the {DIGIT_CLASSES} classes"
+    return text + (" (by seed)" if len(rows) > 1 else "")
 
 
 def hyperparameters(final: pd.DataFrame) -> dict[str, Any]:

@@ -207,10 +207,16 @@ def headline(frame: pd.DataFrame) -> list[str]:
     return [k for k, m in METRICS.items() if m.headline and k in frame and frame[k].notna().any()]
 
 
+# Set verdicts (1/0 per trial): a configuration shows how many of its seeds passed, never a mean
+# with an interval ("success 0 ± 0" read as a measurement).
+VERDICTS = ("metric/success", "metric/recognisable")
+
+
 def summary_table(configs: Configs, metrics: list[str] | None = None) -> pd.DataFrame:
     """One row per configuration: every varying field, n (seeds averaged: finished or running
     trials), then per headline metric its mean and the half width of its 95% interval
-    (``<label> ±``; empty for one seed)."""
+    (``<label> ±``; empty for one seed); for a verdict (:data:`VERDICTS`) the share of seeds
+    that passed and how many were judged (``<label> of``)."""
     final = configs.final
     metrics = headline(final) if metrics is None else metrics
     base = final.groupby("cfg", sort=True).first()[configs.fields]
@@ -221,14 +227,25 @@ def summary_table(configs: Configs, metrics: list[str] | None = None) -> pd.Data
         s = configs.summary(m).set_index("cfg")
         label = METRICS[m].label if m in METRICS else m
         table[label] = s["mean"].reindex(base.index)
-        table[f"{label} ±"] = s["half"].reindex(base.index)
+        if m in VERDICTS:
+            table[f"{label} of"] = s["n"].reindex(base.index)
+        else:
+            table[f"{label} ±"] = s["half"].reindex(base.index)
     cols = [*configs.fields, "n"] + [c for c in table.columns if c not in configs.fields + ["n"]]
     return table[cols].reset_index(drop=True)
 
 
 def summary_display(table: pd.DataFrame) -> pd.DataFrame:
-    """``summary_table`` with each metric and its interval joined as "80.5 ± 6.4"."""
+    """``summary_table`` with each metric and its interval joined as "80.5 ± 6.4", and each
+    verdict as the seeds that passed: "1 of 3"."""
     out = table.copy()
+    for col in [c for c in table.columns if c.endswith(" of")]:
+        label = col[:-3]
+        out[label] = [
+            "" if pd.isna(n) else f"{round(m * n)} of {int(n)}"
+            for m, n in zip(table[label], table[col])
+        ]
+        out = out.drop(columns=col)
     for col in [c for c in table.columns if c.endswith(" ±")]:
         label = col[:-2]
         out[label] = [plus_minus(m, h) for m, h in zip(table[label], table[col])]

@@ -32,18 +32,33 @@ def test_a_laptop_sweeps_page_has_no_banner(tmp_path):
     assert 'class="smoke"' not in page and "Smoke preset" not in md
 
 
-def test_the_notes_column_says_the_digit_count_in_words():
+def test_the_notes_column_says_only_what_the_judges_found():
+    """Not the evaluator's argmax, which names a class for every blob: the judges' share and
+    the classes among the samples they call digits, by seed; and each verdict level counted."""
     import pandas as pd
 
-    from analysis.notes import digits_note
+    from analysis.notes import judged_note, verdict_counts
 
-    assert digits_note(pd.Series([10.0, 10.0])) == (
-        "samples show all 10 digits in every seed (at least 1% each)"
+    rows = pd.DataFrame(
+        {
+            "seed": [1, 0],
+            "metric/recognisable_share": [0.27, 0.254],
+            "metric/recognisable_classes": [9.0, 8.0],
+            "metric/class_count": [10.0, 10.0],  # the argmax count: never said
+            "metric/success": [0, 0],
+            "metric/recognisable": [1, 0],
+        }
     )
-    assert digits_note(pd.Series([7.0])) == "samples show 7 of the 10 digits (at least 1% each)"
-    assert digits_note(pd.Series([10.0, 7.0, float("nan")])) == (
-        "samples show 7 to 10 of the 10 digits, by seed (at least 1% each)"
+    assert judged_note(rows) == (
+        "judges call 25%, 27% of samples digits, covering 8, 9 of the 10 classes (by seed)"
     )
+    assert (
+        judged_note(rows.iloc[:1])
+        == "judges call 27% of samples digits, covering 9 of the 10 classes"
+    )
+    assert verdict_counts(rows) == "success 0 of 2, recognisable 1 of 2"
+    assert verdict_counts(rows.drop(columns="metric/recognisable")) == "success 0 of 2"
+    assert verdict_counts(rows.drop(columns=["metric/recognisable", "metric/success"])) == ""
 
 
 def _close_means(exp):
