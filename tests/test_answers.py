@@ -1,0 +1,101 @@
+"""The README's answers: generated from results folders by analysis.answers, and checked."""
+
+import json
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from analysis import answers
+from ganrf.sweep.experiments import CONTROL
+from tests.test_analysis import ok, trial
+
+ROOT = Path(__file__).resolve().parents[1]
+ONELAYER = {  # rf -> (FID-like by seed, recognisable share by seed, recognisable verdict by seed)
+    1: ((100, 110, 105), (0.10, 0.12, 0.14), (0, 0, 0)),
+    5: ((40, 44, 42), (0.40, 0.45, 0.50), (0, 0, 0)),
+    13: ((30, 34, 32), (0.55, 0.60, 0.65), (1, 1, 0)),
+}
+
+
+def _results(tmp_path, control=(1, 1, 1)):
+    e = tmp_path / "results" / "onelayer"
+    e.mkdir(parents=True)
+    (e / "sweep.json").write_text(json.dumps({"flags": {"preset": "questions"}}))
+    for rf, (fids, shares, verdicts) in ONELAYER.items():
+        for seed, (fid, share, v) in enumerate(zip(fids, shares, verdicts)):
+            judged = {
+                "metric/recognisable": v,
+                "metric/recognisable_share": share,
+                "metric/fid_over_floor": fid / 2,
+                "metric/success": 0,
+            }
+            trial(e, f"rf{rf}-s{seed}", rf=rf, depth=1, seed=seed, results=[ok(fid, **judged)])
+    c = tmp_path / "results" / "control"
+    c.mkdir()
+    (c / "sweep.json").write_text(json.dumps({"flags": {"preset": "questions"}}))
+    for i, v in enumerate(control):
+        judged = {"metric/recognisable": v, "metric/recognisable_share": 0.6, "metric/success": 0}
+        trial(
+            c,
+            f"control-s{1000 + i}",
+            rf=13,
+            depth=2,
+            seed=1000 + i,
+            layers="conv5s2,conv5s2",
+            experiment=CONTROL,
+            results=[ok(20, **judged)],
+        )
+    return tmp_path / "results"
+
+
+def test_each_question_is_a_sentence_with_its_effect_interval_verdicts_and_control(tmp_path):
+    block = answers.generate([str(_results(tmp_path))])
+    fid = stats.ttest_ind([30, 34, 32], [100, 110, 105], equal_var=False).confidence_interval()
+    share = stats.ttest_ind([0.55, 0.6, 0.65], [0.1, 0.12, 0.14], equal_var=False)
+    share = share.confidence_interval()
+    q1 = next(line for line in block.splitlines() if line.startswith("One conv layer"))
+    assert q1 == (
+        "One conv layer, image head, rf 13 against rf 1 (seeds per configuration: 3, 3, 3): "
+        f"FID-like 105 -> 32, difference -73 [{fid.low:+.3g}, {fid.high:+.3g}]; recognisable "
+        f"share 0.12 -> 0.60, difference +0.48 [{share.low:+.2f}, {share.high:+.2f}] (Welch "
+        "95%). Recognisable level: rf 1 0/3, rf 5 0/3, rf 13 2/3; success level: rf 1 0/3, "
+        "rf 5 0/3, rf 13 0/3. Control (questions): recognisable 3 of 3, success 0 of 3, passed."
+    )
+    # every configuration in order, beside the notes' own verdict; t(2) = 4.303
+    assert (
+        "| conv1 (rf 1) | 1,000 | 3 | 105 ± 12 | 52.5 | 0.10, 0.12, 0.14 | 0/3 | 0/3 | no number |"
+        in block
+    )
+    assert (
+        "| conv13 (rf 13) | 1,000 | 3 | 32 ± 5 | 16.0 | 0.55, 0.60, 0.65 | 2/3 | 0/3 | like the two-layer rf 13 |"
+        in block
+    )
+    assert block.index("(rf 1)") < block.index("(rf 5)") < block.index("(rf 13)")
+    # the questions that did not run say so; the control's trials answer none of them
+    assert block.count("Not run yet: no finished trials of this question") == 3
+
+
+def test_a_failed_control_is_said_beside_every_answer(tmp_path):
+    block = answers.generate([str(_results(tmp_path, control=(1, 0, 0)))])
+    assert "The control did not pass: the verdicts of this run cannot say which rf works." in block
+    assert "Control (questions): recognisable 1 of 3, success 0 of 3, did not pass." in block
+
+
+def test_check_fails_on_a_stale_readme_and_write_refreshes_it(tmp_path, capsys):
+    results = str(_results(tmp_path))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{answers.BEGIN}\nold\n{answers.END}\n\nafter\n")
+    assert answers.main([results, "--check", str(readme)]) == 1
+    assert "rerun with --write" in capsys.readouterr().err
+    assert answers.main([results, "--write", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("# x\n\n") and text.endswith("\n\nafter\n") and "old" not in text
+    assert answers.main([results, "--check", str(readme)]) == 0
+
+
+def test_a_readme_without_the_markers_is_one_sentence(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no block\n")
+    with pytest.raises(SystemExit, match="no answers block"):
+        answers.main([str(_results(tmp_path)), "--check", str(readme)])
