@@ -3,12 +3,14 @@
     python sweeps/mnist_rf.py                          # laptop preset, real MNIST (downloads)
     python sweeps/mnist_rf.py --preset full --address auto   # the notes' protocol, on GPUs
     python sweeps/mnist_rf.py --smoke-test             # seconds, synthetic digits
+    python sweeps/mnist_rf.py --preset questions --experiments onelayer   # one of the four
     python sweeps/mnist_rf.py --experiments same_rf,heads --rfs 7 --seeds 3
     python sweeps/mnist_rf.py --resume --name NAME     # continue an interrupted sweep
 
 Experiments (see ganrf/sweep/experiments.py): onelayer (the notes' onelayer_multi_rfs), twolayers,
-same_depth, same_rf (capacity matched), heads (image vs patch). Results: runs/NAME/results.csv
-and runs/NAME/report.html.
+same_depth, same_rf (capacity matched), heads (image vs patch), and control (the notes' own
+discriminator on seeds of its own: does the schedule let any D pass the verdicts?). Results:
+runs/NAME/results.csv and runs/NAME/report.html.
 """
 
 from __future__ import annotations
@@ -20,8 +22,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 from analysis.publish import publish  # noqa: E402
 from ganrf.sweep.cli import main  # noqa: E402
-from ganrf.sweep.experiments import EXPERIMENTS, Space  # noqa: E402
+from ganrf.sweep.experiments import DEFAULTS, EXPERIMENTS, Space  # noqa: E402
 from ganrf.sweep.presets import Preset  # noqa: E402
+
+# The laptop models and optimiser: a quarter-width generator, DCGAN's Adam settings.
+LAPTOP = {
+    "g.width": 0.25,
+    "schedule.batch_size": 64,
+    "eval.samples": 2000,
+    "optim.lr_g": 2e-4,
+    "optim.lr_d": 2e-4,
+    "optim.beta1": 0.5,
+}
+# The schedule the positive control fixed (README, "The four questions"; scripts/pilot_control.py):
+# the fewest steps at which the notes' discriminator drew recognisable digits in 2 of 3 pilot seeds.
+QUESTIONS_STEPS = 6000
+# The questions preset's grids: every question a trend over at least 3 configurations, stacks
+# deeper than one layer 16 channels wide (capacity matched inside same_rf), one-layer Ds as the
+# notes' (64 channels).
+QUESTIONS_GRIDS = {
+    **DEFAULTS,
+    "onelayer": {"rfs": (1, 3, 5, 9, 13), "depths": (1,), "heads": ("image",)},
+    "same_rf": {"rfs": (13,), "depths": (1, 2, 3), "heads": ("image",)},
+    "same_depth": {"rfs": (4, 7, 13), "depths": (3,), "heads": ("image",)},
+    "heads": {"rfs": (5, 13), "depths": (1,), "heads": ("image", "patch")},
+}
 
 PRESETS = {
     "smoke": Preset(
@@ -40,19 +65,26 @@ PRESETS = {
         space=Space(experiments=("onelayer",), rfs=(1, 5), seeds=1),
     ),
     "laptop": Preset(
-        about="the default: real MNIST, the notes' onelayer at rf 1, 3, 5, 13, two seeds each; "
-        "about 16 min on 2 CPU cores",
+        about="the default: real MNIST, the notes' onelayer at rf 1, 3, 5, 13 and the positive "
+        "control, two seeds each; about 20 min on 2 CPU cores",
+        base={**LAPTOP, "schedule.steps": 3000, "schedule.eval_every_steps": 1000},
+        space=Space(experiments=("onelayer", "control"), rfs=(1, 3, 5, 13), seeds=2),
+    ),
+    "questions": Preset(
+        about="the notes' four questions and the positive control on real MNIST at the schedule "
+        f"the control fixed ({QUESTIONS_STEPS:,} steps), 3 seeds; hours on 2 CPU cores: run it "
+        "piece by piece with --experiments (each piece's cost: --dry-run --estimate)",
         base={
-            "g.width": 0.25,
-            "schedule.batch_size": 64,
-            "schedule.steps": 3000,
-            "schedule.eval_every_steps": 1000,
-            "eval.samples": 2000,
-            "optim.lr_g": 2e-4,
-            "optim.lr_d": 2e-4,
-            "optim.beta1": 0.5,
+            **LAPTOP,
+            "schedule.steps": QUESTIONS_STEPS,
+            "schedule.eval_every_steps": QUESTIONS_STEPS // 2,
         },
-        space=Space(experiments=("onelayer",), rfs=(1, 3, 5, 13), seeds=2),
+        space=Space(
+            experiments=("onelayer", "same_rf", "same_depth", "heads", "control"),
+            seeds=3,
+            stack_channels=16,
+            defaults=QUESTIONS_GRIDS,
+        ),
     ),
     "full": Preset(
         about="the notes' protocol for GPUs: every experiment, batch 256, 50 epochs, 3 seeds",
