@@ -106,6 +106,7 @@ def answer(final: pd.DataFrame, q: Question, control: str) -> list[str]:
     if rows.empty:
         return lines + ["Not run yet: no finished trials of this question in these results.", ""]
     groups = rows.groupby(q.within, sort=True) if q.within else [(None, rows)]
+    said = len(lines)
     for key, g in groups:
         values = _order(q, g)
         if len(values) < 2:
@@ -125,6 +126,9 @@ def answer(final: pd.DataFrame, q: Question, control: str) -> list[str]:
             f"success level: {strict}. {control}"
         )
         lines += ["", *_table(q, g, values), ""]
+    if len(lines) == said:  # trials ran, but only one side of every contrast
+        ran = ", ".join(sorted({_label(q, v) for v in rows[q.vary].dropna()}))
+        lines += [f"Not answered yet: only {ran} ran, so there is nothing to compare.", ""]
     return lines
 
 

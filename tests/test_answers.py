@@ -99,3 +99,17 @@ def test_a_readme_without_the_markers_is_one_sentence(tmp_path):
     readme.write_text("# no block\n")
     with pytest.raises(SystemExit, match="no answers block"):
         answers.main([str(_results(tmp_path)), "--check", str(readme)])
+
+
+def test_a_question_with_one_side_run_says_what_is_missing(tmp_path):
+    """The heads question after its image-head trials ran (with rf at one layer) and before
+    its patch-head ones."""
+    results = _results(tmp_path)
+    e = results / "onelayer"
+    for d in e.iterdir():
+        meta = d / "meta.json"
+        if meta.exists():
+            meta.write_text(json.dumps({"meta.experiment": "onelayer,heads"}))
+    block = answers.generate([str(results)])
+    heads = block[block.index("**4. Image head vs patch head**") :]
+    assert "Not answered yet: only image head ran, so there is nothing to compare." in heads

@@ -56,13 +56,15 @@ def test_sweep_help_gives_the_defaults_and_where_things_are(capsys):
     text = help_text(sweep("mnist_rf"), [], capsys)
     for said in (
         "--experiments EXPERIMENTS comma-separated, from onelayer, twolayers, same_depth, "
-        "same_rf, heads (default: smoke onelayer; laptop onelayer; full all)",
-        "--rfs RFS target rfs, e.g. 1,3,5,7 (default: smoke 1,5; laptop 1,3,5,13; full each "
-        "experiment's own; a preset's rfs are for its own experiments, others that "
-        "--experiments adds bring theirs)",
-        "--seeds SEEDS seeds per grid point (default: smoke 1; laptop 2; full 3)",
+        "same_rf, heads, control (default: smoke onelayer; laptop onelayer,control; questions "
+        "onelayer,same_rf,same_depth,heads,control; full all)",
+        "--rfs RFS target rfs, e.g. 1,3,5,7 (default: smoke 1,5; laptop 1,3,5,13; questions "
+        "each experiment's own; full each experiment's own; a preset's rfs are for its own "
+        "experiments, others that --experiments adds bring theirs)",
+        "--seeds SEEDS seeds per grid point (default: smoke 1; laptop 2; questions 3; full 3)",
         "--epochs EPOCHS train every trial for this many passes over the data instead of the "
-        "preset's schedule (smoke 4 steps; laptop 3,000 steps; full 50 epochs)",
+        "preset's schedule (smoke 4 steps; laptop 3,000 steps; questions 6,000 steps; full 50 "
+        "epochs)",
         "--data-root DIR dataset folder, default ./data: DIR/MNIST/raw/ with the four *-ubyte "
         "(or *-ubyte.gz) files, downloaded there when missing",
         "the keys, with their defaults, are listed by `ganrf train --dry-run` and explained in "
