@@ -240,3 +240,43 @@ def test_findings_grids_numeric_sort_and_heatmap_filter(browser, tmp_path):
     texts = page.evaluate(f"document.getElementById('{heat}').data[0].text")
     assert texts[1][0].startswith("21 ± ") and texts[1][0].endswith("n=2") and texts[0][0] is None
     assert errors == []
+
+
+def test_the_control_banner_is_on_top_and_its_grids_are_drawn(browser, tmp_path):
+    """A judged run whose control failed: the page opens with the sentence that its verdicts
+    cannot say which rf works, above the findings, and shows the control's seeds' grids."""
+    import json
+
+    e = tmp_path / "mnist_rf-questions"
+    e.mkdir()
+    (e / "sweep.json").write_text(json.dumps({"flags": {"preset": "questions"}}))
+    for name, rf, depth, layers, exp, seeds, lax in (
+        ("rf1", 1, 1, "conv1", "onelayer", (0, 1), (0, 0)),
+        ("rf5", 5, 1, "conv5", "onelayer", (0, 1), (0, 0)),
+        ("control", 13, 2, "conv5s2,conv5s2", "control", (1000, 1001, 1002), (1, 0, 0)),
+    ):
+        for seed, v in zip(seeds, lax):
+            judged = {"metric/recognisable": v, "metric/recognisable_share": 0.4, **_arts(200)}
+            d = trial(e, f"{name}-s{seed}", rf=rf, depth=depth, seed=seed, layers=layers,
+                      experiment=exp, results=[ok(30, **judged)])  # fmt: skip
+            (d / "samples").mkdir()
+            Image.new("L", (60, 60), color=200).save(d / "samples" / "step00000200.png")
+    out = write_report([e], tmp_path / "report.html")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(out.as_uri())
+    page.wait_for_function(ALL_CHARTS_DRAWN, timeout=30_000)
+    banner = page.locator("p.control")
+    assert banner.count() == 1 and banner.is_visible()
+    assert "control-fail" in banner.get_attribute("class")
+    assert banner.inner_text().endswith(
+        "The control did not pass: the verdicts of this run cannot say which rf works."
+    )
+    findings = page.locator("h2", has_text="Findings: the notes").bounding_box()
+    assert banner.bounding_box()["y"] < findings["y"]
+    grids = page.locator(".control-samples .sides img[data-img]")
+    assert grids.count() == 3
+    for i in range(3):
+        assert grids.nth(i).evaluate("i => i.complete && i.naturalWidth > 0")
+    assert errors == []
