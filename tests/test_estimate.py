@@ -72,13 +72,6 @@ def test_seeds_share_one_timing_and_the_total_is_summed_by_hand():
     assert lines[1].split()[1:] == ["3", "0.500", "3000", "3", "4.0", "25.2", "min"]
     assert lines[2].split()[1:] == ["3", "2.000", "3000", "3", "4.0", "1.7", "h"]
     assert "6 packed trials one after another: 6.3 h (timed over 7 steps" in lines[-1]
-    # two one-thread trials at a time (--cpus-per-trial 1 on 2 cores): half the trial time
-    out = io.StringIO()
-    assert est.print_estimate(costs, "cpu, 1 threads per trial", 7, out, at_once=2) == 11_286
-    assert out.getvalue().splitlines()[-1] == (
-        "projected wall time on this machine (cpu, 1 threads per trial), 6 packed trials, 2 at "
-        "once: 3.1 h (6.3 h of trial time; timed over 7 steps each after warm-up)"
-    )
 
 
 def test_packed_members_are_timed_together():
@@ -183,30 +176,3 @@ def test_smoke_grid_estimate_end_to_end(tmp_path, monkeypatch, capsys):
     assert all(float(r[2]) > 0 and r[3:5] == ["4", "2"] for r in rows)  # s/step, steps, evals
     assert "2 packed trials one after another" in lines[-1]
     assert "timing 2/2: rf5-d1-conv5-image-s0" in err
-
-
-def test_one_thread_trials_are_timed_on_one_thread_and_run_two_at_a_time(
-    tmp_path, monkeypatch, capsys
-):
-    import torch
-
-    import ganrf.sweep.cli as cli
-
-    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
-    seen = []
-    real = est.time_pack
-
-    def timer(pack, steps):
-        seen.append(torch.get_num_threads())
-        return real(pack, steps)
-
-    monkeypatch.setattr(
-        cli, "estimate", lambda packs, steps: est.estimate(packs, steps=steps, timer=timer)
-    )
-    before = torch.get_num_threads()
-    code, out, err = run_sweep(
-        tmp_path, monkeypatch, capsys, "--dry-run", "--estimate", "5", "--cpus-per-trial", "1"
-    )
-    assert code == 0, err[-2000:]
-    assert seen == [1, 1] and torch.get_num_threads() == before
-    assert "(cpu, 1 threads per trial), 2 packed trials, 2 at once:" in out.splitlines()[-1]

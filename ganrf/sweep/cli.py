@@ -11,7 +11,6 @@ existing experiment without ``--resume``. ``--dry-run`` prints the grid
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -220,7 +219,12 @@ def main(
                 warning = busy()
                 if warning:
                     print(warning, file=sys.stderr)
-                _print_estimate(packs, args, torch)
+                device = (
+                    "cuda"
+                    if torch.cuda.is_available()
+                    else f"cpu, {torch.get_num_threads()} threads"
+                )
+                print_estimate(estimate(packs, steps=args.estimate), device, args.estimate)
             return 0
         flags = defining_flags(args, default)
         if trackers.missing(args.tracker):
@@ -270,25 +274,6 @@ def main(
         tracker=args.tracker,
     )
     return finish(exp_path, prog, publish)
-
-
-def _print_estimate(packs: list, args: argparse.Namespace, torch) -> None:
-    """Time the packs on the threads each trial will get and print the projected wall time:
-    on a CPU-only machine as many trials run at once as its cores hold (``--cpus-per-trial 1``
-    on 2 cores: two, 1.4x the steps of one two-thread trial at a time)."""
-    at_once, before = 1, torch.get_num_threads()
-    if not torch.cuda.is_available():
-        cores = os.cpu_count() or 1
-        threads = min(args.cpus_per_trial or cores, cores)
-        torch.set_num_threads(threads)
-        at_once = max(1, cores // threads)
-    device = (
-        "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads per trial"
-    )
-    try:
-        print_estimate(estimate(packs, steps=args.estimate), device, args.estimate, at_once=at_once)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _ray_started(args: argparse.Namespace, prog: str) -> bool:

@@ -157,18 +157,11 @@ def busy(cores: int | None = None) -> str | None:
 
 
 def print_estimate(
-    costs: list[PackCost],
-    device: str,
-    steps: int = TIMED_STEPS,
-    out: TextIO | None = None,
-    at_once: int = 1,
+    costs: list[PackCost], device: str, steps: int = TIMED_STEPS, out: TextIO | None = None
 ) -> float:
     """The table (one row per distinct packed trial: how many the sweep has, seconds per step,
     steps, evaluations per member, seconds per evaluation, and the time of one) and the
-    projected wall time, in seconds; on ``out``, default stdout. ``at_once``: trials that run
-    at the same time (on a CPU-only machine, its cores over ``--cpus-per-trial``), each timed on
-    its own threads: the wall time is the sum over them, a lower bound where the last trials
-    run alone."""
+    projected wall time, in seconds; on ``out``, default stdout."""
     out = out or sys.stdout  # looked up now: a caller may have redirected it
     width = max(len("packed trial"), *(len(c.name) for c in costs))
     print(f"{'packed trial':<{width}}  count  s/step  steps  evals  eval s      each", file=out)
@@ -180,18 +173,10 @@ def print_estimate(
         )
     total = sum(c.total_s for c in costs)
     n = sum(c.count for c in costs)
-    timed = f"timed over {max(steps, TIMED_STEPS)} steps each after warm-up"
-    if at_once > 1:
-        wall = total / at_once
-        print(
-            f"projected wall time on this machine ({device}), {n} packed trials, {at_once} at "
-            f"once: {hours(wall)} ({hours(total)} of trial time; {timed})",
-            file=out,
-        )
-        return wall
     print(
         f"projected wall time on this machine ({device}), {n} packed trials one after another: "
-        f"{hours(total)} ({timed}; with k trials at once, about 1/k of it)",
+        f"{hours(total)} (timed over {max(steps, TIMED_STEPS)} steps each after warm-up; with k trials "
+        f"at once, about 1/k of it)",
         file=out,
     )
     return total
