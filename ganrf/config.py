@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import difflib
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
@@ -254,6 +255,11 @@ class TrainConfig:
             (self.schedule.eval_every_steps >= 0, "schedule.eval_every_steps", "0 or positive"),
             (self.eval.grid >= 1 and self.eval.samples >= 1, "eval.grid/samples", "positive"),
             (self.threads >= 0, "threads", "0 (default) or a positive count"),
+            (
+                re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
+                "device",
+                f"auto, cpu, cuda, cuda:N or mps, not {self.device!r}",
+            ),
             (self.loss.gp_weight >= 0, "loss.gp_weight", "non-negative"),
         ]
         for ok, key, what in checks:

@@ -113,3 +113,9 @@ def test_a_question_with_one_side_run_says_what_is_missing(tmp_path):
     block = answers.generate([str(results)])
     heads = block[block.index("**4. Image head vs patch head**") :]
     assert "Not answered yet: only image head ran, so there is nothing to compare." in heads
+
+
+def test_the_readme_answers_are_what_the_code_makes_of_the_committed_results(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the README names the results by their path in the repository
+    readme = (ROOT / "README.md").read_text()
+    assert answers.current_block(readme) == answers.generate(["results/mnist-questions"])

@@ -100,6 +100,35 @@ CASES = {
         "ganrf train: error: argument --loss: invalid choice: 'nope' (choose from 'ns', "
         "'wgan-gp', 'hinge'); see ganrf train --help",
     ),
+    "train-config-missing": (
+        ganrf_main,
+        lambda t: ["train", "--config", str(t / "nope.json"), "--out", str(t / "D")],
+        "ganrf train: error: cannot read --config {t}/nope.json (No such file or directory); "
+        "pass a config.json of flat keys (a trial folder's, or `ganrf train --dry-run`'s output)",
+    ),
+    "train-config-not-json": (
+        ganrf_main,
+        lambda t: ["train", "--config", str(t / "bin.yaml"), "--out", str(t / "D")],
+        "ganrf train: error: --config {t}/bin.yaml is not JSON ('utf-8' codec can't decode byte "
+        "0x80 in position 128: invalid start byte); pass a config.json of flat keys (a trial "
+        "folder's, or `ganrf train --dry-run`'s output)",
+    ),
+    "train-steps-zero": (  # 0 meant "train the default epochs" in the config: never silently
+        ganrf_main,
+        lambda t: ["train", "--steps", "0", "--dataset", "synthetic", "--out", str(t / "D")],
+        "ganrf train: error: --steps must be at least 1, got 0",
+    ),
+    "train-device-banana": (
+        ganrf_main,
+        lambda t: ["train", "--device", "banana", "--dataset", "synthetic", "--out", str(t / "D")],
+        "ganrf train: error: device must be auto, cpu, cuda, cuda:N or mps, not 'banana'",
+    ),
+    "train-out-in-proc": (
+        ganrf_main,
+        lambda t: ["train", "--dataset", "synthetic", "--steps", "1", "--out", "/proc/x"],
+        "ganrf train: error: cannot write --out /proc/x (No such file or directory); choose "
+        "another folder",
+    ),
     "sweep-bad-choice": (
         sweep_main,
         lambda t: ["--loss", "nope", "--storage-path", str(t / "D")],

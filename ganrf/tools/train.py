@@ -64,8 +64,27 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _read_config(path: Path) -> dict:
+    """``--config``: a JSON object of flat keys, or one sentence saying what is wrong."""
+    hint = "pass a config.json of flat keys (a trial folder's, or `ganrf train --dry-run`'s output)"
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read --config {path} ({e.strerror}); {hint}") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--config {path} is not JSON ({e}); {hint}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--config {path} holds a {type(raw).__name__}, not an object; {hint}")
+    return raw
+
+
 def resolve(args: argparse.Namespace) -> TrainConfig:
-    raw: dict = json.loads(args.config.read_text()) if args.config else {}
+    for flag in ("steps", "epochs", "batch_size"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            name = "--" + flag.replace("_", "-")
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+    raw: dict = _read_config(args.config) if args.config else {}
     for flag, key in FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
@@ -79,6 +98,18 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
             f"largest useful rf is {size} (use smaller kernels or a larger data.image_size)"
         )
     return cfg
+
+
+def _check_writable(out: Path) -> None:
+    """Make ``--out`` now, the last check before training, or say in one sentence why not."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"cannot write --out {out}: it is a file; choose a folder") from None
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write --out {out} ({e.strerror}); choose another folder"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         )
     check_data(cfg.data, test_split=cfg.eval.metrics)  # before anything is written under --out
     out: Path = args.out
+    _check_writable(out)
     bars: list = []  # made at the first step, so set-up errors print alone
 
     def progress(step: int, total: int) -> None:
