@@ -77,7 +77,7 @@ def test_arrays_and_pngs_load_to_the_same_floats(tmp_path):
 
 
 def test_without_real_mnist_it_names_data_root(tmp_path, capsys):
-    np.save(tmp_path / "x.npy", np.zeros((4, 28, 28), np.uint8))
+    np.save(tmp_path / "x.npy", np.zeros((8, 28, 28), np.uint8))
     one_sentence_exit_2(
         ["score", str(tmp_path / "x.npy"), "--data-root", str(tmp_path / "empty")],
         capsys,
@@ -101,7 +101,13 @@ def test_json_holds_every_report_key_and_both_levels(tmp_path, capsys, monkeypat
     assert (
         main(["score", str(tmp_path / "x.npy"), "--data-root", str(tmp_path / "m"), "--json"]) == 0
     )
-    report = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert captured.err == (
+        "ganrf score: warning: 150 images: FID-like and KID read high (KID can go below 0) on so "
+        "few, KID's subsets are all the whole set (its std reads 0), and both levels are judged "
+        "on 150 samples; compare only sets of the same size (trials score 2,000)\n"
+    )
     expected = {
         "metric/feature_net", "metric/samples", "metric/fid", "metric/fid_floor",
         "metric/fid_over_floor", "metric/kid_mean", "metric/kid_std", "metric/precision",
@@ -115,3 +121,15 @@ def test_json_holds_every_report_key_and_both_levels(tmp_path, capsys, monkeypat
     assert main(["score", str(tmp_path / "x.npy"), "--data-root", str(tmp_path / "m")]) == 0
     table = capsys.readouterr().out
     assert "metric/recognisable_share" in table and "metric/success" in table
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_too_few_images_are_one_sentence_before_any_metric(tmp_path, capsys, n):
+    """torch's kthvalue error ended it before; no MNIST is needed to say so."""
+    np.save(tmp_path / "x.npy", np.zeros((n, 28, 28), np.uint8))
+    one_sentence_exit_2(
+        ["score", str(tmp_path / "x.npy"), "--data-root", str(tmp_path / "none")],
+        capsys,
+        f"{n} image(s) are too few to score: precision, recall, density and coverage use each "
+        "image's 5 nearest neighbours, so give at least 6 (trials score 2,000)",
+    )

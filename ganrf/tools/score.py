@@ -20,6 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+# PRDC's k = 5 nearest neighbours (ganrf.metrics.scores) need 6 images; KID draws subsets of
+# 1,000, and below that every subset is the whole set (its std reads 0).
+MIN_IMAGES = 6
+KID_SUBSET = 1000
 MAX_REFERENCE = 10_000  # the test split holds 10,000 digits: the reference is at most that
 
 
@@ -154,11 +158,31 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def check_size(n: int) -> str | None:
+    """Refuse a set too small for a metric (one sentence); a warning (or None) for a small one."""
+    if n < MIN_IMAGES:
+        raise ScoreInputError(
+            f"{n} image(s) are too few to score: precision, recall, density and coverage use "
+            f"each image's 5 nearest neighbours, so give at least {MIN_IMAGES} (trials score 2,000)"
+        )
+    if n < KID_SUBSET:
+        return (
+            f"ganrf score: warning: {n} images: FID-like and KID read high (KID can go below 0) on "
+            f"so few, KID's subsets are all the whole set (its std reads 0), and both levels are "
+            f"judged on {n} samples; compare only sets of the same size (trials score 2,000)"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        report = score(load_images(args.path), args.data_root)
+        images = load_images(args.path)
+        warning = check_size(len(images))
+        report = score(images, args.data_root)
     except ScoreInputError as e:
         print(f"ganrf score: error: {e}", file=sys.stderr)
         return 2
+    if warning:
+        print(warning, file=sys.stderr)
     print(json.dumps(report) if args.json else format_report(report))
     return 0
