@@ -122,19 +122,3 @@ def banner(final: pd.DataFrame) -> list[tuple[bool, str]]:
     """(passed the recognisable level, sentence) per judged preset, for the top of the page and
     the findings; empty where nothing was judged."""
     return [(c is not None and c.passed(LAX), sentence(p, c)) for p, c in controls(final).items()]
-
-
-def findings(final: pd.DataFrame) -> list:
-    """The control of each judged preset as a one-sided finding, so the page shows its seeds'
-    sample grids above the questions' (a reader sees what passing looks like)."""
-    from analysis.findings import Finding, Side  # findings imports this module
-
-    out = []
-    for preset, c in controls(final).items():
-        if c is None:
-            continue
-        side = Side(
-            f"control ({preset})", c.rows["metric/fid"], c.rows[STRICT], c.rows, c.rows[LAX]
-        )
-        out.append(Finding(sentence(preset, c), (side,)))
-    return out

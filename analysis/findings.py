@@ -1,6 +1,7 @@
 """The notes' four questions, answered from the data: one paragraph each, with effect sizes.
 
-1. **rf size**: one-layer discriminators, the smallest rf against rf >= 5;
+1. **rf size**: one-layer discriminators, every rf's mean in order, then the smallest rf
+   against the largest;
 2. **rf-equivalent stacks**: the same rf at different depths (the shallowest against the
    deepest);
 3. **same depth, different rf**: the smallest against the largest rf at each depth > 1;
@@ -23,7 +24,7 @@ import pandas as pd
 from scipy.stats import t as student_t
 
 from analysis.control import question_rows
-from analysis.stats import SUMMARY_STATUSES, fmt
+from analysis.stats import SUMMARY_STATUSES, fmt, mean_interval, plus_minus
 
 METRIC = "metric/fid"
 VERDICT = "metric/success"
@@ -125,17 +126,27 @@ def _side(g: pd.DataFrame, label: str) -> Side:
     return Side(label, g[METRIC], verdicts, g, g.get(LAX))
 
 
+def _mean_text(side: Side) -> str:
+    """``105 ± 12 (n = 2)``: a side's FID-like mean, its 95% t interval and n."""
+    n, mean, half = mean_interval(side.values)
+    return f"{plus_minus(mean, half, 3)} (n = {n})"
+
+
 def rf_size(final: pd.DataFrame) -> list[Finding]:
-    """Question 1: one conv layer, the smallest rf against every rf >= 5."""
+    """Question 1: one conv layer, a trend over rf: every rf's mean in order, then the smallest
+    rf against the largest (the notes' question is the trend, so no rf is pooled or left out)."""
     out = []
     for where, g in _groups(_usable(final[final["depth"] == 1]), HELD):
         rfs = sorted(g["rf"].dropna().unique())
-        small, large = g[g["rf"] == rfs[0]] if rfs else g, g[g["rf"] >= 5]
-        if not rfs or rfs[0] >= 5 or large.empty:
+        if len(rfs) < 2:
             continue
-        large_rfs = ", ".join(fmt(r) for r in sorted(large["rf"].unique()))
-        a, b = _side(small, f"rf {fmt(rfs[0])}"), _side(large, f"rf >= 5 ({large_rfs})")
-        out.append(Finding(f"One conv layer{where}: {sentence(a, b)}", (a, b)))
+        sides = [_side(g[g["rf"] == rf], f"rf {fmt(rf)}") for rf in rfs]
+        trend = ", ".join(f"{s.label} {_mean_text(s)}" for s in sides)
+        text = (
+            f"One conv layer{where}, FID-like by rf: {trend}. Smallest against largest: "
+            f"{sentence(sides[0], sides[-1])}"
+        )
+        out.append(Finding(text, tuple(sides)))
     return out
 
 

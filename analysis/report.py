@@ -23,14 +23,13 @@ import pandas as pd
 
 from analysis import figures as F
 from analysis.control import banner as control_banner
-from analysis.control import findings as control_findings
 from analysis.figures import esc
 from analysis.findings import answered
 from analysis.gallery import Images, gallery
 from analysis.load import TRIAL_STATUSES, final_rows, load_experiment
 from analysis.notes import experiment_report, table_html
 from analysis.page import render
-from analysis.samples import findings_html
+from analysis.samples import control_findings, findings_html
 from analysis.stats import (
     Configs,
     configurations,

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.control import LAX, STRICT, controls, sentence
 from analysis.figures import esc
 from analysis.findings import Finding, Side
 from analysis.gallery import THUMB_PX, Images
 from analysis.stats import fmt
 from ganrf import runs
 
-# What tells one configuration of a side from another (a side may pool several: rf >= 5).
+# What tells one configuration of a side from another (a side may pool several).
 CONFIG_FIELDS = ("layers", "rf", "depth", "head", "channels")
 
 
@@ -98,3 +99,16 @@ def findings_html(
         items = "".join(finding_html(f, images) for f in found)
         out.append(f'<div class="finding"><h3>{esc(title)}</h3><ul>{items}</ul></div>')
     return "".join(out)
+
+
+def control_findings(final: pd.DataFrame) -> list[Finding]:
+    """The control of each judged preset as a one-sided finding, so the page shows its seeds'
+    sample grids above the questions' (what passing looks like in this run)."""
+    out = []
+    for preset, c in controls(final).items():
+        if c is None:
+            continue
+        label = f"control ({preset})" if preset else "control"
+        side = Side(label, c.rows["metric/fid"], c.rows[STRICT], c.rows, c.rows[LAX])
+        out.append(Finding(sentence(preset, c), (side,)))
+    return out

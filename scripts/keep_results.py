@@ -16,6 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from ganrf.runs import SWEEP_FILE
+
 LEFT_OUT = (
     "checkpoint_*",
     "checkpoint",
@@ -30,8 +32,8 @@ LEFT_OUT = (
 
 def keep(src: Path, dest: Path) -> int:
     """Copy ``src`` to ``dest`` without :data:`LEFT_OUT`; the number of files copied."""
-    if not (src / "sweep.json").exists():
-        raise SystemExit(f"keep_results: {src} is not a sweep folder (no sweep.json)")
+    if not (src / SWEEP_FILE).exists():
+        raise SystemExit(f"keep_results: {src} is not a sweep folder (no {SWEEP_FILE})")
     if dest.exists():
         raise SystemExit(f"keep_results: {dest} exists; remove it first or choose another")
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns(*LEFT_OUT))

@@ -133,7 +133,8 @@ def test_the_control_answers_no_question(tmp_path):
     assert q2.startswith("rf 5") and "rf 13" not in q2
     assert answers["3. Same depth, different rf"] == ["No trials in these experiments speak to it."]
     (q1,) = answers["1. Does the rf size matter?"]
-    assert q1.startswith("One conv layer: rf 1 FID-like 100 against rf >= 5 (5) 40.5: diff")
+    assert q1.startswith("One conv layer, FID-like by rf: rf 1 100 ± 6.4 (n = 2), rf 5 40")
+    assert "Smallest against largest: rf 1 FID-like 100 against rf 5 40.5: difference" in q1
 
 
 def test_the_summary_counts_each_verdict_and_shows_the_share(tmp_path):

@@ -205,7 +205,7 @@ def test_findings_grids_numeric_sort_and_heatmap_filter(browser, tmp_path):
     # every finding with sides shows each seed's grid beside its sentence, drawn
     q1 = page.locator(".finding", has_text="1. Does the rf size matter?").locator("li.answer")
     grids = q1.locator(".sides img[data-img]")
-    assert grids.count() == 2 + 2  # rf 1's two seeds, rf >= 5's (conv5) two
+    assert grids.count() == 2 + 2  # rf 1's two seeds, rf 5's two
     for i in range(grids.count()):
         assert grids.nth(i).is_visible()
         assert grids.nth(i).evaluate("i => i.complete && i.naturalWidth > 0")

@@ -64,7 +64,7 @@ def test_each_finding_shows_every_seeds_latest_grid_per_configuration(tmp_path):
     images = Images()
     html = findings_html(answers, images)
     q1 = html[html.index("1. Does the rf size") : html.index("2. Same rf")]
-    # rf 1 against rf >= 5 (5, 13): three configurations of two seeds, each at step 200
+    # rf 1, 5 and 13, each its own side: three configurations of two seeds, each at step 200
     sides = re.findall(r'<div class="side"><b>(.*?)</b>(.*?)</div></div></div>(?=<div|</div>)', q1)
     labels = re.findall(r'<div class="lbl">(.*?)</div>', q1)
     assert labels == [
@@ -72,7 +72,7 @@ def test_each_finding_shows_every_seeds_latest_grid_per_configuration(tmp_path):
         "conv5 (rf 5, depth 1), image head, D 1,000 params",
         "conv13 (rf 13, depth 1), image head, D 1,000 params",
     ]
-    assert [s[0] for s in sides][:1] == ["rf 1"]
+    assert [s[0] for s in sides] == ["rf 1", "rf 5", "rf 13"]
     shown = [int(i) for i in re.findall(r'<img data-img="(\d+)"', q1)]
     assert [_grey(images.urls[i]) for i in shown] == [20, 40, 60, 80, 100, 120]
     assert re.findall(r"<figcaption>(.*?)</figcaption>", q1) == [
