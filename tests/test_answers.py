@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from analysis import answers
-from ganrf.sweep.experiments import CONTROL
 from tests.test_analysis import ok, trial
+from tests.test_control import control_trial
 
 ROOT = Path(__file__).resolve().parents[1]
 ONELAYER = {  # rf -> (FID-like by seed, recognisable share by seed, recognisable verdict by seed)
@@ -35,17 +35,7 @@ def _results(tmp_path, control=(1, 1, 1)):
     c.mkdir()
     (c / "sweep.json").write_text(json.dumps({"flags": {"preset": "questions"}}))
     for i, v in enumerate(control):
-        judged = {"metric/recognisable": v, "metric/recognisable_share": 0.6, "metric/success": 0}
-        trial(
-            c,
-            f"control-s{1000 + i}",
-            rf=13,
-            depth=2,
-            seed=1000 + i,
-            layers="conv5s2,conv5s2",
-            experiment=CONTROL,
-            results=[ok(20, **judged)],
-        )
+        control_trial(c, i, lax=v, success=0, share=0.6, fid=20)
     return tmp_path / "results"
 
 

@@ -46,6 +46,14 @@ def test_a_level_passes_at_two_thirds_of_the_seeds(k, n, passed):
     assert passes(k, n) is passed
 
 
+def control_trial(e, i, *, lax, success, share, fid):
+    """Control seed 1000 + i, judged as given, in experiment folder ``e``."""
+    judged = {"metric/recognisable": lax, "metric/success": success}
+    judged["metric/recognisable_share"] = share
+    trial(e, f"control-s{1000 + i}", rf=13, depth=2, seed=1000 + i, layers="conv5s2,conv5s2",
+          experiment=CONTROL, results=[ok(fid, **judged)])  # fmt: skip
+
+
 def _run(tmp_path, control_lax, *, preset="questions", control_success=(0, 0, 0)):
     """A judged run: onelayer rf 1 and rf 5 (two seeds, none recognisable), and the control
     (rf 13 at depth 2, three seeds) with the given verdicts."""
@@ -59,21 +67,7 @@ def _run(tmp_path, control_lax, *, preset="questions", control_success=(0, 0, 0)
                 e, f"rf{rf}-s{seed}", rf=rf, depth=1, seed=seed, results=[ok(fid + seed, **judged)]
             )
     for i, (lax, win) in enumerate(zip(control_lax, control_success)):
-        judged = {
-            "metric/recognisable": lax,
-            "metric/success": win,
-            "metric/recognisable_share": 0.5 + 0.05 * i,
-        }
-        trial(
-            e,
-            f"control-s{1000 + i}",
-            rf=13,
-            depth=2,
-            seed=1000 + i,
-            layers="conv5s2,conv5s2",
-            experiment=CONTROL,
-            results=[ok(20 + i, **judged)],
-        )
+        control_trial(e, i, lax=lax, success=win, share=0.5 + 0.05 * i, fid=20 + i)
     return final_rows(load_experiment(e))
 
 
