@@ -204,7 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--write", metavar="README", help="replace the README's answers block")
     g.add_argument("--check", metavar="README", help="exit 1 when the README's block is stale")
     args = p.parse_args(argv)
-    block = generate(args.paths)
+    paths = [Path(x).as_posix() for x in args.paths]  # results/x/ and results/x say the same
+    missing = [x for x in paths if not Path(x).is_dir()]
+    if missing:
+        raise SystemExit(f"analysis.answers: {missing[0]} is not a folder; give results folders")
+    if args.write:
+        current_block(Path(args.write).read_text())  # one sentence when it has no markers
+    block = generate(paths)
     if args.write:
         path = Path(args.write)
         path.write_text(replace_block(path.read_text(), block))

@@ -109,3 +109,17 @@ def test_the_readme_answers_are_what_the_code_makes_of_the_committed_results(mon
     monkeypatch.chdir(ROOT)  # the README names the results by their path in the repository
     readme = (ROOT / "README.md").read_text()
     assert answers.current_block(readme) == answers.generate(["results/mnist-questions"])
+
+
+def test_a_trailing_slash_is_the_same_results_and_bad_paths_are_one_sentence(tmp_path):
+    results = str(_results(tmp_path))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{answers.BEGIN}\n{answers.END}\n")
+    assert answers.main([results, "--write", str(readme)]) == 0
+    assert answers.main([results + "/", "--check", str(readme)]) == 0
+    with pytest.raises(SystemExit, match="nope is not a folder; give results folders"):
+        answers.main([str(tmp_path / "nope")])
+    readme.write_text("# no block\n")
+    with pytest.raises(SystemExit, match="no answers block"):
+        answers.main([results, "--write", str(readme)])
+    assert readme.read_text() == "# no block\n"

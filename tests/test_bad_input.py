@@ -129,6 +129,12 @@ CASES = {
         "ganrf train: error: cannot write --out /proc/x (No such file or directory); choose "
         "another folder",
     ),
+    "train-out-existing-but-unwritable": (  # mkdir passed; the first write failed mid-run
+        ganrf_main,
+        lambda t: ["train", "--dataset", "synthetic", "--steps", "1", "--out", "/proc"],
+        "ganrf train: error: cannot write --out /proc (No such file or directory); choose "
+        "another folder",
+    ),
     "sweep-bad-choice": (
         sweep_main,
         lambda t: ["--loss", "nope", "--storage-path", str(t / "D")],

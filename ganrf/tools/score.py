@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 # PRDC's k = 5 nearest neighbours (ganrf.metrics.scores) need 6 images; KID draws subsets of
-# 1,000, and below that every subset is the whole set (its std reads 0).
+# 1,000, and up to that every subset is the whole set (its std reads 0).
 MIN_IMAGES = 6
 KID_SUBSET = 1000
 MAX_REFERENCE = 10_000  # the test split holds 10,000 digits: the reference is at most that
@@ -165,7 +165,7 @@ def check_size(n: int) -> str | None:
             f"{n} image(s) are too few to score: precision, recall, density and coverage use "
             f"each image's 5 nearest neighbours, so give at least {MIN_IMAGES} (trials score 2,000)"
         )
-    if n < KID_SUBSET:
+    if n <= KID_SUBSET:  # at 1,000 too every subset is the whole set
         return (
             f"ganrf score: warning: {n} images: FID-like and KID read high (KID can go below 0) on "
             f"so few, KID's subsets are all the whole set (its std reads 0), and both levels are "

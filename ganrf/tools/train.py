@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -101,9 +102,13 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
 
 
 def _check_writable(out: Path) -> None:
-    """Make ``--out`` now, the last check before training, or say in one sentence why not."""
+    """Make ``--out`` now, the last check before training, and write a probe file in it, or
+    say in one sentence why not (/proc, /sys, a read-only folder)."""
+    probe = out / f".ganrf-write-test-{os.getpid()}"
     try:
         out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
     except FileExistsError:
         raise ConfigError(f"cannot write --out {out}: it is a file; choose a folder") from None
     except OSError as e:
