@@ -17,11 +17,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.stats import SUMMARY_STATUSES
+from analysis.stats import LAX, STRICT, SUMMARY_STATUSES
 from ganrf.sweep.experiments import CONTROL, CONTROL_LAYERS
 
-LAX = "metric/recognisable"
-STRICT = "metric/success"
 LEVELS = ((LAX, "recognisable digits"), (STRICT, "success (close to real digits)"))
 DESCRIBED = f"the notes' discriminator ({CONTROL_LAYERS}: rf 13, image head)"
 

@@ -24,11 +24,10 @@ import pandas as pd
 from scipy.stats import t as student_t
 
 from analysis.control import question_rows
-from analysis.stats import SUMMARY_STATUSES, fmt, mean_interval, plus_minus
+from analysis.stats import LAX, STRICT, SUMMARY_STATUSES, fmt, mean_interval, plus_minus
 
 METRIC = "metric/fid"
-VERDICT = "metric/success"
-LAX = "metric/recognisable"  # the second, laxer level (a number appears; README, Metrics)
+VERDICT = STRICT
 # Fields a contrast holds fixed, besides the ones it varies (when the frame has them).
 HELD = ("dataset", "experiment_name", "preset", "head", "loss", "norm", "dropout")
 

@@ -14,7 +14,7 @@ from pandas.api.types import is_bool, is_number, is_scalar
 
 from analysis.figures import esc
 from analysis.load import TRIAL_STATUSES
-from analysis.stats import configurations, fmt, mean_interval, plus_minus
+from analysis.stats import LAX, STRICT, configurations, fmt, mean_interval, plus_minus
 from ganrf import runs
 from ganrf.config import not_in_force
 
@@ -79,7 +79,7 @@ def _mean_pm(rows: pd.DataFrame, col: str, digits: int = 4, raw: bool = False) -
 
 
 DIGIT_CLASSES = 10
-LEVELS = (("metric/success", "success"), ("metric/recognisable", "recognisable"))
+LEVELS = ((STRICT, "success"), (LAX, "recognisable"))
 
 
 def verdict_counts(rows: pd.DataFrame) -> str:
