@@ -119,7 +119,7 @@ function filterTrace(t, keep) {{
   const idx = t.customdata.map((k, i) => keep.has(k) ? i : -1).filter(i => i >= 0);
   const pick = a => Array.isArray(a) ? idx.map(i => a[i]) : a;
   for (const a of ["x", "y", "customdata", "hovertext", "text"]) t[a] = pick(t[a]);
-  if (t.error_y) {{ t.error_y.array = pick(t.error_y.array); }}
+  if (t.error_y) {{ t.error_y.array = pick(t.error_y.array); t.error_y.arrayminus = pick(t.error_y.arrayminus); }}
   return t;
 }}
 function recolour(sec, data, split) {{

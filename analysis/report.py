@@ -214,7 +214,8 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
     header = [
         f"<p>{final['experiment_name'].nunique()} experiment(s), {len(final)} trial(s); "
         f"written {esc(stamp)}. Means are over the seeds of one configuration (every field "
-        "that varies but the seed), with n and a 95% t interval; diverged and errored trials "
+        "that varies but the seed), with n and a 95% interval (t over seeds, cut to [0, 1] for "
+        "a share; for a verdict, the Wilson interval of k of n seeds); diverged and errored trials "
         "are listed in the tables and left out of means.</p>"
     ]
     if running:

@@ -4,11 +4,16 @@ A *configuration* is one combination of every field that varies between the tria
 other than the seed: the experiment folder, its preset, the dataset, the design (rf, depth,
 layers, head, norm, dropout...), the loss, and any training-config key a ``--set`` changed. The
 fields are found in the data, never listed by hand, so a key that starts varying becomes a field
-by itself. Means are taken over the seeds of one configuration only, with a 95% t interval.
+by itself. Means are taken over the seeds of one configuration only, with a 95% interval
+(:func:`metric_interval`: t, cut to a bounded metric's range; Wilson for a 1/0 verdict).
 
-Left out of the fields, because they change where or how fast a trial runs but not what it
-learns: the data folder (``data.root``: a cluster's and a laptop's copy of MNIST are the same
-data), ``data.download``, ``data.workers``, ``data.device_max_gb``, ``device``, ``threads`` and
+Left out of the fields, because they say which question a trial serves but not what it learns:
+the experiment a design was planned for (``experiment``: the questions preset runs the one-layer
+rf-13 D with an image head once, for question 1 and question 4 both, labelled
+"onelayer,heads"; as a field it split question 1's rf trend into two lines). Left out because
+they change where or how fast a trial runs but not what it learns: the data folder
+(``data.root``: a cluster's and a laptop's copy of MNIST are the same data),
+``data.download``, ``data.workers``, ``data.device_max_gb``, ``device``, ``threads`` and
 ``cuda_graph``.
 """
 
@@ -40,7 +45,6 @@ NAMED_FIELDS = {
     "experiment_name": (),
     "preset": (),
     "dataset": ("data.dataset",),
-    "experiment": (),
     "rf": ("d.layers",),
     "depth": ("d.layers",),
     "layers": ("d.layers",),
@@ -50,6 +54,12 @@ NAMED_FIELDS = {
     "dropout": ("d.dropout",),
     "loss": ("loss.kind",),
 }
+# Set verdicts (1/0 per trial): a configuration shows how many of its seeds passed, never a mean
+# with an interval ("success 0 ± 0" read as a measurement).
+STRICT = "metric/success"  # samples close to real digits
+LAX = "metric/recognisable"  # the laxer level: a number appears (README, Metrics)
+VERDICTS = (STRICT, LAX)
+Z975 = 1.959964  # the standard normal's 0.975 quantile
 # Two-sided 95% t quantiles, t(0.975, df) for df = 1..30.
 T975 = (
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
@@ -89,6 +99,75 @@ def mean_interval(values: pd.Series) -> tuple[int, float, float]:
     return n, mean, t975(n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
 
 
+def wilson(k: int, n: int, z: float = Z975) -> tuple[float, float]:
+    """The Wilson score interval (95%) of a proportion, ``k`` of ``n``: for verdicts over seeds
+    (0 of 3 passed: [0, 0.56], never "0 ± 0")."""
+    if n < 1:
+        return math.nan, math.nan
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A configuration's mean over its seeds with its 95% interval.
+
+    Attributes:
+        n: seeds with a value.
+        mean: their mean (for a verdict, the share that passed).
+        lo, hi: the interval's ends (NaN for a single seed of a measured metric).
+        half: its half width where it is symmetric (a t interval inside the metric's bounds),
+            else NaN: a table writes ``mean ± half`` only then, else ``mean [lo, hi]``.
+        how: what the interval is, in words, for hovers.
+    """
+
+    n: int
+    mean: float
+    lo: float
+    hi: float
+    half: float
+    how: str
+
+
+def metric_interval(values: pd.Series, metric: str) -> Interval:
+    """``metric``'s mean over ``values`` (one per seed) and its 95% interval: for a verdict
+    (:data:`VERDICTS`, 1/0 per seed) the Wilson interval of k of n; otherwise the t interval,
+    cut to the registry's bounds of the metric where it crosses them. Cutting keeps the
+    coverage: the true mean lies within the bounds, so it lies in the t interval exactly when it
+    lies in the cut one."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    n = len(v)
+    if n == 0:
+        return Interval(0, math.nan, math.nan, math.nan, math.nan, "no seed")
+    if metric in VERDICTS:
+        k = int(round(float(v.sum())))
+        lo, hi = wilson(k, n)
+        how = f"{k} of {n} seed{'s' * (n != 1)} passed, Wilson 95% interval"
+        return Interval(n, k / n, lo, hi, math.nan, how)
+    n, mean, half = mean_interval(v)
+    if n == 1:
+        return Interval(1, mean, math.nan, math.nan, math.nan, "1 seed: no interval")
+    lo, hi = mean - half, mean + half
+    how = f"mean of {n} seeds, 95% t interval (t={t975(n - 1):.4g})"
+    bounds = METRICS[metric].bounds if metric in METRICS else None
+    if bounds and (lo < bounds[0] or hi > bounds[1]):
+        lo, hi, half = max(lo, bounds[0]), min(hi, bounds[1]), math.nan
+        how += f" cut to the metric's range [{bounds[0]:g}, {bounds[1]:g}]"
+    return Interval(n, mean, lo, hi, half, how)
+
+
+def interval_str(mean: float, lo: float, hi: float, half: float, digits: int = 4) -> str:
+    """``80.5 ± 6.4`` for a symmetric interval, ``0.19 [0, 0.31]`` for a cut or Wilson one,
+    the bare mean for a single seed."""
+    if mean is None or math.isnan(mean):
+        return ""
+    if not math.isnan(half) or math.isnan(lo):
+        return plus_minus(mean, half, digits)
+    return f"{mean:.{digits}g} [{lo:.2g}, {hi:.2g}]"
+
+
 def plus_minus(mean: float, half: float, digits: int = 4) -> str:
     if mean is None or math.isnan(mean):
         return ""
@@ -126,7 +205,8 @@ class Configs:
 
     def summary(self, metric: str) -> pd.DataFrame:
         """Per configuration: its fields, n (seeds averaged), mean, the 95% interval's half
-        width and ends; over the trials that finished or are still running."""
+        width (where symmetric) and ends and what it is (:func:`metric_interval`); over the
+        trials that finished or are still running."""
         cache = self.__dict__.setdefault("_summaries", {})
         if metric not in cache:
             cache[metric] = self._summary(metric)
@@ -138,7 +218,7 @@ class Configs:
         for cfg, g in ok.groupby("cfg", sort=True):
             if metric not in g or g[metric].isna().all():
                 continue
-            n, mean, half = mean_interval(g[metric])
+            iv = metric_interval(g[metric], metric)
             first = g.iloc[0]
             rows.append(
                 {
@@ -146,14 +226,18 @@ class Configs:
                     "cfg_label": first["cfg_label"],
                     **{f: first[f] for f in self._shown},
                     "params_d": first.get("params_d", math.nan),  # D's size, from design.json
-                    "n": n,
-                    "mean": mean,
-                    "half": half,
-                    "lo": mean - half if n > 1 else math.nan,
-                    "hi": mean + half if n > 1 else math.nan,
+                    "n": iv.n,
+                    "mean": iv.mean,
+                    "half": iv.half,
+                    "lo": iv.lo,
+                    "hi": iv.hi,
+                    "how": iv.how,
                 }
             )
-        cols = ["cfg", "cfg_label", *self._shown, "params_d", "n", "mean", "half", "lo", "hi"]
+        cols = [
+            *("cfg", "cfg_label", *self._shown, "params_d"),
+            *("n", "mean", "half", "lo", "hi", "how"),
+        ]
         return pd.DataFrame(rows, columns=cols)
 
 
@@ -207,17 +291,11 @@ def headline(frame: pd.DataFrame) -> list[str]:
     return [k for k, m in METRICS.items() if m.headline and k in frame and frame[k].notna().any()]
 
 
-# Set verdicts (1/0 per trial): a configuration shows how many of its seeds passed, never a mean
-# with an interval ("success 0 ± 0" read as a measurement).
-STRICT = "metric/success"  # samples close to real digits
-LAX = "metric/recognisable"  # the laxer level: a number appears (README, Metrics)
-VERDICTS = (STRICT, LAX)
-
-
 def summary_table(configs: Configs, metrics: list[str] | None = None) -> pd.DataFrame:
     """One row per configuration: every varying field, n (seeds averaged: finished or running
     trials), then per headline metric its mean and the half width of its 95% interval
-    (``<label> ±``; empty for one seed); for a verdict (:data:`VERDICTS`) the share of seeds
+    (``<label> ±``; empty for one seed or where the interval is cut to the metric's bounds) and
+    its ends (``<label> lo``, ``<label> hi``); for a verdict (:data:`VERDICTS`) the share of seeds
     that passed and how many were judged (``<label> of``)."""
     final = configs.final
     metrics = headline(final) if metrics is None else metrics
@@ -233,12 +311,15 @@ def summary_table(configs: Configs, metrics: list[str] | None = None) -> pd.Data
             table[f"{label} of"] = s["n"].reindex(base.index)
         else:
             table[f"{label} ±"] = s["half"].reindex(base.index)
+            table[f"{label} lo"] = s["lo"].reindex(base.index)
+            table[f"{label} hi"] = s["hi"].reindex(base.index)
     cols = [*configs.fields, "n"] + [c for c in table.columns if c not in configs.fields + ["n"]]
     return table[cols].reset_index(drop=True)
 
 
 def summary_display(table: pd.DataFrame) -> pd.DataFrame:
-    """``summary_table`` with each metric and its interval joined as "80.5 ± 6.4", and each
+    """``summary_table`` with each metric and its interval joined as "80.5 ± 6.4" (a cut one
+    as "0.19 [0, 0.31]"), and each
     verdict as the seeds that passed: "1 of 3"."""
     out = table.copy()
     for col in [c for c in table.columns if c.endswith(" of")]:
@@ -250,8 +331,9 @@ def summary_display(table: pd.DataFrame) -> pd.DataFrame:
         out = out.drop(columns=col)
     for col in [c for c in table.columns if c.endswith(" ±")]:
         label = col[:-2]
-        out[label] = [plus_minus(m, h) for m, h in zip(table[label], table[col])]
-        out = out.drop(columns=col)
+        ends = zip(table[label], table[f"{label} lo"], table[f"{label} hi"], table[col])
+        out[label] = [interval_str(*e) for e in ends]
+        out = out.drop(columns=[col, f"{label} lo", f"{label} hi"])
     for c in out.columns:
         if out[c].dtype == object or c in ("n",):
             continue

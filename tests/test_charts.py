@@ -300,3 +300,17 @@ def test_curves_and_parallel_coordinates_keep_equal_trials_together():
     assert F.fig_parcoords(configurations(final), FID).data[0].dimensions[-1].range is None
     frame[FID] = [50.0, 120.0, 60.0, 110.0]
     assert F.fig_curves(frame, configurations(final), FID).layout.yaxis.range is None
+
+
+def test_a_design_shared_by_two_questions_stays_on_its_rf_line():
+    # the questions preset runs the one-layer rf-13 image-head D once for questions 1 and 4:
+    # its label "onelayer,heads" names the questions it serves, not a different configuration
+    rows = table([(1, 1, 0, "finished", 50.0), (3, 1, 0, "finished", 40.0)])
+    shared = table([(13, 1, 0, "finished", 30.0)])
+    frame = pd.concat(
+        [rows.assign(experiment="onelayer"), shared.assign(experiment="onelayer,heads")]
+    )
+    cf = configurations(frame)
+    assert "experiment" not in cf.fields
+    means, _ = split(F.fig_metric_vs(cf, "rf", FID))
+    assert [(list(t.x), list(t.y)) for t in means] == [([1, 3, 13], [50.0, 40.0, 30.0])]

@@ -1,7 +1,7 @@
 """The rf x depth heatmap of one slice (the fields other than rf and depth held at one value).
 
 A heatmap's colour claims a difference, and two seeds' means differ by noise: so a cell is
-coloured only where its 95% t interval over seeds excludes the *reference*, the slice's mean of
+coloured only where its 95% interval over seeds (:func:`analysis.stats.metric_interval`) excludes the *reference*, the slice's mean of
 its cells' means (each configuration weighed once). A cell whose interval includes the
 reference, or that has one seed (no interval), is grey. Every cell shows its mean and interval
 and n as text; the rule is the chart's subtitle and each cell's hover says which side it falls.
@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 
 from analysis.figures.base import SPELLING, _groups, _layout, _record_groups, esc, label
 from analysis.figures.means import _summary, interval_text
-from analysis.stats import Configs, fmt, plus_minus
+from analysis.stats import Configs, fmt, interval_str
 
 MUTED = "#e4e4e4"  # the cells whose difference from the reference is within noise
 
@@ -43,8 +43,8 @@ def _cell_hover(c: dict, metric: str, reference: float) -> str:
     return "<br>".join(
         [
             f"rf {esc(fmt(c['rf']))}, depth {esc(fmt(c['depth']))}",
-            f"{esc(label(metric))}: {plus_minus(c['mean'], c['half'])}",
-            interval_text(c["n"], c["lo"], c["hi"]),
+            f"{esc(label(metric))}: {interval_str(c['mean'], c['lo'], c['hi'], c['half'])}",
+            interval_text(c["n"], c["lo"], c["hi"], c["how"]),
             f"seeds: {seeds}",
             verdict,
         ]
@@ -72,7 +72,9 @@ def spec_heatmap(configs: Configs, metric: str, slice_name: str = "") -> dict:
 
     z = layer(lambda c: float(c["mean"]) if differs(c, reference) else None)
     muted = layer(lambda c: None if differs(c, reference) else 0)
-    text = layer(lambda c: f"{plus_minus(c['mean'], c['half'], 3)}<br>n={c['n']}")
+    text = layer(
+        lambda c: f"{interval_str(c['mean'], c['lo'], c['hi'], c['half'], 3)}<br>n={c['n']}"
+    )
     keys = layer(lambda c: c["page_key"])  # the page's filters blank the cells they exclude
     hover = layer(lambda c: _cell_hover(c, metric, reference))
     mean = layer(lambda c: float(c["mean"]))  # every cell's mean, coloured or not

@@ -29,19 +29,79 @@ from analysis.figures.base import (
     esc,
     label,
 )
-from analysis.stats import SUMMARY_STATUSES, Configs, fmt, plus_minus, t975
+from analysis.stats import SUMMARY_STATUSES, Configs, fmt, interval_str, t975
+from ganrf.metrics.spec import METRICS
 
 SEEDS = "seeds"  # the ``meta.role`` of a trace of seed dots (beside a trace of means)
 # How far right of its mean a seed dot sits: this fraction of the x axis' span (log or linear).
 DOT_OFFSET = 0.012
 
 
-def interval_text(n: int, lo: float, hi: float) -> str:
+def interval_text(n: int, lo: float, hi: float, how: str | None = None) -> str:
     """What a mean's interval is, in words: ``mean of 2 seeds, 95% t interval (t=12.71)
-    [74.15, 86.85]``; a single seed has none."""
-    if n < 2:
-        return "1 seed: no interval" if n == 1 else "no seed"
-    return f"mean of {n} seeds, 95% t interval (t={t975(n - 1):.4g}) [{lo:.4g}, {hi:.4g}]"
+    [74.15, 86.85]``, or as ``how`` (:func:`analysis.stats.metric_interval`) says: a Wilson
+    interval for a verdict, a t interval cut to a share's [0, 1]; a single seed has none."""
+    if pd.isna(lo):
+        return how or ("1 seed: no interval" if n == 1 else "no seed")
+    how = how or f"mean of {n} seeds, 95% t interval (t={t975(n - 1):.4g})"
+    return f"{how} [{lo:.4g}, {hi:.4g}]"
+
+
+def error_bars(records: list[dict]) -> dict:
+    """Plotly's ``error_y`` of the means in ``records``: from each interval's low end to its
+    high end, which need not be symmetric (a Wilson interval, a t interval cut to [0, 1])."""
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": _js([r["hi"] - r["mean"] for r in records]),
+        "arrayminus": _js([r["mean"] - r["lo"] for r in records]),
+        "visible": True,
+    }
+
+
+def reach_cut(layout: dict, metric: str, ys: list) -> None:
+    """Where ``metric`` has a cut, draw it and make the y axis span it and every value in ``ys``
+    (with 5% to spare), so a reader sees how far below the cut a mean is."""
+    cut = cut_line(layout, metric)
+    if cut is None:
+        return
+    v = [float(y) for y in [*ys, cut] if y is not None and not pd.isna(y)]
+    pad = 0.05 * ((max(v) - min(v)) or 1.0)
+    layout["yaxis"]["range"] = [min(v) - pad, max(v) + pad]
+
+
+def cut_line(layout: dict, metric: str) -> float | None:
+    """A dashed line across the chart at the value a verdict is drawn at (the registry's
+    ``cut``: the recognisable share's 0.52), named on the chart; returns it for the y range."""
+    m = METRICS.get(metric)
+    if m is None or m.cut is None:
+        return None
+    layout["shapes"] = [
+        {
+            "type": "line",
+            "xref": "paper",
+            "x0": 0,
+            "x1": 1,
+            "yref": "y",
+            "y0": m.cut,
+            "y1": m.cut,
+            "line": {"dash": "dash", "color": "#444", "width": 1},
+        }
+    ]
+    layout["annotations"] = [
+        {
+            "xref": "paper",
+            "x": 1,
+            "xanchor": "right",
+            "yref": "y",
+            "y": m.cut,
+            "yanchor": "bottom",
+            "text": f"cut {m.cut:g}: a set at or above it passes (with 8 classes)",
+            "showarrow": False,
+            "font": {"size": 11},
+        }
+    ]
+    return m.cut
 
 
 def seed_values(configs: Configs, metric: str) -> dict[int, list[dict]]:
@@ -75,8 +135,10 @@ def _hover(s: pd.DataFrame, x: str | None, metric: str, seeds: dict[int, list[di
         parts = [esc(r["cfg_label"])]
         if x:
             parts.append(f"{esc(x)} {esc(fmt(r[x]))}")
-        parts.append(f"{esc(label(metric))}: {plus_minus(r['mean'], r['half'])}")
-        parts.append(interval_text(r["n"], r["lo"], r["hi"]))
+        parts.append(
+            f"{esc(label(metric))}: {interval_str(r['mean'], r['lo'], r['hi'], r['half'])}"
+        )
+        parts.append(interval_text(r["n"], r["lo"], r["hi"], r["how"]))
         values = ", ".join(f"{d['value']:.4g}" for d in seeds.get(r["cfg"], []))
         parts.append(f"seeds (dots): {values}")
         out.append("<br>".join(parts))
@@ -158,7 +220,7 @@ def spec_metric_vs(
                 "type": "scatter",
                 "x": xs,
                 "y": _column(g, "mean"),
-                "error_y": {"type": "data", "array": _column(g, "half"), "visible": True},
+                "error_y": error_bars(g),
                 "mode": "lines+markers" if len(set(xs)) == len(xs) else "markers",
                 "name": name,
                 "legendgroup": name,
@@ -173,6 +235,7 @@ def spec_metric_vs(
     ys = [r[c] for c in ("lo", "hi", "mean") for r in s] + [
         d["value"] for r in s for d in r["seeds"]
     ]
+    reach_cut(layout, metric, ys)
     _axes(layout, x, [r[x] for r in s], ys)
     return {"data": data, "layout": layout}
 
@@ -209,7 +272,7 @@ def spec_bars(configs: Configs, metric: str, split: str, title: str | None = Non
                 "type": "bar",
                 "x": [x_of(r) for r in g],
                 "y": _column(g, "mean"),
-                "error_y": {"type": "data", "array": _column(g, "half"), "visible": True},
+                "error_y": error_bars(g),
                 "name": name,
                 "legendgroup": name,
                 "marker": {"color": colour, "opacity": 0.6},
@@ -224,6 +287,7 @@ def spec_bars(configs: Configs, metric: str, split: str, title: str | None = Non
     # a bar's length is its value: the axis starts at 0, never at a floor under tiny differences
     layout.update(barmode="group", scattermode="group")
     layout["yaxis"]["rangemode"] = "tozero"
+    reach_cut(layout, metric, [0.0, *(r[c] for c in ("hi", "mean") for r in s)])
     return {"data": data, "layout": layout}
 
 

@@ -19,6 +19,12 @@ from typing import Any
 
 from ganrf.config import DATASETS
 
+# The recognisable level's cut on the share of recognisable samples, calibrated on the judge's
+# reference cases (``ganrf.metrics.judge`` explains it and applies it); here so that the
+# torch-free page can draw it.
+RECOGNISABLE_SHARE_MIN = 0.52
+UNIT = (0.0, 1.0)  # the bounds of a share or a 1/0 verdict
+
 # The shipped digit classifier scores 28x28 grey images: MNIST, and the synthetic digits of tests.
 DIGITS = ("mnist", "synthetic")
 
@@ -37,6 +43,11 @@ class Metric:
         progress: column header in Tune's progress table ("" for none).
         headline: a column of the page's summary table (mean and 95% interval per
             configuration).
+        bounds: the values it can take, ``(low, high)``, or None where it is unbounded: a
+            share lies in [0, 1], so its interval over seeds is cut to [0, 1] (a t interval
+            that reached -0.1 said a share could be negative).
+        cut: the value a verdict is drawn at, where one is (the recognisable share's
+            :data:`RECOGNISABLE_SHARE_MIN`): its charts draw it as a line.
         compute: ``"package.module:function"``, the function that computes it from one
             :class:`ganrf.metrics.evaluate.Evaluation` and returns a number, or None where it
             does not apply (no classifier, no discriminator); the evaluator reports every
@@ -52,6 +63,8 @@ class Metric:
     chart: bool = True
     progress: str = ""
     headline: bool = False
+    bounds: tuple[float, float] | None = None
+    cut: float | None = None
     compute: str = ""
 
     @property
@@ -181,16 +194,22 @@ for _m in (
         "share named with p >= 0.9",
         datasets=DIGITS,
         chart=False,
+        bounds=UNIT,
         compute="ganrf.metrics.compute:confident_share",
     ),
     Metric(
         "metric/precision",
         "precision",
         lower_is_better=False,
+        bounds=UNIT,
         compute="ganrf.metrics.compute:precision",
     ),
     Metric(
-        "metric/recall", "recall", lower_is_better=False, compute="ganrf.metrics.compute:recall"
+        "metric/recall",
+        "recall",
+        lower_is_better=False,
+        bounds=UNIT,
+        compute="ganrf.metrics.compute:recall",
     ),
     Metric(
         "metric/density", "density", lower_is_better=False, compute="ganrf.metrics.compute:density"
@@ -199,12 +218,14 @@ for _m in (
         "metric/coverage",
         "coverage",
         lower_is_better=False,
+        bounds=UNIT,
         compute="ganrf.metrics.compute:coverage",
     ),
     Metric(
         "metric/ssim",
         "mean pairwise SSIM (high = alike)",
         lower_is_better=True,
+        bounds=(-1.0, 1.0),
         compute="ganrf.metrics.compute:ssim",
     ),
     Metric(
@@ -214,6 +235,7 @@ for _m in (
         datasets=DIGITS,
         progress="ok",
         headline=True,
+        bounds=UNIT,
         compute="ganrf.metrics.compute:success",
     ),
     # the second, laxer level (issue 20): the share of samples every judge names as the same
@@ -224,6 +246,7 @@ for _m in (
         lower_is_better=False,
         headline=True,
         datasets=DIGITS,
+        bounds=UNIT,
         compute="ganrf.metrics.compute:recognisable",
     ),
     Metric(
@@ -232,6 +255,8 @@ for _m in (
         lower_is_better=False,
         headline=True,
         datasets=DIGITS,
+        bounds=UNIT,
+        cut=RECOGNISABLE_SHARE_MIN,
         compute="ganrf.metrics.compute:recognisable_share",
     ),
     Metric(
