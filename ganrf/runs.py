@@ -20,12 +20,13 @@ own state, and one folder per trial. A trial folder holds:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from ganrf.storage import atomic_path
 
 SWEEP_FILE = "sweep.json"  # experiment folder: the flags and resources the sweep started with
 PARAMS_FILE = "params.json"  # trial folder, Tune's: {"trial": flat trial value}
@@ -91,17 +92,34 @@ def read_text(uri: str | Path) -> str:
     return read_bytes(uri).decode()
 
 
-def write_text(uri: str | Path, text: str) -> None:
-    """Write ``text`` at ``uri``, making its folder; whole or not at all on a local disk."""
-    fs, inner = filesystem(uri)
-    folder = inner.rsplit("/", 1)[0]
+def write_whole(fs, path: str, data: bytes) -> None:
+    """Write ``data`` at ``path`` on the pyarrow filesystem ``fs``, making its folder, whole or
+    not at all: a kill at any moment (a SIGKILL, the trial watchdog's ``os._exit``, a lost
+    node) leaves the old file or the new one, never a cut one. On a local disk the bytes go to a
+    temporary file beside it that one rename puts in its place; an object store's upload is
+    whole by itself (the object appears only when its stream closes). Every run file is
+    written through here."""
+    folder, _, name = path.rpartition("/")
     fs.create_dir(folder, recursive=True)
-    if not is_uri(uri):
-        with atomic_path(inner) as tmp:
-            tmp.write_text(text)
+    if fs.type_name != "local":
+        with fs.open_output_stream(path) as f:
+            f.write(data)
         return
-    with fs.open_output_stream(inner) as f:
-        f.write(text.encode())
+    tmp = f"{folder}/.{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        with fs.open_output_stream(tmp) as f:
+            f.write(data)
+        fs.move(tmp, path)  # rename(2): atomic within a folder
+    except BaseException:
+        with contextlib.suppress(OSError):
+            fs.delete_file(tmp)
+        raise
+
+
+def write_text(uri: str | Path, text: str) -> None:
+    """Write ``text`` at ``uri``, making its folder, whole or not at all (:func:`write_whole`)."""
+    fs, inner = filesystem(uri)
+    write_whole(fs, inner, text.encode())
 
 
 def list_names(uri: str | Path) -> list[str]:
@@ -145,10 +163,9 @@ def fetch_experiment(uri: str, dest: str | Path) -> Path:
 
 
 def upload(local: Path, uri: str) -> None:
-    """Copy one local file into the folder ``uri`` (it keeps its name)."""
+    """Copy one local file into the folder ``uri`` (it keeps its name), whole or not at all."""
     fs, root = filesystem(uri)
-    with fs.open_output_stream(f"{root.rstrip('/')}/{local.name}") as dst:
-        dst.write(local.read_bytes())
+    write_whole(fs, f"{root.rstrip('/')}/{local.name}", local.read_bytes())
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,10 +373,12 @@ def write_trial_files(
 
 
 def append_report(fs, path: str, row: dict[str, Any], until_step: int | None = None) -> None:
-    """Add ``row`` to the reports file at ``path`` on the pyarrow filesystem ``fs`` (read and
-    written whole: a few lines per evaluation); with ``until_step``, first drop the reports
-    after that step (a run resumed from its checkpoint reports them again). ``row`` None: only
-    drop."""
+    """Add ``row`` to the reports file at ``path`` on the pyarrow filesystem ``fs``; with
+    ``until_step``, first drop the reports after that step (a run resumed from its checkpoint
+    reports them again). ``row`` None: only drop. The file is read and written whole (a few
+    lines per evaluation; object stores cannot append), through :func:`write_whole`: a kill
+    mid-write leaves the reports acknowledged before it (tests/test_run_files.py kills writers
+    at hundreds of random moments)."""
     try:
         with fs.open_input_stream(path) as f:
             rows = parse_jsonl(f.read().decode(errors="replace"))
@@ -369,9 +388,7 @@ def append_report(fs, path: str, row: dict[str, Any], until_step: int | None = N
         rows = [r for r in rows if (r.get("progress/step") or 0) <= until_step]
     if row is not None:
         rows.append(row)
-    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(path) as f:
-        f.write("".join(json.dumps(r) + "\n" for r in rows).encode())
+    write_whole(fs, path, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
 # --------------------------------------------------------------------------------------------

@@ -187,10 +187,9 @@ def _read_trial_file(name: str) -> str | None:
 
 
 def _write_trial_file(name: str, text: str) -> None:
+    """Write a file into this trial's folder in storage, whole or not at all."""
     storage = tune.get_context().get_storage()
-    storage.storage_filesystem.create_dir(storage.trial_fs_path, recursive=True)
-    with storage.storage_filesystem.open_output_stream(f"{storage.trial_fs_path}/{name}") as f:
-        f.write(text.encode())
+    runs.write_whole(storage.storage_filesystem, f"{storage.trial_fs_path}/{name}", text.encode())
 
 
 def _injected_fault(members: list[Trial]) -> dict[str, Any] | None:
