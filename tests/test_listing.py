@@ -43,3 +43,29 @@ def test_ls_on_a_killed_sweep_counts_the_trials_never_started(tmp_path, capsys):
         f"still running, continue it with: python sweeps/mnist_rf.py --resume --name "
         f"mnist_rf-laptop-1 --storage-path {store}",
     ]
+
+
+def test_ls_names_the_recorded_script_and_start_under_any_name(tmp_path, capsys):
+    # a sweep under a name of one's own, killed: its hint names the script sweep.json recorded
+    # (no "sweeps/SCRIPT.py"), and "started" is the start it recorded, not the file's last write
+    store = tmp_path / "runs"
+    exp = store / "killme"
+    _trial(exp, "rf3-s0", ["running"])
+    sweep = {"resources": {}, "trials": 2, "flags": {}, "script": "sweeps/celeba_rf.py"}
+    (exp / "sweep.json").write_text(json.dumps({**sweep, "started": 1_600_000_000}))
+    os.utime(exp / "sweep.json", (1_700_000_000, 1_700_000_000))
+    assert ganrf_main(["ls", str(store)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert time.strftime("%Y-%m-%d %H:%M", time.localtime(1.6e9)) in out[1]
+    assert out[-1] == (
+        "killme: 1 never started and 1 unfinished of its 2 trials; unless it is still running, "
+        f"continue it with: python sweeps/celeba_rf.py --resume --name killme --storage-path {store}"
+    )
+
+
+def test_the_sweep_script_is_recorded_as_the_readme_runs_it():
+    from ganrf.sweep.tune import sweep_script
+
+    assert sweep_script("/home/me/gan_rf/sweeps/photo_rf.py") == "sweeps/photo_rf.py"
+    assert sweep_script("sweeps/mnist_rf.py") == "sweeps/mnist_rf.py"
+    assert sweep_script("/usr/bin/pytest") == "/usr/bin/pytest"

@@ -16,6 +16,8 @@ import json
 import logging
 import os
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 # Token authentication is on unless the user chose otherwise: ganrf/sweep/__init__.py sets
@@ -176,7 +178,14 @@ def run_sweep(
     resources = resources_for(packs, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
     fn = tune.with_resources(trainable, resources)
     trials = sum(len(p) for p in packs)
-    sweep = {"resources": resources, "trials": trials, "packs": len(packs), "flags": flags}
+    sweep = {
+        "resources": resources,
+        "trials": trials,
+        "packs": len(packs),
+        "flags": flags,
+        "script": sweep_script(),
+        "started": time.time(),  # ganrf ls's "started" (the file's mtime would be its last write)
+    }
     runs.write_text(f"{path}/{runs.SWEEP_FILE}", json.dumps(sweep, indent=2))
     tuner = tune.Tuner(
         fn,
@@ -201,6 +210,16 @@ def run_sweep(
         ),
     )
     return tuner.fit()
+
+
+def sweep_script(argv0: str | None = None) -> str:
+    """The command that started this sweep, as its resume hint will write it: ``sweeps/X.py``
+    for a sweep script run from anywhere, else the program's path as given."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    p = Path(argv0)
+    if p.parent.name == "sweeps" and p.suffix == ".py":
+        return f"sweeps/{p.name}"
+    return argv0
 
 
 def _callbacks(publish: Any, path: str) -> list[tune.Callback]:

@@ -22,7 +22,8 @@ class Experiment:
     name: str
     path: str  # storage path of the experiment folder
     preset: str | None
-    started: float | None  # sweep.json's time (seconds since the epoch)
+    started: float | None  # when the sweep started (sweep.json; seconds since the epoch)
+    script: str | None = None  # the sweep script that started it (sweep.json)
     counts: Counter = field(default_factory=Counter)  # trial status -> trials
     page: str | None = None
     planned: int = 0  # sweep.json's trial count (0: not recorded)
@@ -95,15 +96,19 @@ def _experiment(fs, inner: str, path: str) -> Experiment | None:
                 trials[member] = files.get(member, set()) | shared
     if runs.SWEEP_FILE not in top and not trials:
         return None
-    started, preset, planned = top.get(runs.SWEEP_FILE), None, 0
+    started, preset, planned, script = top.get(runs.SWEEP_FILE), None, 0, None
     if runs.SWEEP_FILE in top:
         try:
             sweep = runs.read_sweep(path)
             preset = (sweep.get("flags") or {}).get("preset")
             planned = int(sweep.get("trials") or 0)
+            script = sweep.get("script")
+            started = float(sweep.get("started") or started)
         except (OSError, ValueError, AttributeError, TypeError):
             pass
-    exp = Experiment(path.rstrip("/").rsplit("/", 1)[-1], path, preset, started, planned=planned)
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    script = script if isinstance(script, str) and script else None
+    exp = Experiment(name, path, preset, started, script, planned=planned)
     for trial, names in trials.items():
         results = []
         name = next((n for n in (runs.REPORTS_FILE, runs.RESULT_FILE) if n in names), None)
@@ -155,10 +160,20 @@ def resume_hints(experiments: list[Experiment], storage: str) -> list[str]:
         said = [f"{n} {what}" for what, n in left.items() if n]
         if not said:
             continue
-        script = e.name.split("_rf-")[0] + "_rf" if "_rf-" in e.name else "SCRIPT"
         where = "" if storage.rstrip("/") == "runs" else f" --storage-path {storage}"
         lines.append(
             f"{e.name}: {' and '.join(said)} of its {e.trials} trials; unless it is still "
-            f"running, continue it with: python sweeps/{script}.py --resume --name {e.name}{where}"
+            f"running, continue it with: python {_script(e)} --resume --name {e.name}{where}"
         )
     return lines
+
+
+def _script(e: Experiment) -> str:
+    """The sweep script that started ``e`` (``sweep.json``'s ``script``); for a sweep from
+    before it was recorded, guessed from a default name (``mnist_rf-laptop-...``); else the
+    the script named by its dataset, to fill in."""
+    if e.script:
+        return e.script
+    if "_rf-" in e.name:
+        return f"sweeps/{e.name.split('_rf-')[0]}_rf.py"
+    return "sweeps/<dataset>_rf.py"
