@@ -9,6 +9,7 @@ from pathlib import Path
 
 from analysis.load import load_experiment, write_results_csv
 from analysis.report import write_page
+from ganrf.storage import StorageError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         frame = load_experiment(*args.experiments)  # once: an s3:// experiment is fetched once
-    except (FileNotFoundError, NotADirectoryError) as e:
+    except (FileNotFoundError, NotADirectoryError, StorageError) as e:
         print(f"python -m analysis: error: {e}", file=sys.stderr)
         return 2
     for path in (args.output, args.csv):  # a bad -o or --csv is found before either is written

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganrf import runs
+from ganrf import runs, storage
 from ganrf.config import ConfigError, TrainConfig  # the torch-free core, as all of ganrf here
 from ganrf.design.designs import DesignError
 from ganrf.metrics.spec import METRICS
@@ -132,9 +132,10 @@ def load_experiment(*paths: str | Path) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     tmp = None
     for path in paths:
-        if runs.is_uri(path):
+        if storage.is_uri(path):
             tmp = tmp or tempfile.mkdtemp(prefix="ganrf-fetch-")
-            path = runs.fetch_experiment(str(path), tmp)
+            with storage.reaching(path):
+                path = runs.fetch_experiment(str(path), tmp)
         for exp in runs.experiment_dirs(path):
             preset = runs.sweep_preset(exp)
             for folder in runs.walk_trials(exp):

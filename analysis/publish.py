@@ -12,7 +12,7 @@ from pathlib import Path
 
 from analysis.load import load_experiment, write_results_csv
 from analysis.report import write_page
-from ganrf import runs
+from ganrf import runs, storage
 
 RESULTS_CSV = "results.csv"
 REPORT_HTML = "report.html"
@@ -21,13 +21,13 @@ REPORT_HTML = "report.html"
 def publish(exp_path: str) -> tuple[Path, str, str]:
     """(the local copy of the experiment folder, results.csv's path, the page's path)."""
     local = Path(exp_path)
-    if runs.is_uri(exp_path):
+    if storage.is_uri(exp_path):
         local = runs.fetch_experiment(exp_path, tempfile.mkdtemp(prefix="ganrf-results-"))
     frame = load_experiment(local)  # read once, for both files
     csv = write_results_csv(frame, local / RESULTS_CSV)
     page = write_page(frame, local / REPORT_HTML)
-    if not runs.is_uri(exp_path):
+    if not storage.is_uri(exp_path):
         return local, str(csv), str(page)
     for f in (csv, page, page.with_suffix(".md")):
-        runs.upload(f, exp_path)
+        storage.upload(f, exp_path)
     return local, f"{exp_path}/{RESULTS_CSV}", f"{exp_path}/{REPORT_HTML}"

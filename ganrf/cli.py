@@ -80,11 +80,12 @@ def _cmd_cluster_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
+    from ganrf.storage import StorageError
     from ganrf.tools.listing import format_table, list_experiments, resume_hints
 
     try:
         experiments = list_experiments(args.storage)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, StorageError) as e:
         print(f"ganrf ls: error: {e}", file=sys.stderr)
         return 2
     if not experiments:

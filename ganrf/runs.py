@@ -20,13 +20,12 @@ own state, and one folder per trial. A trial folder holds:
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ganrf.storage import filesystem, read_text, write_text, write_whole
 
 SWEEP_FILE = "sweep.json"  # experiment folder: the flags and resources the sweep started with
 PARAMS_FILE = "params.json"  # trial folder, Tune's: {"trial": flat trial value}
@@ -64,74 +63,6 @@ FETCHED = {
 # --------------------------------------------------------------------------------------------
 
 
-def is_uri(path: str | Path) -> bool:
-    return "://" in str(path)
-
-
-def storage_root(path: str | Path) -> str:
-    """A storage path as Tune should get it: a URI as given, a local folder made absolute."""
-    return str(path).rstrip("/") if is_uri(path) else str(Path(path).resolve())
-
-
-def filesystem(path: str | Path):
-    """(pyarrow filesystem, path inside it) for a local folder or a URI."""
-    import pyarrow.fs as pafs
-
-    if is_uri(path):
-        return pafs.FileSystem.from_uri(str(path))
-    return pafs.LocalFileSystem(), str(Path(path).resolve())
-
-
-def read_bytes(uri: str | Path) -> bytes:
-    fs, inner = filesystem(uri)
-    with fs.open_input_stream(inner) as f:
-        return f.read()
-
-
-def read_text(uri: str | Path) -> str:
-    return read_bytes(uri).decode()
-
-
-def write_whole(fs, path: str, data: bytes) -> None:
-    """Write ``data`` at ``path`` on the pyarrow filesystem ``fs``, making its folder, whole or
-    not at all: a kill at any moment (a SIGKILL, the trial watchdog's ``os._exit``, a lost
-    node) leaves the old file or the new one, never a cut one. On a local disk the bytes go to a
-    temporary file beside it that one rename puts in its place; an object store's upload is
-    whole by itself (the object appears only when its stream closes). Every run file is
-    written through here."""
-    folder, _, name = path.rpartition("/")
-    fs.create_dir(folder, recursive=True)
-    if fs.type_name != "local":
-        with fs.open_output_stream(path) as f:
-            f.write(data)
-        return
-    tmp = f"{folder}/.{name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    try:
-        with fs.open_output_stream(tmp) as f:
-            f.write(data)
-        fs.move(tmp, path)  # rename(2): atomic within a folder
-    except BaseException:
-        with contextlib.suppress(OSError):
-            fs.delete_file(tmp)
-        raise
-
-
-def write_text(uri: str | Path, text: str) -> None:
-    """Write ``text`` at ``uri``, making its folder, whole or not at all (:func:`write_whole`)."""
-    fs, inner = filesystem(uri)
-    write_whole(fs, inner, text.encode())
-
-
-def list_names(uri: str | Path) -> list[str]:
-    """Names directly inside a folder (empty when it does not exist)."""
-    import pyarrow.fs as pafs
-
-    fs, inner = filesystem(uri)
-    return sorted(
-        i.base_name for i in fs.get_file_info(pafs.FileSelector(inner, allow_not_found=True))
-    )
-
-
 def fetch_experiment(uri: str, dest: str | Path) -> Path:
     """Copy what the analysis reads of an experiment at ``uri`` into ``dest`` (checkpoints
     excluded: a sweep's can be gigabytes); returns the local experiment folder."""
@@ -160,12 +91,6 @@ def fetch_experiment(uri: str, dest: str | Path) -> Path:
         with fs.open_input_stream(info.path) as src:
             target.write_bytes(src.read())
     return out
-
-
-def upload(local: Path, uri: str) -> None:
-    """Copy one local file into the folder ``uri`` (it keeps its name), whole or not at all."""
-    fs, root = filesystem(uri)
-    write_whole(fs, f"{root.rstrip('/')}/{local.name}", local.read_bytes())
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,7 +301,7 @@ def append_report(fs, path: str, row: dict[str, Any], until_step: int | None = N
     """Add ``row`` to the reports file at ``path`` on the pyarrow filesystem ``fs``; with
     ``until_step``, first drop the reports after that step (a run resumed from its checkpoint
     reports them again). ``row`` None: only drop. The file is read and written whole (a few
-    lines per evaluation; object stores cannot append), through :func:`write_whole`: a kill
+    lines per evaluation; object stores cannot append), through :func:`ganrf.storage.write_whole`: a kill
     mid-write leaves the reports acknowledged before it (tests/test_run_files.py kills writers
     at hundreds of random moments)."""
     try:

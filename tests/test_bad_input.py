@@ -147,6 +147,14 @@ CASES = {
         "mnist_rf.py: error: argument --name: '' is not an experiment name: use letters, digits, "
         "'.', '_' and '-' (no '/', not starting with '.'); see mnist_rf.py --help",
     ),
+    "sweep-address-nothing-listens": (  # Ray itself retried for minutes (290 s tried)
+        sweep_main,
+        lambda t: ["--smoke-test", "--address", "127.0.0.1:1", "--storage-path", str(t / "D")],
+        "mnist_rf.py: error: cannot join a Ray cluster at 127.0.0.1:1: nothing listens at "
+        "127.0.0.1:1 (Connection refused); start one first (`ray get-auth-token --generate`, "
+        "then `RAY_AUTH_MODE=token ray start --head`), or drop --address to run on this machine "
+        "alone",
+    ),
     "page-into-proc": (
         analysis_main,
         lambda t: [experiment(t), "-o", "/proc/x.html"],
@@ -185,3 +193,29 @@ def test_bad_input_is_one_sentence_and_leaves_nothing(case, tmp_path, monkeypatc
     assert err == message.format(t=tmp_path) + "\n"
     assert not (tmp_path / "D").exists()  # no trial folder, no storage folder
     assert sorted(p for p in tmp_path.rglob("*")) == before  # nor anything else
+
+
+# An object store nothing answers at (a local port no one listens on: no network needed).
+UNREACHABLE = "s3://bucket/runs?endpoint_override=127.0.0.1:1&region=us-east-1&scheme=http"
+
+
+@pytest.mark.parametrize(
+    "main,argv,prog",
+    [
+        (ganrf_main, ["ls", UNREACHABLE], "ganrf ls"),
+        (analysis_main, [UNREACHABLE, "-o", "page.html"], "python -m analysis"),
+    ],
+)
+def test_an_unreachable_store_is_one_sentence(main, argv, prog, tmp_path, monkeypatch, capsys):
+    # pyarrow's own words were a traceback ending in an AWS error of many lines
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no credential lookups either
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{prog}: error: cannot reach {UNREACHABLE} (")
+    assert "Could not connect to server" in err
+    assert err.endswith(
+        "); check the address, the network and the credentials, or copy the folder here and "
+        "give its local path\n"
+    )
+    assert err.count("\n") == 1 and not list(tmp_path.iterdir())

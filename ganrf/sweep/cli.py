@@ -14,9 +14,9 @@ import argparse
 import sys
 import time
 
-from ganrf import runs
 from ganrf.config import LOSSES, ConfigError, add_set_flag
 from ganrf.design.designs import FAMILIES, NORMS, DesignError
+from ganrf.storage import storage_root
 from ganrf.sweep import trackers
 from ganrf.sweep.dryrun import print_trials
 from ganrf.sweep.estimate import TIMED_STEPS, busy, estimate, print_estimate
@@ -28,7 +28,14 @@ from ganrf.sweep.flags import (
     experiment_name,
     given_flags,
 )
-from ganrf.sweep.plan import auto_pack, check_data, check_storage, pack_size, resolve
+from ganrf.sweep.plan import (
+    auto_pack,
+    check_address,
+    check_data,
+    check_storage,
+    pack_size,
+    resolve,
+)
 from ganrf.sweep.presets import DATA_LAYOUT, Preset, preset_dataset, preset_defaults
 from ganrf.sweep.results import Publish, finish
 from ganrf.sweep.trial import make_packs
@@ -202,7 +209,7 @@ def main(
     args.preset = args.preset or default
     try:
         trials, _ = resolve(args, presets, dataset)
-        storage = runs.storage_root(args.storage_path)
+        storage = storage_root(args.storage_path)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = args.name or f"{dataset}_rf-{'smoke' if args.smoke_test else args.preset}-{stamp}"
         k = pack_size(args.pack)
@@ -230,6 +237,7 @@ def main(
         if trackers.missing(args.tracker):
             raise SweepError(trackers.missing(args.tracker))
         check_data(trials[0].config)  # first: a sweep that cannot start leaves no folder
+        check_address(args.address)
         check_storage(storage)
     except (SweepError, SpaceError, ConfigError, DesignError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
@@ -298,7 +306,7 @@ def _resume(
     if args.dry_run:
         print(f"{prog}: error: --dry-run does not apply to --resume; drop it", file=sys.stderr)
         return 2
-    storage = runs.storage_root(args.storage_path)
+    storage = storage_root(args.storage_path)
     exp_path = f"{storage}/{args.name}"
 
     from ganrf.sweep import tune as gtune

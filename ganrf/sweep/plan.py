@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from dataclasses import replace
 
-from ganrf import runs
+from ganrf import storage
 from ganrf.config import ConfigError, TrainConfig, parse_set
 from ganrf.sweep.experiments import GRID_KEYS, build_grid, with_family
 from ganrf.sweep.flags import SweepError, ints, names
@@ -111,11 +112,43 @@ def auto_pack(trials: list[Trial], gpus: bool) -> int:
     return auto_pack_size(trials, gpu_memory_bytes())
 
 
+def probe_address(address: str, timeout_s: float = 5.0) -> str | None:
+    """Why nothing answers at a ``host:port`` address (refused, no such host, no answer in
+    ``timeout_s``), or None where a TCP connection opens or the address is not ``host:port``
+    (``auto``, ``ray://...``: Ray finds or reaches those itself)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or "://" in address or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return None
+    except TimeoutError:
+        return f"nothing answered at {address} within {timeout_s:g} s"
+    except OSError as e:
+        return f"nothing listens at {address} ({e.strerror or e})"
+
+
+def check_address(address: str | None) -> None:
+    """Refuse, in one sentence, a ``--address`` where nothing answers (before any folder is
+    made: Ray would retry it for minutes).
+
+    Raises:
+        SweepError: nothing listens at ``address``.
+    """
+    unreachable = probe_address(address) if address else None
+    if unreachable:
+        raise SweepError(
+            f"cannot join a Ray cluster at {address}: {unreachable}; start one first "
+            "(`ray get-auth-token --generate`, then `RAY_AUTH_MODE=token ray start --head`), "
+            "or drop --address to run on this machine alone"
+        )
+
+
 def check_storage(root: str) -> None:
     """Fail now, not after the first trial, when the storage path cannot be written."""
     probe = f".ganrf-write-test-{os.getpid()}"
     try:
-        fs, inner = runs.filesystem(root)
+        fs, inner = storage.filesystem(root)
         fs.create_dir(inner, recursive=True)
         with fs.open_output_stream(f"{inner}/{probe}") as f:
             f.write(b"")

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from ganrf import runs
+from ganrf import runs, storage
 
 # Trial statuses that are results: a diverged trial ended by the training's own rule, and its
 # page shows it. A sweep none of whose trials reached one of these failed (exit status 1).
@@ -32,7 +32,7 @@ def finish(exp_path: str, prog: str = "sweep", publish: Publish | None = None) -
     if publish is not None:
         local, csv, page = publish(exp_path)
         print(f"results: {csv}\nreport:  {page}")
-    elif runs.is_uri(exp_path):
+    elif storage.is_uri(exp_path):
         local = runs.fetch_experiment(exp_path, tempfile.mkdtemp(prefix="ganrf-results-"))
     else:
         local = Path(exp_path)

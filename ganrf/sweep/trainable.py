@@ -27,6 +27,7 @@ from ray import tune
 from ganrf import runs
 from ganrf.config import TrainConfig
 from ganrf.metrics.spec import progress_columns
+from ganrf.storage import write_whole
 from ganrf.sweep.trial import Trial
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ def _read_trial_file(name: str) -> str | None:
 def _write_trial_file(name: str, text: str) -> None:
     """Write a file into this trial's folder in storage, whole or not at all."""
     storage = tune.get_context().get_storage()
-    runs.write_whole(storage.storage_filesystem, f"{storage.trial_fs_path}/{name}", text.encode())
+    write_whole(storage.storage_filesystem, f"{storage.trial_fs_path}/{name}", text.encode())
 
 
 def _injected_fault(members: list[Trial]) -> dict[str, Any] | None:

@@ -25,8 +25,10 @@ from typing import Any
 import ray
 from ray import tune
 
-from ganrf import runs
+from ganrf import runs, storage
 from ganrf.sweep import trackers
+from ganrf.sweep.flags import SweepError
+from ganrf.sweep.plan import check_address
 from ganrf.sweep.progress import PublishCallback, publish_every_s, reporter
 from ganrf.sweep.trainable import trainable
 from ganrf.sweep.trial import Trial, pack_name
@@ -126,6 +128,10 @@ def join_ray(address: str) -> None:
     from ray.exceptions import AuthenticationError
 
     try:
+        check_address(address)  # Ray itself retries an address nothing listens on for minutes
+    except SweepError as e:
+        raise RayJoinError(str(e)) from None
+    try:
         ray.init(address=address, logging_level="ERROR")
     except AuthenticationError as e:
         # Ray's own sentence says which case it is (no token found, or the wrong one).
@@ -186,7 +192,7 @@ def run_sweep(
         "script": sweep_script(),
         "started": time.time(),  # ganrf ls's "started" (the file's mtime would be its last write)
     }
-    runs.write_text(f"{path}/{runs.SWEEP_FILE}", json.dumps(sweep, indent=2))
+    storage.write_text(f"{path}/{runs.SWEEP_FILE}", json.dumps(sweep, indent=2))
     tuner = tune.Tuner(
         fn,
         param_space={runs.TRIAL_KEY: tune.grid_search([[t.to_flat() for t in p] for p in packs])},
@@ -281,12 +287,12 @@ def resume_sweep(path: str) -> tune.ResultGrid:
 
 def _check_state(path: str) -> None:
     """Tune restores from a truncated experiment_state file by silently starting over; refuse."""
-    names = runs.list_names(path)
+    names = storage.list_names(path)
     states = [n for n in names if n.startswith("experiment_state-") and n.endswith(".json")]
     try:
-        if not states or not runs.read_bytes(f"{path}/tuner.pkl"):
+        if not states or not storage.read_bytes(f"{path}/tuner.pkl"):
             raise ValueError("missing")
-        json.loads(runs.read_text(f"{path}/{states[-1]}"))
+        json.loads(storage.read_text(f"{path}/{states[-1]}"))
     except (OSError, ValueError, TypeError):
         bad = states[-1] if states else "tuner.pkl"
         raise ResumeError(

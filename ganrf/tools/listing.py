@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ganrf import runs
+from ganrf.storage import filesystem, reaching, storage_root
 
 PAGE_FILE = "report.html"  # what analysis.publish writes beside the trials
 
@@ -47,11 +48,17 @@ def list_experiments(storage: str) -> list[Experiment]:
 
     Raises:
         FileNotFoundError: ``storage`` is not a folder.
+        StorageError: ``storage`` is a URI that cannot be reached.
     """
+    with reaching(storage):
+        return _list_experiments(storage)
+
+
+def _list_experiments(storage: str) -> list[Experiment]:
     import pyarrow.fs as pafs
 
-    storage = runs.storage_root(storage)
-    fs, root = runs.filesystem(storage)
+    storage = storage_root(storage)
+    fs, root = filesystem(storage)
     root = root.rstrip("/")
     if fs.get_file_info(root).type != pafs.FileType.Directory:
         raise FileNotFoundError(f"{storage} is not a folder of experiments")
