@@ -160,9 +160,9 @@ def table_html(df: pd.DataFrame, sortable: bool = False, values: pd.DataFrame | 
             attr = f' data-v="{float(v)!r}"' if number else ""
             cells.append(f"<td{attr}>{esc(_text(df[c].iloc[i]))}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return (
-        f'<table class="{classes}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+    return (  # a wide table scrolls sideways inside the page, which keeps its width
+        f'<div class="wide"><table class="{classes}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 

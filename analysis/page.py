@@ -48,6 +48,7 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1250p
 .sortable th[data-dir="asc"]::after {{ content: " ▲"; }}
 .sortable th[data-dir="desc"]::after {{ content: " ▼"; }}
 .scroll {{ max-height: 420px; overflow: auto; }}
+.wide {{ max-width: 100%; overflow-x: auto; }}
 pre {{ background: #f6f6f6; padding: 0.5em; font-size: 0.8em; overflow-x: auto; }}
 .chart {{ width: 100%; height: 470px; }}
 .controls {{ font-size: 0.85em; margin-top: 1em; }}
@@ -71,9 +72,15 @@ pre {{ background: #f6f6f6; padding: 0.5em; font-size: 0.8em; overflow-x: auto; 
 .side .seeds {{ display: flex; gap: 4px; }}
 .grid {{ margin: 0; text-align: center; }}
 .grid img, .grid .noimg {{ width: 96px; height: 96px; line-height: 96px; image-rendering: pixelated; display: block; }}
+.grid img, .card img {{ cursor: zoom-in; }}
+#zoom {{ position: fixed; inset: 0; background: rgba(0, 0, 0, 0.8); display: flex; flex-direction: column; align-items: center; justify-content: center; z-index: 10; cursor: zoom-out; }}
+#zoom[hidden] {{ display: none; }}
+#zoom img {{ width: min(90vw, 85vh); height: auto; image-rendering: pixelated; background: #fff; }}
+#zoom figcaption {{ color: #fff; margin-top: 6px; }}
 </style>
 <script>{plotly}</script>
 </head><body>
+<figure id="zoom" hidden><img alt=""><figcaption></figcaption></figure>
 <h1>gan_rf: discriminator receptive field and what the generator learns</h1>
 {header}
 {body}
@@ -219,6 +226,19 @@ function sortTable(th) {{
 }}
 // the findings' sample grids: indices into DATA.images, which holds each image once
 document.querySelectorAll("img[data-img]").forEach(img => {{ img.src = DATA.images[+img.dataset.img]; }});
+// a click on a sample grid (findings or gallery) shows it across the screen, pixels sharp, so
+// the digits can be judged by eye as the notes did; a click or Escape closes it
+const zoom = document.getElementById("zoom");
+document.addEventListener("click", e => {{
+  const img = e.target.closest(".grid img, .card img");
+  if (img && img.getAttribute("src")) {{
+    zoom.querySelector("img").src = img.src;
+    zoom.querySelector("img").alt = img.alt;
+    zoom.querySelector("figcaption").textContent = img.alt + " (click or Esc to close)";
+    zoom.hidden = false;
+  }} else if (!zoom.hidden) zoom.hidden = true;
+}});
+document.addEventListener("keydown", e => {{ if (e.key === "Escape") zoom.hidden = true; }});
 function showStep(sec, i) {{
   const G = DATA.sections[sec].gallery, step = G.steps[i];
   const root = document.querySelector(`section[data-section="${{sec}}"]`);

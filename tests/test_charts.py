@@ -277,8 +277,9 @@ def test_erf_share_by_depth_shows_each_trials_erf_over_its_rf():
     fig = go.Figure(F.spec_erf_share(configurations(frame)))
     traces = {t.name: t for t in fig.data}
     assert [t.name for t in fig.data] == ["rf 5", "rf 13", "ERF = theoretical rf"]
-    assert sorted(zip(traces["rf 5"].x, traces["rf 5"].y)) == [(1, 1.0), (3, 0.4)]
-    assert list(zip(traces["rf 13"].x, traces["rf 13"].y)) == [(2, 0.5)]
+    # two rfs: rf 5 a quarter of a depth left of its depth, rf 13 a quarter right
+    assert sorted(zip(traces["rf 5"].x, traces["rf 5"].y)) == [(0.75, 1.0), (2.75, 0.4)]
+    assert list(zip(traces["rf 13"].x, traces["rf 13"].y)) == [(2.25, 0.5)]
     line = traces["ERF = theoretical rf"]
     assert list(line.y) == [1.0, 1.0] and list(line.x) == [0.5, 3.5]
     assert list(fig.layout.xaxis.tickvals) == [1, 2, 3]  # whole depths only
@@ -314,3 +315,35 @@ def test_a_design_shared_by_two_questions_stays_on_its_rf_line():
     assert "experiment" not in cf.fields
     means, _ = split(F.fig_metric_vs(cf, "rf", FID))
     assert [(list(t.x), list(t.y)) for t in means] == [([1, 3, 13], [50.0, 40.0, 30.0])]
+
+
+def test_erf_share_draws_every_one_layer_rf_apart():
+    # four one-layer stacks: all at depth 1 with ERF = rf (share 1); undodged, three were hidden
+    frame = table([(rf, 1, 0, "finished", 50.0) for rf in (1, 3, 5, 13)])
+    frame["erf/conv_size95"] = [1.0, 3.0, 5.0, 13.0]
+    fig = go.Figure(F.spec_erf_share(configurations(frame)))
+    points = [(t.x[0], t.y[0]) for t in fig.data if t.name.startswith("rf ")]
+    assert [y for _, y in points] == [1.0] * 4
+    assert [x for x, _ in points] == pytest.approx([0.75, 0.75 + 1 / 6, 0.75 + 2 / 6, 1.25])
+    lo, hi = fig.layout.xaxis.range
+    assert lo < 0.75 and hi > 1.25 and list(fig.layout.xaxis.tickvals) == [1]
+
+
+def test_layers_read_in_natural_order_on_axes_and_filters():
+    # "conv13" sorted before "conv3" as text on the parallel-coordinates axis
+    frame = table([(rf, 1, 0, "finished", 50.0) for rf in (13, 3, 5)])
+    frame["layers"] = ["conv13", "conv3", "conv5s2,conv5s2"]
+    frame["head"] = ["image", "patch", "image"]  # a text field that is not a number either
+    fig = F.fig_parcoords(configurations(frame), FID)
+    dims = {d.label: d for d in fig.data[0].dimensions}
+    assert list(dims["layers"].ticktext) == ["conv3", "conv5s2,conv5s2", "conv13"]
+    order = {"conv3": 0, "conv5s2,conv5s2": 1, "conv13": 2}
+    assert list(dims["layers"].values) == [order[v] for v in frame["layers"]]
+    assert F.natural("conv5s2,conv5s2") < F.natural("conv13") < F.natural("res3")
+    # the page's layers filter lists its options in the same order
+    from analysis.report import _filters
+
+    page = _filters(configurations(frame), "s0")
+    select = page[page.index('data-filter="layers"') :].split("</select>")[0]
+    options = re.findall(r'<option value="([^"]*)">', select)
+    assert options == ["", "conv3", "conv5s2,conv5s2", "conv13"]  # "" is "all"

@@ -213,6 +213,25 @@ def test_findings_grids_numeric_sort_and_heatmap_filter(browser, tmp_path):
     src = grids.first.evaluate("i => i.src")
     assert src.startswith("data:image/jpeg;base64,")
 
+    # a click enlarges a grid across the screen (it is 96 px on the page); Escape closes it
+    zoom = page.locator("#zoom")
+    assert not zoom.is_visible()
+    grids.first.click()
+    assert zoom.is_visible() and zoom.locator("img").evaluate("i => i.src") == src
+    big = zoom.locator("img").bounding_box()
+    assert big["width"] >= 0.8 * 900 * 0.85 and big["width"] >= 5 * 96  # min(90vw, 85vh)
+    assert grids.first.get_attribute("alt") in zoom.locator("figcaption").inner_text()
+    page.keyboard.press("Escape")
+    assert not zoom.is_visible()
+    grids.nth(1).click()
+    zoom.click()  # a click anywhere closes it too
+    assert not zoom.is_visible()
+
+    # at 800 px the page does not scroll sideways: wide tables scroll inside themselves
+    # (charts follow the window once plotly's resize handler has run)
+    page.set_viewport_size({"width": 800, "height": 900})
+    page.wait_for_function("document.documentElement.scrollWidth <= 800", timeout=5_000)
+
     # the summary sorts by the number: 120.467 before 120.489 though both read "120.5"
     summary = page.locator("table.sortable").first
     header = summary.locator("th", has_text="FID-like (evaluator features)")

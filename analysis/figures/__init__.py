@@ -24,6 +24,7 @@ from analysis.figures.base import (
     axis_kind,
     esc,
     label,
+    natural,
     split_options,
     y_range,
 )
@@ -54,6 +55,7 @@ from analysis.figures.trials import (
 )
 
 __all__ = [
+    "natural",
     "CHART_METRICS",
     "ERF_MARKERS",
     "EVERY_FIELD",

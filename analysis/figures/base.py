@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import Any
 
 import pandas as pd
@@ -100,7 +101,17 @@ def _order_one(value: str) -> tuple:
 
 
 def _order(key: tuple) -> tuple:
-    return tuple((0, float(v), "") if _is_number(v) else (1, 0.0, v) for v in key)
+    """Numbers in numeric order, then text in natural order (conv3 before conv13)."""
+    return tuple((0, float(v), ()) if _is_number(v) else (1, 0.0, natural(v)) for v in key)
+
+
+def natural(text: str) -> tuple:
+    """``text``'s natural sort key: its runs of digits compared as numbers, so "conv3" sorts
+    before "conv13" and "conv5s2,conv5s2" after "conv5"."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.findall(r"\d+|\D+", text)
+    )
 
 
 def _is_number(v: str) -> bool:

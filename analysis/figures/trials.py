@@ -86,9 +86,19 @@ def spec_erf(configs: Configs) -> dict:
     return {"data": data, "layout": layout}
 
 
+DODGE = 0.5  # the share of a depth's slot the rfs' columns spread over
+
+
+def dodge(i: int, n: int) -> float:
+    """How far right of its depth the ``i``-th of ``n`` rfs is drawn: one-layer stacks of every
+    rf share depth 1 and a share near 1, so undodged they hid one another."""
+    return 0.0 if n < 2 else DODGE * (i / (n - 1) - 0.5)
+
+
 def spec_erf_share(configs: Configs) -> dict:
     """The conv stack's ERF (95% mass) as a share of its theoretical rf, against depth: one
-    trace per theoretical rf (in numeric order), one point per trial, and the line share = 1
+    trace per theoretical rf (in numeric order, each a little right of the last at every depth:
+    :func:`dodge`), one point per trial, and the line share = 1
     (ERF = rf). Luo et al. (2016) found the ERF a shrinking fraction of the rf as stacks deepen;
     here that is read off directly, for plain stacks and residual blocks alike."""
     final = configs.final
@@ -96,18 +106,19 @@ def spec_erf_share(configs: Configs) -> dict:
     ok = final[mask]
     hover = [h for h, m in zip(_trial_hovers(configs), mask) if m]
     data = []
-    for rf in sorted({int(v) for v in ok["rf"]}):
-        rows = [i for i, v in enumerate(ok["rf"]) if int(v) == rf]
+    rfs = sorted({int(v) for v in ok["rf"]})
+    for i, rf in enumerate(rfs):
+        rows = [j for j, v in enumerate(ok["rf"]) if int(v) == rf]
         sub = ok.iloc[rows]
         data.append(
             {
                 "type": "scatter",
-                "x": _js(sub["depth"]),
+                "x": [float(d) + dodge(i, len(rfs)) for d in sub["depth"]],
                 "y": [float(e) / rf for e in sub["erf/conv_size95"]],
                 "mode": "markers",
                 "name": f"rf {rf}",
                 "customdata": list(sub["key"]),
-                "hovertext": [hover[i] for i in rows],
+                "hovertext": [hover[j] for j in rows],
                 "hoverinfo": "text+y",
             }
         )
