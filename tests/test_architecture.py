@@ -37,6 +37,7 @@ RAY_MODULES = {
     "ganrf.sweep.trainable",
     "ganrf.sweep.progress",
     "ganrf.sweep.trackers",
+    "ganrf.sweep.tensorboard",
     "ganrf.sweep.cluster",
 }
 # No source file grows past this many lines (tests excepted).

@@ -49,10 +49,52 @@ def test_tensorboard_holds_the_last_value_of_every_report_key(tensorboard_sweep)
     assert len(keys) >= 28  # every registered metric of a digit trial
     for key in keys:
         steps, values = zip(*board[f"ray/tune/{key}"])
-        assert steps == (1, 2), key  # one point per report, at Tune's iteration
+        assert steps == (2, 4), key  # one point per report, at its training step
         # event files hold 32-bit floats
         assert values[-1] == np.float32(rows[-1][key]), key
         assert values[0] == np.float32(rows[0][key]), key
+
+
+def hparams(folder) -> dict:
+    """The hyper-parameters TensorBoard's HParams tab shows for the trial in ``folder``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    for raw in events.PluginTagToContent("hparams").values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(raw)
+        if data.HasField("session_start_info"):
+            values = data.session_start_info.hparams
+            return {k: getattr(v, v.WhichOneof("kind")) for k, v in values.items()}
+    return {}
+
+
+def test_trackers_see_flat_named_hyperparameters(tensorboard_sweep):
+    # Tune's config was {"trial": [...]}: HParams listed only "trial", and a W&B or
+    # ExperimentAnalysis user could not group by rf. The expected values come from the trial's
+    # own config.json and design.json.
+    (trial,) = trial_dirs(tensorboard_sweep)
+    config = json.loads((trial / "config.json").read_text())
+    design = json.loads((trial / "design.json").read_text())["discriminator"]
+    expected = {
+        "rf": design["rf"],
+        "depth": 1,
+        "layers": config["d.layers"],
+        "head": config["d.head"],
+        "norm": config["d.norm"],
+        "family": "plain",
+        "loss": config["loss.kind"],
+        "dataset": config["data.dataset"],
+        "seed": config["seed"],
+        "experiment": "onelayer",
+    }
+    assert expected["rf"] == 1 and expected["layers"] == "conv1"
+    board = hparams(trial)
+    assert {k: board[k] for k in expected} == expected
+    # Tune's own config (what ExperimentAnalysis.dataframe() makes config/rf ... of)
+    last = json.loads((trial / "result.json").read_text().splitlines()[-1])
+    assert {k: last["config"][k] for k in expected} == expected
 
 
 def test_the_tracker_is_recorded_and_kept_for_resume(tensorboard_sweep):
@@ -65,7 +107,7 @@ def test_the_tracker_is_recorded_and_kept_for_resume(tensorboard_sweep):
         "PublishCallback",  # results.csv and the page while it runs
         "JsonLoggerCallback",
         "CSVLoggerCallback",
-        "TBXLoggerCallback",
+        "HParamsTBXLoggerCallback",  # Tune's, with the named hyper-parameters
     ]
 
 

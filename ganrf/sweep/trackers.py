@@ -5,7 +5,9 @@ Every sweep has Tune write each trial's reports into its folder as ``result.json
 
 * ``tensorboard``: TensorBoard event files in each trial folder (``TBXLoggerCallback``; needs
   tensorboardX), one scalar per numeric report key, tagged ``ray/tune/<key>``
-  (``ray/tune/metric/fid``), at step = the trial's report count: ``tensorboard --logdir runs/NAME``;
+  (``ray/tune/metric/fid``), at its training step, and the trial's hyper-parameters (rf, depth,
+  layers, head...: :data:`ganrf.sweep.trial.HPARAMS`) in the HParams tab:
+  ``tensorboard --logdir runs/NAME``;
 * ``wandb``: a Weights & Biases run per trial, grouped under the sweep's name
   (``WandbLoggerCallback``), in the project ``$WANDB_PROJECT`` (default ``gan_rf``); log in with
   ``wandb login`` or ``$WANDB_API_KEY``, or set ``WANDB_MODE=offline``;
@@ -51,9 +53,9 @@ def callbacks(tracker: str | None, experiment: str) -> list[Any]:
     os.environ[AUTO_LOGGERS_ENV] = "1"
     loggers: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback()]
     if tracker == "tensorboard":
-        from ray.tune.logger import TBXLoggerCallback
+        from ganrf.sweep.tensorboard import HParamsTBXLoggerCallback
 
-        loggers.append(TBXLoggerCallback())
+        loggers.append(HParamsTBXLoggerCallback())
     elif tracker == "wandb":
         from ray.air.integrations.wandb import WandbLoggerCallback
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.result import TIMESTEPS_TOTAL
 
 from ganrf import runs
 from ganrf.config import TrainConfig
@@ -109,10 +110,12 @@ def trainable(config: dict[str, Any]) -> None:
         for m, file in zip(metrics, report_files):
             if m is not None:  # a frozen (diverged) member reported its end once
                 record({**m, "node/id": node_id, "time_total_s": time.time() - t_start}, file)
-        if len(members) == 1:
-            tune.report({**metrics[0], "node/id": node_id}, checkpoint=ckpt)  # type: ignore[dict-item]
-        else:
-            tune.report(pack_summary(metrics, node_id), checkpoint=ckpt)
+        row = {**metrics[0], "node/id": node_id} if len(members) == 1 else None  # type: ignore[dict-item]
+        row = row or pack_summary(metrics, node_id)
+        # the training step, which Tune's TensorBoard and MLflow loggers plot against (else
+        # against the report count)
+        row[TIMESTEPS_TOTAL] = row.get("progress/step")
+        tune.report(row, checkpoint=ckpt)
         reports += 1
         if fault and reports == fault.get("after_reports", 1):
             _fail(fault)

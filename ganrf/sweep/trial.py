@@ -65,6 +65,26 @@ class Trial:
         return f"{d.name}{tag}-s{self.seed}"
 
     @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """What a tracker groups and filters trials by, flat and named (:data:`HPARAMS`): the
+        design's rf, depth, layers, channels, head, norm and family, the loss, the dataset, the
+        seed and the experiments it serves."""
+        d, c = self.design, self.config
+        return {
+            "rf": d.rf,
+            "depth": d.depth,
+            "layers": d.spec_string,
+            "channels": ",".join(map(str, d.channels)),
+            "head": d.head,
+            "norm": c.d.norm,
+            "family": "resnet" if isinstance(d, ResidualDesign) else "plain",
+            "loss": c.loss.kind,
+            "dataset": c.data.dataset,
+            "seed": c.seed,
+            "experiment": ",".join(self.experiments),
+        }
+
+    @property
     def meta(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
             f"{META_PREFIX}experiment": ",".join(self.experiments),
@@ -98,6 +118,39 @@ class Trial:
             tuple(e for e in exps.split(",") if e),
             None if timeout is None else float(timeout),
         )
+
+
+# Tune's config holds each of these beside the trial value (``ganrf.sweep.tune``), so trackers
+# and ``ExperimentAnalysis.dataframe()`` see ``rf``, ``depth``... and not one opaque list.
+HPARAMS = (
+    "rf",
+    "depth",
+    "layers",
+    "channels",
+    "head",
+    "norm",
+    "family",
+    "loss",
+    "dataset",
+    "seed",
+    "experiment",
+)
+
+
+def named_hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
+    """A Tune trial's flat, named hyper-parameters: the :data:`HPARAMS` keys of its config
+    (``ganrf.sweep.tune.param_space`` puts them there beside the trial value)."""
+    return {k: config[k] for k in HPARAMS if k in config}
+
+
+def pack_hyperparameter(key: str, flats: list[dict[str, Any]]) -> Any:
+    """One hyper-parameter of a packed trial (its members' flat values): the value they share,
+    else every member's joined by "|" (a pack of rf 1 and rf 3: "1|3"), so it stays one
+    filterable value."""
+    values = [Trial.from_flat(f).hyperparameters[key] for f in flats]
+    if all(v == values[0] for v in values):
+        return values[0]
+    return "|".join(str(v) for v in values)
 
 
 def pack_name(members: list[Trial]) -> str:

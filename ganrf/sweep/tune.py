@@ -11,6 +11,7 @@ one. The trial folder gets ``config.json``, ``design.json`` and ``meta.json``
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -31,7 +32,7 @@ from ganrf.sweep.flags import SweepError
 from ganrf.sweep.plan import check_address
 from ganrf.sweep.progress import PublishCallback, publish_every_s, reporter
 from ganrf.sweep.trainable import trainable
-from ganrf.sweep.trial import Trial, pack_name
+from ganrf.sweep.trial import HPARAMS, Trial, pack_hyperparameter, pack_name
 from ganrf.training.malloc import WORKER_ENV
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def run_sweep(
     storage.write_text(f"{path}/{runs.SWEEP_FILE}", json.dumps(sweep, indent=2))
     tuner = tune.Tuner(
         fn,
-        param_space={runs.TRIAL_KEY: tune.grid_search([[t.to_flat() for t in p] for p in packs])},
+        param_space=param_space(packs),
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent,
             trial_name_creator=_trial_name,
@@ -226,6 +227,24 @@ def sweep_script(argv0: str | None = None) -> str:
     if p.parent.name == "sweeps" and p.suffix == ".py":
         return f"sweeps/{p.name}"
     return argv0
+
+
+def param_space(packs: list[list[Trial]]) -> dict[str, Any]:
+    """Tune's search space: one grid point per pack (its members' flat values under
+    :data:`ganrf.runs.TRIAL_KEY`, which the trainable trains), and beside it each named
+    hyper-parameter (:data:`ganrf.sweep.trial.HPARAMS`), resolved from the grid point, so Tune's
+    config, every tracker and ``ExperimentAnalysis.dataframe()`` show ``rf``, ``depth``, ``head``...
+    as values of their own."""
+    space: dict[str, Any] = {
+        runs.TRIAL_KEY: tune.grid_search([[t.to_flat() for t in p] for p in packs])
+    }
+    for key in HPARAMS:
+        space[key] = tune.sample_from(functools.partial(_resolved, key))
+    return space
+
+
+def _resolved(key: str, config: dict[str, Any]) -> Any:
+    return pack_hyperparameter(key, config[runs.TRIAL_KEY])
 
 
 def _callbacks(publish: Any, path: str) -> list[tune.Callback]:
