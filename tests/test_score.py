@@ -2,6 +2,7 @@
 with both levels, as one JSON object."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -105,8 +106,9 @@ def test_json_holds_every_report_key_and_both_levels(tmp_path, capsys, monkeypat
     report = json.loads(captured.out)
     assert captured.err == (
         "ganrf score: warning: 150 images: FID-like and KID read high (KID can go below 0) on so "
-        "few, KID's subsets are all the whole set (its std reads 0), and both levels are judged "
-        "on 150 samples; compare only sets of the same size (trials score 2,000)\n"
+        "few, KID's subsets are all the whole set (its std reads 0), and neither level is judged "
+        "below 2,000 samples (both were calibrated on 2,000 and 10,000); compare only sets of the "
+        "same size (trials score 2,000)\n"
     )
     expected = {
         "metric/feature_net", "metric/samples", "metric/fid", "metric/fid_floor",
@@ -117,10 +119,14 @@ def test_json_holds_every_report_key_and_both_levels(tmp_path, capsys, monkeypat
         "metric/recognisable_share", "metric/recognisable_classes",
     }  # fmt: skip
     assert set(report) == expected
-    assert report["metric/samples"] == 150 and report["metric/recognisable"] == 1
+    assert report["metric/samples"] == 150
+    # 150 real digits: a share is measured, but no verdict is given on a set this small
+    assert report["metric/recognisable"] is None and report["metric/success"] is None
+    assert report["metric/recognisable_share"] > 0.9
     assert main(["score", str(tmp_path / "x.npy"), "--data-root", str(tmp_path / "m")]) == 0
     table = capsys.readouterr().out
-    assert "metric/recognisable_share" in table and "metric/success" in table
+    assert "metric/recognisable_share" in table
+    assert re.search(r"metric/success +not judged", table)
 
 
 @pytest.mark.parametrize("n", [1, 3, 5])
@@ -133,3 +139,17 @@ def test_too_few_images_are_one_sentence_before_any_metric(tmp_path, capsys, n):
         f"{n} image(s) are too few to score: precision, recall, density and coverage use each "
         "image's 5 nearest neighbours, so give at least 6 (trials score 2,000)",
     )
+
+
+def test_six_blank_images_get_no_verdict():
+    # they passed the strict level: with 6 images every neighbour radius spans the set
+    from ganrf.tools.score import VERDICT_MIN, check_size
+
+    assert VERDICT_MIN == 2000
+    assert "neither level is judged below 2,000 samples" in check_size(6)
+    assert check_size(1999) == (
+        "ganrf score: warning: 1999 images: neither level is judged below 2,000 samples (both "
+        "were calibrated on 2,000 and 10,000); compare only sets of the same size (trials score "
+        "2,000)"
+    )
+    assert check_size(2000) is None

@@ -73,6 +73,62 @@ def test_smoke_sweep_end_to_end(smoke):
     assert f"results: {exp / 'results.csv'}" in run.stdout
 
 
+def processes_under(folder: Path) -> list[str]:
+    """The command lines of live processes that name ``folder`` (Ray's, started with
+    RAY_TMPDIR there, carry its session folder)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(folder) in cmd:
+            out.append(cmd)
+    return out
+
+
+def test_sigterm_stops_the_sweep_as_ctrl_c_and_leaves_no_process(tmp_path):
+    """SIGTERM (kill, a batch system's limit) once a trial has reported: the sweep ends within
+    seconds without native stack traces, no Ray process is left, and --resume finishes it."""
+    ray_tmp = tmp_path / "ray"
+    ray_tmp.mkdir()
+    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
+    args = ["--smoke-test", "--rfs", "1", "--seeds", "1", "--storage-path", str(tmp_path)]
+    args += ["--name", "termed", "--set", "schedule.steps=400", "--set", "eval.grid=16"]
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    exp = tmp_path / "termed"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        trials = trial_dirs(exp) if exp.exists() else []
+        if trials and results(trials[0]):
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the sweep never reported")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=90)
+    assert "Stack trace" not in err and "*** SIG" not in err, err[-3000:]
+    assert "SIGTERM: stopping the sweep as on Ctrl-C" in err
+    for _ in range(50):  # Ray's processes end with its shutdown, give them a moment
+        if not processes_under(ray_tmp):
+            break
+        time.sleep(0.2)
+    assert processes_under(ray_tmp) == []
+    (trial,) = trial_dirs(exp)
+    assert results(trial)[-1].get("status") != "finished"  # it was stopped mid-trial
+    run = sweep("--resume", "--name", "termed", "--storage-path", str(tmp_path), env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert results(trial)[-1]["status"] == "finished" and results(trial)[-1]["progress/step"] == 400
+
+
 def test_same_name_without_resume_is_refused(smoke):
     store, _ = smoke
     state = sorted((store / "smoke").glob("experiment_state-*.json"))

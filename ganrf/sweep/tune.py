@@ -16,6 +16,7 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -216,6 +217,7 @@ def run_sweep(
             callbacks=_callbacks(publish, path) + trackers.callbacks(tracker, name),
         ),
     )
+    stop_on_sigterm()
     return tuner.fit()
 
 
@@ -227,6 +229,19 @@ def sweep_script(argv0: str | None = None) -> str:
     if p.parent.name == "sweeps" and p.suffix == ".py":
         return f"sweeps/{p.name}"
     return argv0
+
+
+def stop_on_sigterm() -> None:
+    """End the sweep on SIGTERM (``kill``, a batch system's time limit, ``systemctl stop``) as
+    on Ctrl-C: Tune stops its trials, saves the experiment's state for ``--resume`` and Ray shuts
+    down its processes. Without this, Ray's own handler dumped native stack traces and left its
+    agents running."""
+
+    def as_ctrl_c(signum: int, frame: Any) -> None:
+        log.warning("SIGTERM: stopping the sweep as on Ctrl-C (continue it with --resume)")
+        os.kill(os.getpid(), signal.SIGINT)  # Tune's own handler, set inside fit()
+
+    signal.signal(signal.SIGTERM, as_ctrl_c)
 
 
 def param_space(packs: list[list[Trial]]) -> dict[str, Any]:
@@ -301,6 +316,7 @@ def resume_sweep(path: str) -> tune.ResultGrid:
             f"the experiment state in {path} is truncated or corrupt ({type(e).__name__}); "
             "restore it from a backup, or start a new experiment under another --name"
         ) from None
+    stop_on_sigterm()
     return tuner.fit()
 
 

@@ -24,6 +24,11 @@ import numpy as np
 # 1,000, and up to that every subset is the whole set (its std reads 0).
 MIN_IMAGES = 6
 KID_SUBSET = 1000
+# Both levels' thresholds were calibrated on sets of 2,000 and 10,000 samples
+# (scripts/calibrate_recognisable.py, scripts/metric_references.py): below that no verdict is
+# given (6 blank images passed the strict level: every neighbour radius spans the whole set).
+VERDICT_MIN = 2000
+VERDICT_KEYS = ("metric/success", "metric/recognisable")
 MAX_REFERENCE = 10_000  # the test split holds 10,000 digits: the reference is at most that
 
 
@@ -139,6 +144,7 @@ def format_report(report: dict) -> str:
     for key, value in report.items():
         label = METRICS[key].label if key in METRICS else key.split("/", 1)[1]
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        shown = "not judged" if value is None else shown
         rows.append(f"{key:<30} {shown:>12}  {label}")
     return "\n".join(rows)
 
@@ -165,11 +171,20 @@ def check_size(n: int) -> str | None:
             f"{n} image(s) are too few to score: precision, recall, density and coverage use "
             f"each image's 5 nearest neighbours, so give at least {MIN_IMAGES} (trials score 2,000)"
         )
+    unjudged = (
+        f"neither level is judged below {VERDICT_MIN:,} samples (both were calibrated on "
+        "2,000 and 10,000)"
+    )
     if n <= KID_SUBSET:  # at 1,000 too every subset is the whole set
         return (
             f"ganrf score: warning: {n} images: FID-like and KID read high (KID can go below 0) on "
-            f"so few, KID's subsets are all the whole set (its std reads 0), and both levels are "
-            f"judged on {n} samples; compare only sets of the same size (trials score 2,000)"
+            f"so few, KID's subsets are all the whole set (its std reads 0), and {unjudged}; "
+            "compare only sets of the same size (trials score 2,000)"
+        )
+    if n < VERDICT_MIN:
+        return (
+            f"ganrf score: warning: {n} images: {unjudged}; compare only sets of the same size "
+            "(trials score 2,000)"
         )
     return None
 
@@ -182,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
     except ScoreInputError as e:
         print(f"ganrf score: error: {e}", file=sys.stderr)
         return 2
+    if len(images) < VERDICT_MIN:
+        report.update(dict.fromkeys(VERDICT_KEYS))  # null: not judged (the warning says why)
     if warning:
         print(warning, file=sys.stderr)
     print(json.dumps(report) if args.json else format_report(report))
