@@ -22,6 +22,7 @@ def _cmd_rf(args: argparse.Namespace) -> int:
             args.layers, image_size=args.input, in_channels=args.channels, **head
         )
         print(d.report.table())
+        _note_fit(d.rf, args.input)
         return 0
     _, named = parse_specs(args.layers)
     if named and args.head and named != args.head:
@@ -30,13 +31,21 @@ def _cmd_rf(args: argparse.Namespace) -> int:
             "give the head once"
         )
     rep = receptive_field(args.layers, (args.channels, args.input, args.input), head=args.head)
-    if max(rep.size) > args.input:  # as ganrf designs refuses it
-        raise RFError(
-            f"rf {max(rep.size)} is larger than the {args.input}px input; the largest useful "
-            f"rf is {args.input} (use smaller kernels or a larger --input)"
-        )
     print(rep.table())
+    _note_fit(max(rep.size), args.input)
     return 0
+
+
+def _note_fit(rf: int, size: int) -> None:
+    """One rule for every family: ``ganrf rf`` reports any stack (SNGAN's CIFAR D has rf 48 on
+    32 px) and says when its rf exceeds the input; ``ganrf designs``, ``ganrf train`` and the
+    sweeps refuse such a D."""
+    if rf > size:
+        print(
+            f"note: rf {rf} is larger than the {size}px input: each unit of the last map sees "
+            "the whole image and padding beyond it (ganrf designs, ganrf train and the sweeps "
+            f"refuse such a D; the largest useful rf is {size})"
+        )
 
 
 def _cmd_designs(args: argparse.Namespace) -> int:

@@ -32,12 +32,6 @@ def experiment(tmp):
 
 
 CASES = {
-    "rf-larger-than-the-input": (
-        ganrf_main,
-        lambda t: ["rf", "conv999", "--input", "28"],
-        "ganrf rf: error: rf 999 is larger than the 28px input; the largest useful rf is 28 "
-        "(use smaller kernels or a larger --input)",
-    ),
     "rf-two-heads": (
         ganrf_main,
         lambda t: ["rf", "conv3,patch", "--head", "image"],
@@ -73,6 +67,12 @@ CASES = {
         lambda t: ["train", "--layers", "conv999", "--dataset", "synthetic", "--out", str(t / "D")],
         "ganrf train: error: rf 999 of conv999 is larger than the 28px input; the largest useful "
         "rf is 28 (use smaller kernels or a larger data.image_size)",
+    ),
+    "train-residual-rf-larger-than-the-input": (  # one rule for both families
+        ganrf_main,
+        lambda t: ["train", "--layers", "res3s2,res3s2,res3,res3", "--dry-run"],
+        "ganrf train: error: rf 48 of res3s2,res3s2,res3,res3 is larger than the 28px input; the "
+        "largest useful rf is 28 (use smaller kernels or a larger data.image_size)",
     ),
     "train-rf-larger-than-the-input-dry-run": (
         ganrf_main,
@@ -219,3 +219,19 @@ def test_an_unreachable_store_is_one_sentence(main, argv, prog, tmp_path, monkey
         "give its local path\n"
     )
     assert err.count("\n") == 1 and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "spec,rf", [("conv13,conv13,conv13", 37), ("res3s2,res3s2,res3,res3,dense", 48)]
+)
+def test_ganrf_rf_reports_a_stack_beyond_the_input_in_either_family(spec, rf, capsys):
+    # plain refused rf 37 while residual printed rf 48 silently: one rule, a note for both
+    assert ganrf_main(["rf", spec, "--input", "28"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == (
+        f"note: rf {rf} is larger than the 28px input: each unit of the last map sees the whole "
+        "image and padding beyond it (ganrf designs, ganrf train and the sweeps refuse such a D; "
+        "the largest useful rf is 28)"
+    )
+    assert ganrf_main(["rf", spec, "--input", str(rf)]) == 0
+    assert "is larger than" not in capsys.readouterr().out

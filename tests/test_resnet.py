@@ -162,7 +162,12 @@ def test_readme_shows_the_sngan_table_the_code_prints():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     d = ResidualDesign.from_spec(SNGAN32 + ",dense", image_size=32, in_channels=3)
     cmd = f'$ ganrf rf "{SNGAN32},dense" --input 32 --channels 3\n'
-    assert cmd + d.report.table() + "\n```" in readme
+    note = (
+        "note: rf 48 is larger than the 32px input: each unit of the last map sees the whole "
+        "image and padding beyond it (ganrf designs, ganrf train and the sweeps refuse such a D; "
+        "the largest useful rf is 32)"
+    )
+    assert cmd + d.report.table() + "\n" + note + "\n```" in readme
 
 
 def test_footprint_counts_a_residual_trial_on_the_meta_device():

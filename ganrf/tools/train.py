@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ganrf.config import DATASETS, LOSSES, ConfigError, TrainConfig, add_set_flag, parse_set
-from ganrf.design.designs import HEADS, NORMS, DiscriminatorDesign
+from ganrf.design.designs import HEADS, NORMS
 
 # CLI flag -> config key
 FLAGS = {
@@ -93,7 +93,7 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
     raw.update(parse_set(args.set))
     cfg = TrainConfig.from_dict(raw)
     design, size = cfg.design(), cfg.data.image_size
-    if isinstance(design, DiscriminatorDesign) and design.rf > size:  # as ganrf rf refuses it
+    if design.rf > size:  # every family, as ganrf rf and ganrf designs refuse it
         raise ConfigError(
             f"rf {design.rf} of {design.spec_string} is larger than the {size}px input; the "
             f"largest useful rf is {size} (use smaller kernels or a larger data.image_size)"
