@@ -57,7 +57,7 @@ NAMED_FIELDS = {
 # Set verdicts (1/0 per trial): a configuration shows how many of its seeds passed, never a mean
 # with an interval ("success 0 ± 0" read as a measurement).
 STRICT = "metric/success"  # samples close to real digits
-LAX = "metric/recognisable"  # the laxer level: a number appears (README, Metrics)
+LAX = "metric/recognisable"  # the laxer level: a number appears (docs/metrics.md)
 VERDICTS = (STRICT, LAX)
 Z975 = 1.959964  # the standard normal's 0.975 quantile
 # Two-sided 95% t quantiles, t(0.975, df) for df = 1..30.

@@ -5,7 +5,7 @@
     python sweeps/celeba_rf.py --smoke-test            # seconds on a CPU, synthetic RGB images
 
 DATA holds torchvision's CelebA layout (celeba/img_align_celeba/*.jpg) or a folder of aligned
-faces. Metrics use Inception-V3 FID/KID: offline, pass its weights file (see README, Metrics).
+faces. Metrics use Inception-V3 FID/KID: offline, pass its weights file (see docs/metrics.md).
 """
 
 from __future__ import annotations

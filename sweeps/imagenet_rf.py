@@ -7,7 +7,7 @@
     python sweeps/imagenet_rf.py --smoke-test                   # seconds on a CPU, synthetic
 
 DATA is the unpacked ILSVRC train folder (DATA/train/<class>/*.JPEG) or any class-folder tree; it
-streams from disk with DataLoader workers. Metrics use Inception-V3 FID/KID (see README).
+streams from disk with DataLoader workers. Metrics use Inception-V3 FID/KID (see docs/metrics.md).
 """
 
 from __future__ import annotations

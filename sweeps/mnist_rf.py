@@ -34,7 +34,7 @@ LAPTOP = {
     "optim.lr_d": 2e-4,
     "optim.beta1": 0.5,
 }
-# The schedule the positive control fixed (README, "The four questions"; scripts/pilot_control.py):
+# The schedule the positive control fixed (docs/questions.md; scripts/pilot_control.py):
 # the fewest steps at which the notes' discriminator drew recognisable digits in 2 of 3 pilot seeds.
 QUESTIONS_STEPS = 6000
 # The questions preset's grids: every question a trend over at least 3 configurations, stacks

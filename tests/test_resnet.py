@@ -156,10 +156,10 @@ def test_ganrf_rf_and_designs_know_the_family(capsys):
     assert "nearest at depth 2: rf 6 or 8" in capsys.readouterr().err
 
 
-def test_readme_shows_the_sngan_table_the_code_prints():
+def test_the_docs_show_the_sngan_table_the_code_prints():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "rf-tool.md").read_text()
     d = ResidualDesign.from_spec(SNGAN32 + ",dense", image_size=32, in_channels=3)
     cmd = f'$ ganrf rf "{SNGAN32},dense" --input 32 --channels 3\n'
     note = (

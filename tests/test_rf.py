@@ -111,9 +111,9 @@ rf 13, effective stride 4, effective padding 6
 decision rf 28 (dense layer over the flattened map), output grid 1x1"""
 
 
-def test_table_names_layers_by_what_they_are_and_matches_readme():
+def test_table_names_layers_by_what_they_are_and_matches_the_docs():
     assert receptive_field("conv5s2,conv5s2,dense", (1, 28, 28)).table() == NOTES_TABLE
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "rf-tool.md").read_text()
     assert '$ ganrf rf "conv5s2,conv5s2,dense" --input 28\n' + NOTES_TABLE + "\n```" in readme
     rep = receptive_field("conv3,conv3d2,maxpool2,conv4s2p1,conv3x5,avgpool3s1", (1, 28, 28))
     assert [r.layer for r in rep.layers] == [

@@ -286,8 +286,8 @@ def test_a_map_that_vanishes_is_one_sentence():
         receptive_field(nn.Sequential(nn.Conv2d(1, 1, 5)), (1, 4, 4))
 
 
-def test_readme_residual_example_prints_its_table():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def test_the_docs_residual_example_prints_its_table():
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "rf-tool.md").read_text()
     start = readme.index("```python\nimport torch.nn.functional as F")
     code = readme[start + len("```python\n") : readme.index("```", start + 10)]
     console = readme.index("```console\n", start + 10) + len("```console\n")

@@ -29,7 +29,7 @@ features of a fixed random subset of real images (:mod:`ganrf.metrics.features`)
 ``SUCCESS_FID_OVER_FLOOR`` times the real-vs-real floor, *and* their precision is at least
 ``SUCCESS_PRECISION`` (most samples lie on the real digits' manifold), *and* their coverage is at
 least ``SUCCESS_COVERAGE`` (they cover most of it). The constants were fixed on the calibration
-cases of ``scripts/metric_references.py`` (README, "Metrics") before any sweep: real digits and a
+cases of ``scripts/metric_references.py`` (docs/metrics.md) before any sweep: real digits and a
 held-out real split pass; blurred digits, noise, one digit, mixtures of digit fragments, blobs and
 independent pixels (what a 1x1 discriminator can enforce) fail, each with a margin.
 """
@@ -64,7 +64,7 @@ from ganrf.storage import atomic_path
 
 log = logging.getLogger(__name__)
 
-# Fixed on scripts/metric_references.py's cases (README, "Metrics"), n = 2,000 and 10,000: real
+# Fixed on scripts/metric_references.py's cases (docs/metrics.md), n = 2,000 and 10,000: real
 # digits score FID/floor 0.91-1.02, precision 0.93-0.94, coverage 0.95-0.97; every failure case
 # FID/floor >= 32, coverage <= 0.13, and precision <= 0.47 where its coverage is not 0.
 SUCCESS_FID_OVER_FLOOR = 5.0

@@ -11,7 +11,7 @@ A *set* is recognisable (``metric/recognisable`` = 1) when its share of recognis
 at least ``SHARE_MIN`` and at least ``MIN_CLASSES`` digit classes each hold ``CLASS_MIN_SHARE``
 of its recognised samples (so one digit repeated fails). ``SHARE_MIN`` is the one number the
 calibration cases choose: the midpoint of the margin printed by
-``scripts/calibrate_recognisable.py`` (README, "Metrics").
+``scripts/calibrate_recognisable.py`` (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ SPLIT_SEED = 2016  # the training-split permutation (as the evaluator's REFERENC
 TRAIN_DIGITS = slice(30_000, 55_000)  # perm[30000:55000]: the judges' training digits
 THRESHOLD_DIGITS = slice(55_000, 60_000)  # perm[55000:]: held-out digits that set the radii
 REAL_QUANTILE = 0.99  # the share of held-out real digits each per-sample threshold keeps
-# Fixed by scripts/calibrate_recognisable.py (README, "Metrics"): the midpoint between the worst
+# Fixed by scripts/calibrate_recognisable.py (docs/metrics.md): the midpoint between the worst
 # recognisable case's share and the best share of a no-number case that meets the class rule.
 # Kept in the torch-free registry, whose charts draw it.
 SHARE_MIN = RECOGNISABLE_SHARE_MIN

@@ -150,8 +150,8 @@ def build_parser(
     p.add_argument(
         "--tracker",
         choices=sorted(trackers.TRACKERS),
-        help="also log every trial's reports to TensorBoard, Weights & Biases or MLflow (README, "
-        "Trackers)",
+        help="also log every trial's reports to TensorBoard, Weights & Biases or MLflow "
+        "(docs/trackers.md)",
     )
     add_set_flag(
         p,
