@@ -33,9 +33,9 @@ def commands() -> list[tuple[str, str, str | None]]:
             elif lang in ("bash", "sh", ""):
                 for line in block.splitlines():
                     cmd = re.split(r"\s+#\s", line.strip())[0].strip()
-                    if QUICK.match(cmd) and "--estimate" not in cmd:
-                        if not PLACEHOLDER.search(cmd):
-                            found.append((doc.name, cmd, None))
+                    quick = QUICK.match(cmd) and "--estimate" not in cmd
+                    if quick and not PLACEHOLDER.search(cmd):
+                        found.append((doc.name, cmd, None))
     return found
 
 
