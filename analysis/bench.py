@@ -58,7 +58,7 @@ def make_experiment(root: Path, trials: int, evals: int, seed: int = 0) -> Path:
             d,
             config=config,
             design={"discriminator": design, "generator": g},
-            meta={"meta.experiment": "onelayer"},
+            meta={runs.EXPERIMENT_KEY: "onelayer"},
         )
         lines, saved = [], []
         for e in range(1, evals + 1):
@@ -94,7 +94,7 @@ def make_experiment(root: Path, trials: int, evals: int, seed: int = 0) -> Path:
                     }
                 )
             )
-        (d / "result.json").write_text("\n".join(lines) + "\n")
+        (d / runs.RESULT_FILE).write_text("\n".join(lines) + "\n")
     return exp
 
 

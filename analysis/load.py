@@ -99,7 +99,7 @@ def load_trial(
     common = {
         "dataset": cfg.get("data.dataset"),
         "experiment_name": experiment_name,
-        "experiment": folder.meta.get("meta.experiment"),
+        "experiment": folder.meta.get(runs.EXPERIMENT_KEY),
         "trial": trial_dir.relative_to(experiment).as_posix(),  # a packed member: pack/member
         "trial_dir": str(trial_dir),
         "trial_status": status,

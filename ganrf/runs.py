@@ -36,8 +36,10 @@ RESULT_FILE = "result.json"  # trial folder, Tune's: one JSON line per report (f
 REPORTS_FILE = "reports.jsonl"  # trial folder: our line per report, in storage at once
 ERROR_FILE = "error.txt"  # trial folder, Tune's: the traceback of a failed attempt
 TIMEOUT_FILE = "timed_out.json"  # trial folder: the trial overran its time budget
-TRIAL_KEY = "trial"  # the one key of Tune's param space
+ERROR_PICKLE = "error.pkl"  # trial folder, Tune's: the exception of a failed attempt
+TRIAL_KEY = "trial"  # Tune's config: the flat trial values a Tune trial trains
 META_PREFIX = "meta."
+EXPERIMENT_KEY = f"{META_PREFIX}experiment"  # a flat trial value's experiments, comma-separated
 NAME_KEY = f"{META_PREFIX}name"  # a flat trial value's name: its folder (a packed member's)
 DESIGN_KEY = "design"  # a flat trial value's solved discriminator (DiscriminatorDesign.to_value)
 
@@ -133,7 +135,7 @@ class TrialFolder:
     @property
     def status(self) -> str:
         tune_dir = self.pack_dir or self.path  # a packed member's errors are its pack's
-        files = {n for n in (TIMEOUT_FILE, ERROR_FILE, "error.pkl") if (tune_dir / n).exists()}
+        files = {n for n in (TIMEOUT_FILE, ERROR_FILE, ERROR_PICKLE) if (tune_dir / n).exists()}
         return trial_status(self.results, files)
 
 
@@ -145,7 +147,7 @@ def trial_status(results: list[dict[str, Any]], files: set[str]) -> str:
         return last
     if TIMEOUT_FILE in files:
         return "timed_out"
-    if ERROR_FILE in files or "error.pkl" in files:
+    if ERROR_FILE in files or ERROR_PICKLE in files:
         return "errored"
     return "running"  # still running, or interrupted: --resume continues it
 

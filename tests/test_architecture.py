@@ -251,3 +251,29 @@ def test_shared_names_have_one_definition():
     choices = {a.dest: a.choices for a in train._actions}
     assert choices["dataset"] is DATASETS
     assert choices["head"] is HEADS and choices["norm"] is NORMS
+
+
+def run_file_literals(root: Path) -> list[str]:
+    """Every string literal outside ``ganrf/runs.py`` that is a run folder's file name or meta
+    key: the run-folder contract is named in one module, which every other asks."""
+    from ganrf import runs
+
+    names = {
+        *runs.FETCHED,
+        runs.ERROR_PICKLE,
+        runs.EXPERIMENT_KEY,
+        runs.NAME_KEY,
+    }
+    found = []
+    for folder in LINE_LIMITED:
+        for path in sorted((root / folder).rglob("*.py")):
+            if path == root / "ganrf" / "runs.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and node.value in names:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {node.value!r}")
+    return found
+
+
+def test_no_module_but_runs_names_a_run_file():
+    assert run_file_literals(ROOT) == []

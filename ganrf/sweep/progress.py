@@ -111,7 +111,7 @@ def reporter(exp_path: str) -> tune.CLIReporter:
     return _Lines(
         exp_path,
         metric_columns={"progress/epoch": "epoch", **progress_columns()},
-        parameter_columns={f"{runs.TRIAL_KEY}/0/meta.experiment": "experiment"},
+        parameter_columns={f"{runs.TRIAL_KEY}/0/{runs.EXPERIMENT_KEY}": "experiment"},
         max_report_frequency=30,
         max_column_length=40,
     )

@@ -18,7 +18,7 @@ from typing import Any
 from ganrf.config import TrainConfig
 from ganrf.design.designs import DiscriminatorDesign, default_channels
 from ganrf.design.resnet import ResidualDesign, design_from_value
-from ganrf.runs import DESIGN_KEY, META_PREFIX, NAME_KEY, split_meta
+from ganrf.runs import DESIGN_KEY, EXPERIMENT_KEY, META_PREFIX, NAME_KEY, split_meta
 from ganrf.sweep.experiments import GridPoint
 
 
@@ -87,7 +87,7 @@ class Trial:
     @property
     def meta(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
-            f"{META_PREFIX}experiment": ",".join(self.experiments),
+            EXPERIMENT_KEY: ",".join(self.experiments),
             NAME_KEY: self.name,
         }
         if self.timeout_s is not None:
@@ -109,7 +109,7 @@ class Trial:
             ConfigError: an unknown or bad key. DesignError: a bad design value.
         """
         config, meta = split_meta(flat)
-        exps = meta.get(f"{META_PREFIX}experiment") or ""
+        exps = meta.get(EXPERIMENT_KEY) or ""
         timeout = meta.get(f"{META_PREFIX}timeout_s")
         value = flat.get(DESIGN_KEY)
         design = None if value is None else design_from_value(value)

@@ -98,7 +98,7 @@ def _experiment(fs, inner: str, path: str) -> Experiment | None:
             continue
         members = runs.member_folders(t, params)
         if members != [t]:  # a pack: count its members
-            shared = trials.pop(t) & {runs.ERROR_FILE, runs.TIMEOUT_FILE, "error.pkl"}
+            shared = trials.pop(t) & {runs.ERROR_FILE, runs.TIMEOUT_FILE, runs.ERROR_PICKLE}
             for member in members:
                 trials[member] = files.get(member, set()) | shared
     if runs.SWEEP_FILE not in top and not trials:
