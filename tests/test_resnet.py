@@ -27,7 +27,7 @@ def test_sngan_32_discriminator_by_hand():
     # head 128 + 1: 1053825.
     d = ResidualDesign.from_spec(SNGAN32, channels="128,128,128,128", image_size=32, in_channels=3)
     assert (d.rf, d.feature_size, d.decision_rf, d.report.stride[0]) == (48, 8, 32, 4)
-    assert d.report.decision_reason == "global sum over the last map"
+    assert d.report.decision_reason == "global mean over the last map"
     assert rf_closed_form((3, 3, 3, 3), (True, True, False, False)) == 48
     assert param_count(d) == 1053825
     assert n_params(build_discriminator(d)) == 1053825
@@ -209,3 +209,34 @@ def test_the_fx_tracer_reads_the_built_residual_d_as_the_design_says(spec, size,
     traced = receptive_field(build_discriminator(d), (channels, size, size))
     assert traced.size == (d.rf, d.rf)
     assert traced.decision_rf == (d.decision_rf, d.decision_rf)
+
+
+# The residual designs a 28 px sweep reaches, from no pool to two (last maps 28x28 to 7x7).
+SWEEP_DESIGNS = ["res1", "res3", "res3,res3", "res3s2,res3", "res3s2,res3s2,res3", "res5s2,res3"]
+
+
+@pytest.mark.parametrize("spec", SWEEP_DESIGNS)
+def test_every_residual_design_starts_inside_the_hinge_margin(spec):
+    """The image head's logit does not grow with the last map (a global mean, not SNGAN's sum):
+    with the sum, the mean |D(x)| at initialisation was 392 for res1 and 1.2 for
+    res3s2,res3s2,res3, and a smoke run's first hinge loss read 449.7. Inside the margin
+    (|D| < 1) the hinge D loss is 2 - mean D(real) + mean D(fake): about 2 for every design."""
+    from ganrf.models.discriminator import build_discriminator
+    from ganrf.training.losses import hinge_d
+
+    torch.manual_seed(0)
+    real = torch.rand(64, 1, 28, 28) * 2 - 1
+    fake = torch.rand(64, 1, 28, 28) * 2 - 1
+    design = ResidualDesign.from_spec(spec, image_size=28, in_channels=1, norm="spectral")
+    D = build_discriminator(design)
+    for _ in range(3):  # spectral norm's power iterations settle in training mode
+        D(real)
+    D.eval()
+    with torch.no_grad():
+        out_real, out_fake = D(real), D(fake)
+        loss = hinge_d(out_real, out_fake).item()
+    assert out_real.abs().mean() < 1.5 and out_fake.abs().mean() < 1.5
+    assert loss == pytest.approx(2.0, abs=0.5)
+    if out_real.abs().max() < 1 and out_fake.abs().max() < 1:  # all inside: the exact identity
+        expected = 2 - out_real.mean().item() + out_fake.mean().item()
+        assert loss == pytest.approx(expected, abs=1e-5)

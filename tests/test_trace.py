@@ -125,7 +125,7 @@ def test_sngan_resnet_discriminator_by_hand():
       jump 4; shortcut 1x1 + avgpool 4o-2..4o+5, inside;
     * blocks 3 and 4 at jump 4: each conv3 adds 8, so 32 and 48, identity shortcuts inside.
 
-    So rf 48, effective stride 4, effective padding 22, on the 8x8 last map; the global sum
+    So rf 48, effective stride 4, effective padding 22, on the 8x8 last map; the global mean
     makes the decision the whole 32x32 image."""
     rep = receptive_field(SNGANDiscriminator(), (3, 32, 32))
     adds = [(r.rf[0], r.jump[0]) for r in rep.layers if r.layer == "add"]

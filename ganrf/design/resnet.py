@@ -8,8 +8,9 @@ BigGAN)::
     first:      x -> conv k -> ReLU -> conv k -> [avgpool 2]  (+)  [avgpool 2] -> conv 1x1
 
 (the first block is SNGAN's "optimized" block: no activation on the image, pool before the 1x1),
-then ReLU and the head: ``image`` = global sum over the last map + a linear layer (one logit per
-image), ``patch`` = a 1x1 conv (one logit per location).
+then ReLU and the head: ``image`` = global mean over the last map + a linear layer (one logit
+per image; SNGAN sums, see :class:`ganrf.models.resnet.GlobalMeanHead`), ``patch`` = a 1x1 conv
+(one logit per location).
 
 Spec tokens: ``res3`` is a block of two 3x3 convs, ``res3s2`` one that then downsamples by a 2x2
 average pool (its jump is 2, as ``conv3s2``'s is). Kernels are odd, so every conv is centred.
@@ -56,7 +57,7 @@ __all__ = [
 RES_NORMS = ("none", "spectral")
 MAX_SOLVED_BLOCKS = 5
 KERNELS = (1, 3, 5, 7, 9)  # odd: every conv centred, so the shortcut's window lies inside
-GLOBAL_SUM_REASON = "global sum over the last map"
+GLOBAL_MEAN_REASON = "global mean over the last map"
 _TOKEN_RE = re.compile(r"^res(?P<k>\d+)(?:s(?P<s>\d+))?$")
 RES_HELP = (
     "residual layers are comma-separated blocks like res3 (two 3x3 convs) or res3s2 (then a 2x2 "
@@ -104,7 +105,7 @@ class ResidualDesign(DesignViews):
         layers: the blocks, first first (``layers`` as in
             :class:`~ganrf.design.designs.DiscriminatorDesign`, whose ``stride``/``channels`` they
             share).
-        head: ``"image"`` (ReLU, global sum, linear) or ``"patch"`` (ReLU, 1x1 conv).
+        head: ``"image"`` (ReLU, global mean, linear) or ``"patch"`` (ReLU, 1x1 conv).
         norm: ``"spectral"`` (SNGAN: on every conv, shortcut and the head) or ``"none"``.
         dropout: after every block (SNGAN has none: 0).
         image_size, in_channels: the input.
@@ -159,7 +160,7 @@ class ResidualDesign(DesignViews):
         note = "shortcuts (1x1 conv, 2x2 pool) see inside the main path's window"
         rep = replace(rep, notes=(*rep.notes, note))
         if self.head == "image":
-            rep = replace(rep, decision_reason=GLOBAL_SUM_REASON)
+            rep = replace(rep, decision_reason=GLOBAL_MEAN_REASON)
         return rep
 
     def param_count(self) -> int:
