@@ -30,7 +30,7 @@ import torchvision.transforms.functional as TF
 
 from ganrf.config import TrainConfig
 from ganrf.data import load_mnist, to_float
-from ganrf.metrics import evaluate, features
+from ganrf.metrics import evaluation, features
 from ganrf.metrics.evaluate import Evaluator
 from ganrf.metrics.features import _permuted
 
@@ -188,8 +188,8 @@ def main() -> int:
         verdict = {True: "success", False: "failure", None: "(not a case)"}[expected]
         print(f"| {name} | {verdict} | {cells} |")
     print(
-        f"\nrule: success = FID/floor <= {evaluate.SUCCESS_FID_OVER_FLOOR} and precision >= "
-        f"{evaluate.SUCCESS_PRECISION} and coverage >= {evaluate.SUCCESS_COVERAGE}"
+        f"\nrule: success = FID/floor <= {evaluation.SUCCESS_FID_OVER_FLOOR} and precision >= "
+        f"{evaluation.SUCCESS_PRECISION} and coverage >= {evaluation.SUCCESS_COVERAGE}"
     )
     wrong = [k for k, (e, s) in rows.items() if e is not None and s["metric/success"] != int(e)]
     for key in ("fid_over_floor", "precision", "coverage", "local_fid"):

@@ -1,6 +1,8 @@
-"""The layout keeps its promises (README, "The code: where things are"): imports point one way,
-no module imports another in a circle (lazy imports inside functions included), the torch-free
-core stays torch-free, only the Tune adapter runs Ray, and no file grows past 400 lines."""
+"""The layout keeps its promises (docs/architecture.md): imports point one way, ganrf's
+sub-packages keep their order, no module imports another in a circle (lazy imports inside
+functions and modules named by strings included), the torch-free core stays torch-free, only the
+Tune adapter runs Ray, no module but runs.py names a run file, and no file grows past 400
+lines."""
 
 import ast
 from pathlib import Path
@@ -71,10 +73,13 @@ def _top_level(tree: ast.Module):
 
 def imports(path: Path, known: set[str], *, lazy: bool = True) -> set[str]:
     """Every module ``path`` imports, at the top or (``lazy``) inside a function: ``from a
-    import b`` counts as ``a.b`` when that is a module, else as ``a``."""
+    import b`` counts as ``a.b`` when that is a module, else as ``a``; with ``lazy``, a string
+    that names a module counts too (``importlib.import_module`` of a registry or lazy map)."""
     found = set()
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree) if lazy else _top_level(tree):
+        if lazy and isinstance(node, ast.Constant) and node.value in known and "." in node.value:
+            found.add(node.value)  # a module named by a string: importlib.import_module(...)
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -277,3 +282,48 @@ def run_file_literals(root: Path) -> list[str]:
 
 def test_no_module_but_runs_names_a_run_file():
     assert run_file_literals(ROOT) == []
+
+
+# ganrf's layers, lowest first: a module imports only from its own layer or a lower one.
+LAYERS = (
+    "storage",
+    "design",
+    "config",
+    "runs",
+    "data",
+    "models",
+    "metrics",
+    "training",
+    "tools",
+    "sweep",
+    "cli",
+    "__main__",
+)
+
+
+def layer(module: str) -> int:
+    return LAYERS.index(module.split(".")[1])
+
+
+def upward_imports(g: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{m} -> {d}"
+        for m, deps in internal(g).items()
+        if m.startswith("ganrf.") and m != "ganrf"
+        for d in deps
+        if d.startswith("ganrf.") and layer(d) > layer(m)
+    )
+
+
+def test_the_sub_packages_keep_their_order():
+    # every ganrf module belongs to a layer, and no import, lazy or by string, points up
+    assert {m.split(".")[1] for m in sources() if m.startswith("ganrf.")} <= set(LAYERS)
+    assert upward_imports(graph()) == []
+
+
+def test_the_order_test_sees_an_upward_import_even_by_string():
+    g = graph()
+    g["ganrf.design.rf"] = g["ganrf.design.rf"] | {"ganrf.training.loop"}
+    assert upward_imports(g) == ["ganrf.design.rf -> ganrf.training.loop"]
+    found = imports(ROOT / "ganrf" / "metrics" / "__init__.py", set(sources()))
+    assert "ganrf.metrics.evaluate" in found  # named only in the lazy map, by string

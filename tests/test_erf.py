@@ -7,7 +7,7 @@ import torch
 from ganrf.data import make_synthetic, to_float
 from ganrf.design.designs import DiscriminatorDesign, onelayer
 from ganrf.metrics import conv_erf, decision_erf, erf_radii
-from ganrf.metrics.evaluate import erf_metrics
+from ganrf.metrics.evaluation import erf_metrics
 from ganrf.models import build_discriminator
 from ganrf.training.checkpoint import load_checkpoint
 from ganrf.training.loop import train

@@ -1,12 +1,14 @@
-"""The metric registry carries each metric's function: registering one entry is all it takes for
-a trial to report it, and a path that names no function is one sentence before any training."""
+"""The metric registry and each metric's function: registering an entry and its function is all it
+takes for a trial to report it, and a function for a key the registry does not hold is refused
+in one sentence when registered."""
 
 import pytest
 import torch
 
 from ganrf.config import TrainConfig
-from ganrf.metrics import evaluate, spec
+from ganrf.metrics import compute, spec
 from ganrf.metrics.evaluate import Evaluator
+from ganrf.metrics.evaluation import Evaluation
 from ganrf.models import build_discriminator
 from ganrf.training.loop import train
 
@@ -26,32 +28,34 @@ TINY = {
 CALLS: list[int] = []
 
 
-def toy(ev: evaluate.Evaluation) -> float:
+def toy(ev: Evaluation) -> float:
     """A metric that only a test registers: the step plus a thousandth of the sample count."""
     CALLS.append(ev.step)
     return ev.step + len(ev.images) / 1000
 
 
-def toy_tenfold(ev: evaluate.Evaluation) -> float:
+def toy_tenfold(ev: Evaluation) -> float:
     """Made of another metric, as metric/fid_over_floor is of metric/fid."""
     return 10 * ev.value("metric/toy")
 
 
 @pytest.fixture
 def registry(monkeypatch):
-    """The registry as shipped, restored after the test."""
+    """The registry and its functions as shipped, restored after the test."""
     monkeypatch.setattr(spec, "METRICS", dict(spec.METRICS))
+    monkeypatch.setattr(compute, "COMPUTES", dict(compute.COMPUTES))
+    import ganrf.metrics.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "COMPUTES", compute.COMPUTES)
     CALLS.clear()
     return spec
 
 
 def test_a_registered_metric_reaches_the_trial_report_with_no_other_edit(registry, tmp_path):
-    registry.register(spec.Metric("metric/toy", "toy", compute="tests.test_metric_registry:toy"))
-    registry.register(
-        spec.Metric(
-            "metric/toy_tenfold", "toy x 10", compute="tests.test_metric_registry:toy_tenfold"
-        )
-    )
+    registry.register(spec.Metric("metric/toy", "toy"))
+    registry.register(spec.Metric("metric/toy_tenfold", "toy x 10"))
+    compute.computes("metric/toy")(toy)
+    compute.computes("metric/toy_tenfold")(toy_tenfold)
     reports = []
     last = train(TINY, report=lambda m, ckpt: reports.append(m), out_dir=tmp_path)
     assert [(r["progress/step"], r["metric/toy"], r["metric/toy_tenfold"]) for r in reports] == [
@@ -73,13 +77,13 @@ def test_the_report_is_every_entry_with_a_function_in_registry_order():
         torch.nn.Linear(100, 784), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 28, 28))
     )
     out = ev(g=g, d=d, cfg=cfg, device=torch.device("cpu"), out_dir=None, step=0)
-    computed = [m.key for m in spec.METRICS.values() if m.compute]
+    computed = [k for k in spec.METRICS if k in compute.COMPUTES]
     assert list(out) == [*spec.INFO_KEYS, *computed]
     assert (
         len(computed) == 27
     )  # 19 sample metrics (3 of them the second level), 8 ERF sizes and radii
     # losses and timings are the training loop's: the registry gives them no function
-    assert {m.key for m in spec.METRICS.values() if not m.compute} == {
+    assert set(spec.METRICS) - set(compute.COMPUTES) == {
         "time/epoch_s",
         "time/eval_s",
         "loss/d",
@@ -93,47 +97,28 @@ def test_the_report_is_every_entry_with_a_function_in_registry_order():
     ]
 
 
-@pytest.mark.parametrize(
-    "compute, said",
-    [
-        (
-            "tests.nosuch:toy",
-            "metric 'metric/toy': compute='tests.nosuch:toy': module tests.nosuch does not "
-            "import (No module named 'tests.nosuch')",
-        ),
-        (
-            "tests.test_metric_registry:nosuch",
-            "metric 'metric/toy': compute='tests.test_metric_registry:nosuch': module "
-            "tests.test_metric_registry has no function 'nosuch'",
-        ),
-        (
-            "tests.test_metric_registry:TINY",
-            "metric 'metric/toy': compute='tests.test_metric_registry:TINY': module "
-            "tests.test_metric_registry has no function 'TINY'",
-        ),
-    ],
-)
-def test_a_bad_compute_path_is_one_error_before_training(registry, compute, said, tmp_path):
-    registry.register(spec.Metric("metric/toy", "toy", compute=compute))
-    reports = []
+def test_a_function_for_an_unregistered_key_is_one_sentence(registry):
     with pytest.raises(ValueError) as caught:
-        train(TINY, report=lambda m, ckpt: reports.append(m), out_dir=tmp_path)
-    assert str(caught.value) == said
-    assert caught.value.__context__ is None  # one error, no ImportError behind it
-    assert reports == [] and not (tmp_path / "samples").exists()  # no step was trained
-
-
-@pytest.mark.parametrize(
-    "compute", ["tests.test_metric_registry.toy", "toy", ":toy", "a:b:c", "a b:c"]
-)
-def test_a_compute_that_is_no_path_is_refused_when_registered(registry, compute):
-    with pytest.raises(ValueError) as caught:
-        registry.register(spec.Metric("metric/toy", "toy", compute=compute))
+        compute.computes("metric/fdi")(toy)  # a typo of metric/fid
     assert str(caught.value) == (
-        f"metric 'metric/toy': compute={compute!r} is not a function's path "
-        "'package.module:function'"
+        "toy computes 'metric/fdi', which ganrf.metrics.spec does not register; register its "
+        "label there first"
     )
-    assert "metric/toy" not in spec.METRICS
+    assert "metric/fdi" not in compute.COMPUTES
+
+
+def test_a_key_computed_twice_is_refused(registry):
+    with pytest.raises(ValueError) as caught:
+        compute.computes("metric/fid")(toy)
+    assert str(caught.value) == "toy computes 'metric/fid', which fid computes"
+    assert compute.COMPUTES["metric/fid"] is compute.fid
+
+
+def test_every_function_is_registered_under_its_own_name():
+    # the decorator stands beside each function: its key names it (compute.fid: metric/fid)
+    for key, fn in compute.COMPUTES.items():
+        assert key.split("/", 1)[1] == fn.__name__, key
+        assert getattr(compute, fn.__name__) is fn, key
 
 
 def test_metrics_that_read_each_other_in_a_loop_are_refused(registry):

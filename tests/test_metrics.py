@@ -139,20 +139,20 @@ def test_reference_is_a_fixed_random_subset_of_the_test_split(tmp_path):
 
 
 def test_success_rule_at_its_bounds():
-    from ganrf.metrics import evaluate
+    from ganrf.metrics import evaluation
 
     edge = {
-        "metric/fid_over_floor": evaluate.SUCCESS_FID_OVER_FLOOR,
-        "metric/precision": evaluate.SUCCESS_PRECISION,
-        "metric/coverage": evaluate.SUCCESS_COVERAGE,
+        "metric/fid_over_floor": evaluation.SUCCESS_FID_OVER_FLOOR,
+        "metric/precision": evaluation.SUCCESS_PRECISION,
+        "metric/coverage": evaluation.SUCCESS_COVERAGE,
     }
-    assert evaluate.success(edge) == 1
+    assert evaluation.success(edge) == 1
     for key, worse in (
         ("metric/fid_over_floor", 1.001),
         ("metric/precision", 0.999),
         ("metric/coverage", 0.999),
     ):
-        assert evaluate.success(edge | {key: edge[key] * worse}) == 0, key
+        assert evaluation.success(edge | {key: edge[key] * worse}) == 0, key
 
 
 def test_train_reports_metrics_and_writes_erf_map(tmp_path):

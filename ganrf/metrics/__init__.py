@@ -2,7 +2,8 @@
 
 * :mod:`ganrf.metrics.spec`: the registry of every reported key (torch-free; the analysis reads it);
 * :mod:`ganrf.metrics.evaluate`: :class:`Evaluator`, which computes them for a trial;
-* :mod:`ganrf.metrics.compute`: the function each registry entry names;
+* :mod:`ganrf.metrics.compute`: each registered metric's function (``@computes(key)``);
+* :mod:`ganrf.metrics.evaluation`: one evaluation, what those functions read, and the success rule;
 * :mod:`ganrf.metrics.features`: the feature networks and the reference sets;
 * :mod:`ganrf.metrics.scores`: the scores on feature vectors (FID, KID, PRDC, class scores, SSIM);
 * :mod:`ganrf.metrics.erf`: the effective receptive fields (conv stack, decision gradient);
@@ -19,16 +20,16 @@ from typing import Any
 
 _LAZY = {
     "Evaluator": "ganrf.metrics.evaluate",
-    "Evaluation": "ganrf.metrics.evaluate",
+    "Evaluation": "ganrf.metrics.evaluation",
     "FeatureNet": "ganrf.metrics.features",
     "MetricsError": "ganrf.metrics.features",
     "inception_feature_net": "ganrf.metrics.features",
     "mnist_feature_net": "ganrf.metrics.features",
     "Features": "ganrf.metrics.features",
-    "SUCCESS_FID_OVER_FLOOR": "ganrf.metrics.evaluate",
-    "SUCCESS_PRECISION": "ganrf.metrics.evaluate",
-    "SUCCESS_COVERAGE": "ganrf.metrics.evaluate",
-    "success": "ganrf.metrics.evaluate",
+    "SUCCESS_FID_OVER_FLOOR": "ganrf.metrics.evaluation",
+    "SUCCESS_PRECISION": "ganrf.metrics.evaluation",
+    "SUCCESS_COVERAGE": "ganrf.metrics.evaluation",
+    "success": "ganrf.metrics.evaluation",
     "conv_erf": "ganrf.metrics.erf",
     "decision_erf": "ganrf.metrics.erf",
     "erf_radii": "ganrf.metrics.erf",
