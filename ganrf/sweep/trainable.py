@@ -114,7 +114,8 @@ def trainable(config: dict[str, Any]) -> None:
         row = row or pack_summary(metrics, node_id)
         # the training step, which Tune's TensorBoard and MLflow loggers plot against (else
         # against the report count)
-        row[TIMESTEPS_TOTAL] = row.get("progress/step")
+        if isinstance(row.get("progress/step"), int):
+            row[TIMESTEPS_TOTAL] = row["progress/step"]
         tune.report(row, checkpoint=ckpt)
         reports += 1
         if fault and reports == fault.get("after_reports", 1):
