@@ -24,12 +24,29 @@ import pandas as pd
 from scipy.stats import t as student_t
 
 from analysis.control import question_rows
-from analysis.stats import LAX, STRICT, SUMMARY_STATUSES, fmt, mean_interval, plus_minus
+from analysis.stats import (
+    LAX,
+    STRICT,
+    SUMMARY_STATUSES,
+    fmt,
+    folder_is_a_field,
+    mean_interval,
+    plus_minus,
+)
 
 METRIC = "metric/fid"
 VERDICT = STRICT
 # Fields a contrast holds fixed, besides the ones it varies (when the frame has them).
 HELD = ("dataset", "experiment_name", "preset", "head", "loss", "norm", "dropout")
+
+
+def held(final: pd.DataFrame) -> tuple[str, ...]:
+    """:data:`HELD`, without the experiment folder where the folders are pieces of one run
+    (:func:`analysis.stats.folder_is_a_field`): question 4's image heads ran in one piece of the
+    questions preset and its patch heads in another."""
+    if "experiment_name" in final and not folder_is_a_field(final):
+        return tuple(c for c in HELD if c != "experiment_name")
+    return HELD
 
 
 @dataclass(frozen=True)
@@ -135,7 +152,7 @@ def rf_size(final: pd.DataFrame) -> list[Finding]:
     """Question 1: one conv layer, a trend over rf: every rf's mean in order, then the smallest
     rf against the largest (the notes' question is the trend, so no rf is pooled or left out)."""
     out = []
-    for where, g in _groups(_usable(final[final["depth"] == 1]), HELD):
+    for where, g in _groups(_usable(final[final["depth"] == 1]), held(final)):
         rfs = sorted(g["rf"].dropna().unique())
         if len(rfs) < 2:
             continue
@@ -153,7 +170,7 @@ def _extremes(frame: pd.DataFrame, fixed: str, vary: str) -> list[Finding]:
     """Within each value of ``fixed`` (and the held fields): the smallest ``vary`` against the
     largest."""
     out = []
-    for where, g in _groups(_usable(frame), (*HELD, fixed)):
+    for where, g in _groups(_usable(frame), (*held(frame), fixed)):
         values = sorted(g[vary].dropna().unique())
         if len(values) < 2:
             continue
@@ -189,9 +206,9 @@ def heads(final: pd.DataFrame) -> list[Finding]:
     head adds a weight per input pixel of its last feature map, so the two D's can differ many
     times over in size: each sentence says both counts."""
     out = []
-    held = tuple(c for c in HELD if c != "head")
+    kept = tuple(c for c in held(final) if c != "head")
     for stack, by_stack in _usable(final).groupby("layers", sort=True):
-        for where, g in _groups(by_stack, held):
+        for where, g in _groups(by_stack, kept):
             image, patch = g[g["head"] == "image"], g[g["head"] == "patch"]
             if image.empty or patch.empty:
                 continue

@@ -1,7 +1,8 @@
 """Configurations and their statistics: what varies between trials, and means that never pool.
 
 A *configuration* is one combination of every field that varies between the trials of a page
-other than the seed: the experiment folder, its preset, the dataset, the design (rf, depth,
+other than the seed: the experiment folder (where two folders hold the same trial, a rerun; pieces
+of one run, folders of different trials, are compared across), its preset, the dataset, the design (rf, depth,
 layers, head, norm, dropout...), the loss, and any training-config key a ``--set`` changed. The
 fields are found in the data, never listed by hand, so a key that starts varying becomes a field
 by itself. Means are taken over the seeds of one configuration only, with a 95% interval
@@ -264,6 +265,8 @@ def configurations(final: pd.DataFrame, prefix: str = "") -> Configs:
         if key not in final:
             final[key] = cfg[key]
             fields.append(key)
+    if "experiment_name" in fields and not _folders_repeat(final, fields):
+        fields.remove("experiment_name")
     if fields:
         keys = final[fields].apply(lambda r: tuple(fmt(v) for v in r), axis=1)
         order = {k: i for i, k in enumerate(sorted(set(keys), key=_sort_key))}
@@ -273,6 +276,22 @@ def configurations(final: pd.DataFrame, prefix: str = "") -> Configs:
     configs = Configs(final, fields, prefix)
     final["cfg_label"] = [configs.label(r) for _, r in final.iterrows()]
     return configs
+
+
+def _folders_repeat(final: pd.DataFrame, fields: list[str]) -> bool:
+    """Whether two experiment folders hold the same trial (every other field and the seed): a
+    rerun, whose folder must then be a field, else its seeds would count twice. Folders that
+    hold different trials are pieces of one run (the questions preset runs in three), whose
+    configurations are compared across them."""
+    others = [f for f in fields if f != "experiment_name"]
+    cols = [c for c in (*others, "seed") if c in final]
+    keys = final[cols].apply(lambda r: tuple(fmt(v) for v in r), axis=1)
+    return bool((final.groupby(keys)["experiment_name"].nunique() > 1).any())
+
+
+def folder_is_a_field(final: pd.DataFrame) -> bool:
+    """Whether :func:`configurations` keeps the experiment folder as a field of ``final``."""
+    return "experiment_name" in configurations(final).fields
 
 
 def _sort_key(key: tuple[str, ...]) -> tuple:

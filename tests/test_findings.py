@@ -6,6 +6,7 @@ from scipy import stats
 from analysis.findings import Side, findings, welch
 from analysis.load import final_rows, load_experiment
 from analysis.report import build
+from analysis.stats import configurations
 from tests.test_analysis import ok, trial
 
 
@@ -113,3 +114,34 @@ def test_findings_count_both_levels_where_the_lax_one_was_measured(tmp_path):
     assert q1.endswith("; verdict success 0/2 against 0/2, recognisable digits 0/2 against 2/2."), (
         q1
     )
+
+
+def test_pieces_of_one_run_are_compared_across_their_folders(tmp_path):
+    # the questions preset ran question 4's image heads in one folder and its patch heads in
+    # another: the page said "No trials in these experiments speak to it"
+    for seed, (img, patch) in enumerate(((30, 60), (34, 64))):
+        trial(tmp_path / "part1", f"img-s{seed}", rf=5, depth=1, seed=seed, results=[ok(img)])
+        trial(
+            tmp_path / "part2",
+            f"patch-s{seed}",
+            rf=5,
+            depth=1,
+            seed=seed,
+            head="patch",
+            results=[ok(patch)],
+            experiment="heads",
+        )
+    final = final_rows(load_experiment(tmp_path / "part1", tmp_path / "part2"))
+    assert "experiment_name" not in configurations(final).fields
+    (q4,) = dict(findings(final))["4. Image head vs patch head"]
+    assert "patch head FID-like 62 against image head 32" in q4
+
+
+def test_a_rerun_in_another_folder_is_never_pooled_with_the_first(tmp_path):
+    # the same trials (rf, seeds) in two folders: the folder stays a field, seeds never doubled
+    for folder, fid in (("first", 30), ("rerun", 50)):
+        for seed in (0, 1):
+            trial(tmp_path / folder, f"rf5-s{seed}", rf=5, depth=1, seed=seed, results=[ok(fid)])
+    cf = configurations(final_rows(load_experiment(tmp_path / "first", tmp_path / "rerun")))
+    assert cf.fields == ["experiment_name"]
+    assert sorted(cf.summary("metric/fid")["n"]) == [2, 2]
