@@ -1,4 +1,4 @@
-"""Score calibration cases with the shipped MNIST evaluator: the README's calibration table.
+"""Score calibration cases with the shipped MNIST evaluator: the calibration table of docs/metrics.md.
 
     python scripts/metric_references.py --data-root DATA [--samples 10000]
 

@@ -13,7 +13,7 @@ number that moved most, and ends with the mutants that move a number by more tha
 (default 1%): those must be killed by a test.
 
 The workload is what the metrics report in a trial, on real MNIST (``--samples`` images, 500 by
-default): the evaluator's reference and floor; every score of the README's calibration cases
+default): the evaluator's reference and floor; every score of the calibration cases of docs/metrics.md
 (``scripts/metric_references.py``: training digits, blurred, noise, one digit, fragment mixtures,
 blobs, independent pixels); a whole evaluation of a seeded generator and onelayer discriminator
 (evaluation noise, both ERFs and their images); the conv and decision ERF of a patch head, a

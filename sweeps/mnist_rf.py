@@ -66,7 +66,7 @@ PRESETS = {
     ),
     "laptop": Preset(
         about="the default: real MNIST, the notes' onelayer at rf 1, 3, 5, 13 and the positive "
-        "control, two seeds each; about 20 min on 2 CPU cores",
+        "control, two seeds each; about 23 min on 2 CPU cores (estimated)",
         base={**LAPTOP, "schedule.steps": 3000, "schedule.eval_every_steps": 1000},
         space=Space(experiments=("onelayer", "control"), rfs=(1, 3, 5, 13), seeds=2),
     ),
