@@ -67,3 +67,27 @@ def test_a_documented_command_runs_as_written(doc, cmd, out):
     for piece in pieces[1:]:
         at = printed.find(piece, at)
         assert at >= 0, f"{doc}: {cmd}: {piece!r} not printed"
+
+
+def test_the_docs_metric_table_is_the_registry():
+    from ganrf.metrics import spec, table
+
+    text = (ROOT / "docs" / "metrics.md").read_text()
+    assert table.replaced(text) == text  # python -m ganrf.metrics.table --write docs/metrics.md
+    rows = [r for r in table.table().splitlines()[2:]]
+    assert len(rows) == len(spec.METRICS)
+    share = next(r for r in rows if r.startswith("| `metric/recognisable_share`"))
+    assert "| higher | [0, 1], cut 0.52 | yes | yes |" in share
+
+
+def test_the_metric_table_check_says_when_it_differs(tmp_path, capsys):
+    from ganrf.metrics import table
+
+    doc = tmp_path / "m.md"
+    doc.write_text(f"a\n{table.BEGIN}\n| stale |\n{table.END}\nb\n")
+    assert table.main(["--check", str(doc)]) == 1
+    assert table.main(["--write", str(doc)]) == 0 and table.main(["--check", str(doc)]) == 0
+    assert doc.read_text().startswith(f"a\n{table.BEGIN}\n| key | label |")
+    (tmp_path / "none.md").write_text("no markers")
+    assert table.main(["--check", str(tmp_path / "none.md")]) == 2
+    assert "markers" in capsys.readouterr().err
