@@ -73,9 +73,19 @@ def build_parser(
         "preset's rfs are for its own experiments, others that --experiments adds bring "
         "theirs)",
     )
-    p.add_argument("--depths", help="depths, e.g. 1,2,3,4")
-    p.add_argument("--heads", help="image, patch or image,patch")
-    p.add_argument("--norm", choices=NORMS, help="discriminator normalisation for every design")
+    p.add_argument(
+        "--depths",
+        help="depths, e.g. 1,2,3,4 (default: each experiment's own, ganrf.sweep.experiments)",
+    )
+    p.add_argument(
+        "--heads", help="image, patch or image,patch (default: image; the heads experiment both)"
+    )
+    p.add_argument(
+        "--norm",
+        choices=NORMS,
+        help="discriminator normalisation for every design (default: none; spectral for "
+        "--family resnet)",
+    )
     p.add_argument(
         "--family",
         choices=FAMILIES,
@@ -94,7 +104,11 @@ def build_parser(
         type=int,
         help=f"seeds per grid point (default: {preset_defaults(presets, 'seeds')})",
     )
-    p.add_argument("--loss", choices=LOSSES, help="GAN loss for every trial")
+    p.add_argument(
+        "--loss",
+        choices=LOSSES,
+        help="GAN loss for every trial (default: ns, the notes'; hinge for --family resnet)",
+    )
     p.add_argument(
         "--epochs",
         type=int,
@@ -121,7 +135,11 @@ def build_parser(
     p.add_argument(
         "--address", help="join an existing Ray cluster (e.g. auto) instead of starting one"
     )
-    p.add_argument("--max-concurrent", type=int, help="trials running at once")
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        help="trials running at once (default: as many as the resources allow)",
+    )
     p.add_argument(
         "--pack",
         default=None,
@@ -140,11 +158,14 @@ def build_parser(
         type=float,
         help="GPU share per trial (default: sized to the model, at least 1/8)",
     )
-    p.add_argument("--max-failures", type=int, default=2, help="retries of a trial that raises")
+    p.add_argument(
+        "--max-failures", type=int, default=2, help="retries of a trial that raises (default 2)"
+    )
     p.add_argument(
         "--trial-timeout-s",
         type=float,
-        help="wall-time budget per trial attempt; a trial over it ends as timed_out",
+        help="wall-time budget per trial attempt; a trial over it ends as timed_out (default: "
+        "none)",
     )
     p.add_argument("--dashboard", action="store_true", help="start Ray's dashboard on 127.0.0.1")
     p.add_argument(

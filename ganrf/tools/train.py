@@ -41,16 +41,18 @@ def add_parser(sub) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dataset", choices=DATASETS)
-    p.add_argument("--data-root", help="where the dataset is (MNIST downloads there)")
-    p.add_argument("--layers", help='discriminator layers, e.g. "conv5s2,conv5s2"')
-    p.add_argument("--head", choices=HEADS)
-    p.add_argument("--norm", choices=NORMS)
-    p.add_argument("--loss", choices=LOSSES)
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--dataset", choices=DATASETS, help="default mnist")
+    p.add_argument("--data-root", help="where the dataset is (default data; MNIST downloads there)")
+    p.add_argument(
+        "--layers", help='discriminator layers (default "conv5s2,conv5s2", the notes\' D)'
+    )
+    p.add_argument("--head", choices=HEADS, help="discriminator head (default image: dense)")
+    p.add_argument("--norm", choices=NORMS, help="discriminator normalisation (default none)")
+    p.add_argument("--loss", choices=LOSSES, help="GAN loss (default ns, non-saturating)")
+    p.add_argument("--epochs", type=int, help="passes over the data (default 50, the notes')")
     p.add_argument("--steps", type=int, help="stop after this many steps instead of epochs")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-size", type=int, help="default 256 (the notes')")
+    p.add_argument("--seed", type=int, help="default 0; a seed reruns exactly on one machine")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--config", type=Path, help="a config.json (flat keys) to start from")
     add_set_flag(p)
