@@ -66,19 +66,19 @@ CASES = {
         ganrf_main,
         lambda t: ["train", "--layers", "conv999", "--dataset", "synthetic", "--out", str(t / "D")],
         "ganrf train: error: rf 999 of conv999 is larger than the 28px input; the largest useful "
-        "rf is 28 (use smaller kernels or a larger data.image_size)",
+        "rf is 28 (use smaller kernels or fewer layers, or a larger data.image_size)",
     ),
     "train-residual-rf-larger-than-the-input": (  # one rule for both families
         ganrf_main,
         lambda t: ["train", "--layers", "res3s2,res3s2,res3,res3", "--dry-run"],
         "ganrf train: error: rf 48 of res3s2,res3s2,res3,res3 is larger than the 28px input; the "
-        "largest useful rf is 28 (use smaller kernels or a larger data.image_size)",
+        "largest useful rf is 28 (use smaller kernels or fewer layers, or a larger data.image_size)",
     ),
     "train-rf-larger-than-the-input-dry-run": (
         ganrf_main,
         lambda t: ["train", "--layers", "conv999", "--dry-run"],
         "ganrf train: error: rf 999 of conv999 is larger than the 28px input; the largest useful "
-        "rf is 28 (use smaller kernels or a larger data.image_size)",
+        "rf is 28 (use smaller kernels or fewer layers, or a larger data.image_size)",
     ),
     "train-resume-without-checkpoint": (
         ganrf_main,

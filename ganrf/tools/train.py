@@ -98,7 +98,8 @@ def resolve(args: argparse.Namespace) -> TrainConfig:
     if design.rf > size:  # every family, as ganrf rf and ganrf designs refuse it
         raise ConfigError(
             f"rf {design.rf} of {design.spec_string} is larger than the {size}px input; the "
-            f"largest useful rf is {size} (use smaller kernels or a larger data.image_size)"
+            f"largest useful rf is {size} (use smaller kernels or fewer layers, or a larger "
+            "data.image_size)"
         )
     return cfg
 
