@@ -81,6 +81,12 @@ def test_kid_is_unbiased_mmd_with_the_cubic_kernel():
     assert mean == pytest.approx(ref_kid(real, fake), rel=1e-9)
     assert mean == pytest.approx(KID_VALUE, rel=1e-9)
     assert std == 0.0
+    # several subsets that are each the whole set: one value, so a std of exactly 0 (6e-16 was
+    # read as a spread by ganrf score on small sets)
+    _, std = scores.kid(torch.tensor(real), torch.tensor(fake), subsets=20, subset_size=1000)
+    assert std == 0.0
+    _, std = scores.kid(torch.tensor(real), torch.tensor(fake), subsets=20, subset_size=50)
+    assert std > 0  # real subsets do spread
     # unbiased: two samples of one distribution average to ~0, not to a positive bias
     same, _ = scores.kid(torch.tensor(real[:50]), torch.tensor(real[50:]), 1, 50)
     assert same == pytest.approx(ref_kid(real[:50], real[50:]), rel=1e-9)
