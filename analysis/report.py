@@ -29,7 +29,7 @@ from analysis.gallery import Images, gallery
 from analysis.load import TRIAL_STATUSES, final_rows, load_experiment
 from analysis.notes import experiment_report, table_html
 from analysis.page import render
-from analysis.samples import control_findings, findings_html
+from analysis.samples import control_findings, findings_html, real_html
 from analysis.stats import (
     Configs,
     configurations,
@@ -232,7 +232,7 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
         header.insert(0, f'<p class="smoke">{esc(smoke)}</p>')
     images = Images()  # every image of the page, each embedded once
     answers = answered(final)
-    header.append(findings_html(answers, images, control_findings(final)))
+    header.append(findings_html(answers, images, control_findings(final), real_html(final, images)))
     header.append("<h2>Summary: one row per configuration</h2>")
     header.append(table_html(shown, sortable=True, values=summary))
     md = ["# gan_rf report", "", f"Written {stamp}.", ""]

@@ -78,18 +78,46 @@ def finding_html(finding: Finding, images: Images) -> str:
     return f'<li class="answer"><p>{esc(finding.text)}</p>{grids}</li>'
 
 
+def real_html(final: pd.DataFrame, images: Images) -> str:
+    """Real images laid out as the sample grids (``samples/real.png``, which trials save once:
+    the reference set's digits), to judge the samples against; one per dataset of the page."""
+    if "trial_dir" not in final:
+        return ""
+    figures = []
+    for dataset, rows in final.groupby("dataset", sort=True) if "dataset" in final else []:
+        path = next((p for d in rows["trial_dir"].dropna() if (p := runs.real_grid(d))), None)
+        idx = images.add(path, THUMB_PX) if path is not None else -1
+        if idx < 0:
+            continue
+        alt = esc(f"real {dataset} images, as the sample grids are laid out")
+        figures.append(
+            f'<figure class="grid real"><img data-img="{idx}" alt="{alt}" title="{alt}">'
+            f"<figcaption>real {esc(dataset)}</figcaption></figure>"
+        )
+    if not figures:
+        return ""
+    return (
+        '<div class="finding real-samples"><h3>Real images, for comparison</h3>'
+        f'<div class="seeds">{"".join(figures)}</div></div>'
+    )
+
+
 def findings_html(
     answers: list[tuple[str, list[Finding]]],
     images: Images,
     control: list[Finding] | None = None,
+    real: str = "",
 ) -> str:
-    """The page's findings section: the positive control (what passing looks like in this run,
+    """The page's findings section: real images laid out as the samples are (``real``,
+    :func:`real_html`), the positive control (what passing looks like in this run,
     :mod:`analysis.control`), then each question, its answers with their samples."""
     out = ["<h2>Findings: the notes' four questions</h2>"]
     out.append(
         "<p>Beside each answer: the latest sample grid of every seed of each configuration "
-        "compared, drawn from the trial's fixed noise.</p>"
+        "compared, drawn from the trial's fixed noise. Click a grid to see it full size.</p>"
     )
+    if real:
+        out.append(real)
     if control:
         items = "".join(finding_html(f, images) for f in control)
         out.append(

@@ -323,6 +323,14 @@ def append_report(fs, path: str, row: dict[str, Any], until_step: int | None = N
 # --------------------------------------------------------------------------------------------
 
 SAMPLES_DIR = "samples"  # trial folder: samples/stepNNNNNNNN.png, one grid per evaluation
+REAL_GRID = "real.png"  # samples/real.png: real images of the reference set, the same grid size
+
+
+def real_grid(trial_dir: str | Path) -> Path | None:
+    """The grid of real images a trial saved beside its samples (what its samples are judged
+    against, laid out as they are), or None (trials from before it was saved)."""
+    path = Path(trial_dir) / SAMPLES_DIR / REAL_GRID
+    return path if path.is_file() else None
 
 
 def sample_grids(trial_dir: str | Path) -> list[tuple[int, Path]]:

@@ -13,7 +13,7 @@ from analysis.findings import answered
 from analysis.gallery import Images
 from analysis.load import final_rows, load_experiment
 from analysis.report import build
-from analysis.samples import findings_html
+from analysis.samples import findings_html, real_html
 from ganrf import runs
 from tests.test_analysis import ok, trial
 
@@ -106,3 +106,49 @@ def test_gallery_cards_label_their_grid_and_erf_map(tmp_path):
             ("samples (fixed noise)", "samples"),
             ("ERF map of the conv stack", "ERF"),
         ]
+
+
+def test_real_digits_are_shown_beside_the_findings_once_per_dataset(tmp_path):
+    exp = _exp(tmp_path)
+    # one trial saved the real grid (grey 200); the others are from before it was saved
+    Image.new("L", (28, 28), 200).save(exp / "rf5-s1" / "samples" / runs.REAL_GRID)
+    final = final_rows(load_experiment(exp))
+    images = Images()
+    html = findings_html(answered(final), images, real=real_html(final, images))
+    block = html.split('<div class="finding real-samples">')[1].split("</div></div>")[0]
+    assert "<h3>Real images, for comparison</h3>" in block
+    (idx,) = re.findall(r'<img data-img="(\d+)"', block)
+    assert _grey(images.urls[int(idx)]) == 200  # that trial's real grid, once
+    assert "real mnist" in block
+    # before any trial saved one, nothing is claimed
+    assert real_html(final_rows(load_experiment(_exp(tmp_path / "old"))), Images()) == ""
+
+
+def test_a_trial_saves_real_images_laid_out_as_its_samples(tmp_path):
+    from ganrf.training.loop import train
+
+    tiny = {
+        "data.dataset": "synthetic",
+        "data.synthetic_size": 64,
+        "schedule.batch_size": 16,
+        "schedule.steps": 4,
+        "schedule.eval_every_steps": 2,
+        "g.width": 0.0625,
+        "d.width": 0.125,
+        "d.layers": "conv3",
+        "eval.samples": 50,
+        "eval.erf_images": 16,
+        "eval.grid": 16,
+        "device": "cpu",
+    }
+    train(tiny, report=lambda m, ckpt: None, out_dir=tmp_path)
+    real = runs.real_grid(tmp_path)
+    assert real is not None and real.name == runs.REAL_GRID
+    _, latest = runs.latest_sample_grid(tmp_path)
+    with Image.open(real) as r, Image.open(latest) as s:
+        assert r.size == s.size  # 16 images, 4 x 4, as the samples
+    assert [p.name for p in sorted((tmp_path / runs.SAMPLES_DIR).glob("*.png"))] == [
+        runs.REAL_GRID,
+        "step00000002.png",
+        "step00000004.png",
+    ]

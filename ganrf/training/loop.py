@@ -29,7 +29,7 @@ from ganrf.config import TrainConfig
 from ganrf.data import load_training_images, steps_per_epoch
 from ganrf.design.designs import DiscriminatorDesign
 from ganrf.models import sample
-from ganrf.runs import write_trial_files
+from ganrf.runs import REAL_GRID, SAMPLES_DIR, write_trial_files
 from ganrf.training.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from ganrf.training.malloc import keep_freed_memory
 from ganrf.training.pack import Pack, build_models
@@ -301,11 +301,20 @@ def _evaluate(g, d, cfg, device, noise, out, step, evaluator) -> dict[str, Any]:
         from torchvision.utils import save_image
 
         grid = sample(g, noise)
-        (out / "samples").mkdir(exist_ok=True)
-        path = out / "samples" / f"step{step:08d}.png"
+        (out / SAMPLES_DIR).mkdir(exist_ok=True)
+        path = out / SAMPLES_DIR / f"step{step:08d}.png"
         nrow = max(1, int(len(grid) ** 0.5))
         save_image(grid, path, nrow=nrow, normalize=True, value_range=(-1, 1))
         result["artifact/samples"] = str(path.relative_to(out))
+        real = out / SAMPLES_DIR / REAL_GRID
+        if evaluator is not None and not real.exists():  # once: the digits to judge them by
+            save_image(
+                evaluator.real_images[: len(grid)],
+                real,
+                nrow=nrow,
+                normalize=True,
+                value_range=(-1, 1),
+            )
     if evaluator is not None:
         result |= evaluator(g=g, d=d, cfg=cfg, device=device, out_dir=out, step=step)
     return result
