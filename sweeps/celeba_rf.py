@@ -19,19 +19,9 @@ from analysis.publish import publish  # noqa: E402
 from ganrf.sweep.cli import main  # noqa: E402
 from ganrf.sweep.presets import rgb_presets  # noqa: E402
 
-# rf grids for a 64 px face: from one pixel to half the image.
-DEFAULTS = {
-    "onelayer": {"rfs": (1, 3, 5, 9, 17, 33), "depths": (1,), "heads": ("image",)},
-    "twolayers": {"rfs": (3, 5, 9, 17, 33), "depths": (2,), "heads": ("image",)},
-    "same_depth": {"rfs": (5, 9, 17, 33), "depths": (3,), "heads": ("image",)},
-    "same_rf": {"rfs": (9, 17), "depths": (1, 2, 3, 4), "heads": ("image",)},
-    "heads": {"rfs": (9, 33), "depths": (1, 2), "heads": ("image", "patch")},
-}
-
 PRESETS = rgb_presets(
     dataset="celeba",
     image_size=64,
-    defaults=DEFAULTS,
     smoke={"data.synthetic_size": 128, "g.width": 0.0625, "d.width": 0.125},
     full={"schedule.epochs": 20, "schedule.eval_every": 2},
     full_about="GPUs: every experiment, 20 epochs at batch 128, DCGAN's Adam, 3 seeds",

@@ -21,18 +21,9 @@ from analysis.publish import publish  # noqa: E402
 from ganrf.sweep.cli import main  # noqa: E402
 from ganrf.sweep.presets import rgb_presets  # noqa: E402
 
-DEFAULTS = {
-    "onelayer": {"rfs": (1, 3, 5, 9, 17, 33, 65), "depths": (1,), "heads": ("image",)},
-    "twolayers": {"rfs": (3, 5, 9, 17, 33, 65), "depths": (2,), "heads": ("image",)},
-    "same_depth": {"rfs": (5, 9, 17, 33, 65), "depths": (4,), "heads": ("image",)},
-    "same_rf": {"rfs": (17, 33), "depths": (1, 2, 3, 4), "heads": ("image",)},
-    "heads": {"rfs": (17, 65), "depths": (2, 4), "heads": ("image", "patch")},
-}
-
 PRESETS = rgb_presets(
     dataset="imagenet",
     image_size=128,
-    defaults=DEFAULTS,
     data={"data.workers": 8},  # streams from disk
     smoke={"data.synthetic_size": 64, "g.width": 0.0625, "d.width": 0.0625},
     full={"schedule.epochs": 10, "schedule.eval_every": 1},

@@ -39,6 +39,24 @@ DEFAULTS: dict[str, dict[str, tuple]] = {
     "same_rf": {"rfs": (7, 13), "depths": (1, 2, 3, 4), "heads": ("image",)},
     "heads": {"rfs": (5, 13), "depths": (1, 2), "heads": ("image", "patch")},
 }
+# The RGB datasets' grids: a 64 px face from one pixel to half the image (CelebA), a 128 px
+# photograph likewise (ImageNet). Every experiment's grid is defined here, once per dataset.
+RGB_DEFAULTS: dict[str, dict[str, dict[str, tuple]]] = {
+    "celeba": {
+        "onelayer": {"rfs": (1, 3, 5, 9, 17, 33), "depths": (1,), "heads": ("image",)},
+        "twolayers": {"rfs": (3, 5, 9, 17, 33), "depths": (2,), "heads": ("image",)},
+        "same_depth": {"rfs": (5, 9, 17, 33), "depths": (3,), "heads": ("image",)},
+        "same_rf": {"rfs": (9, 17), "depths": (1, 2, 3, 4), "heads": ("image",)},
+        "heads": {"rfs": (9, 33), "depths": (1, 2), "heads": ("image", "patch")},
+    },
+    "imagenet": {
+        "onelayer": {"rfs": (1, 3, 5, 9, 17, 33, 65), "depths": (1,), "heads": ("image",)},
+        "twolayers": {"rfs": (3, 5, 9, 17, 33, 65), "depths": (2,), "heads": ("image",)},
+        "same_depth": {"rfs": (5, 9, 17, 33, 65), "depths": (4,), "heads": ("image",)},
+        "same_rf": {"rfs": (17, 33), "depths": (1, 2, 3, 4), "heads": ("image",)},
+        "heads": {"rfs": (17, 65), "depths": (2, 4), "heads": ("image", "patch")},
+    },
+}
 FIXED_DEPTH = {"onelayer": 1, "twolayers": 2}
 
 # --family resnet: residual D blocks reach other rfs (odd kernels: without a pool, rf = 1 mod 4;
@@ -88,7 +106,7 @@ def _reachable(space: Space, rf: int) -> bool:
         if exp == CONTROL:  # a fixed design: the family's rfs do not apply to it
             continue
         fixed = FIXED_DEPTH.get(exp)
-        depths = (fixed,) if fixed else space.depths or space.defaults[exp]["depths"]
+        depths = (fixed,) if fixed else space.depths or grid(space, exp)["depths"]
         if not all(feasible(rf, d, space.family, space.image_size) for d in depths):
             return False
     return True
@@ -135,11 +153,25 @@ def control_design(space: Space) -> DiscriminatorDesign:
     )
 
 
+def grid(space: Space, exp: str) -> dict[str, tuple]:
+    """``exp``'s default rfs, depths and heads in ``space``.
+
+    Raises:
+        SpaceError: the space's grids have none for ``exp``, in one sentence.
+    """
+    if exp not in space.defaults:
+        raise SpaceError(
+            f"experiment {exp!r} has no default grid for {space.image_size}px images; choose "
+            f"from {', '.join(space.defaults)}"
+        )
+    return space.defaults[exp]
+
+
 def _designs(space: Space, exp: str) -> list[DiscriminatorDesign]:
     """The designs of one experiment."""
     if exp == CONTROL:
         return [control_design(space)]
-    d = space.defaults[exp]
+    d = grid(space, exp)
     rfs = space.rfs or d["rfs"]
     heads = space.heads or d["heads"]
     if exp in FIXED_DEPTH:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ganrf.sweep.experiments import EXPERIMENTS, QUESTIONS, Space
+from ganrf.sweep.experiments import EXPERIMENTS, QUESTIONS, RGB_DEFAULTS, Space
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,6 @@ def rgb_presets(
     *,
     dataset: str,
     image_size: int,
-    defaults: dict[str, dict[str, tuple]],
     data: dict[str, Any] | None = None,
     smoke: dict[str, Any],
     full: dict[str, Any],
@@ -34,8 +33,8 @@ def rgb_presets(
     and no Inception metrics, seconds on a CPU; ``full``, every experiment at 3 seeds with
     DCGAN's Adam (2e-4, beta1 0.5) at batch 128.
 
-    ``defaults`` are the per-experiment rf/depth/head grids for this image size; ``data`` adds
-    data keys to both presets; ``smoke`` and ``full`` add (or override) each preset's keys.
+    The per-experiment rf/depth/head grids are the dataset's
+    (:data:`ganrf.sweep.experiments.RGB_DEFAULTS`); ``data`` adds data keys to both presets; ``smoke`` and ``full`` add (or override) each preset's keys.
     """
     rgb = {
         "data.dataset": dataset,
@@ -46,7 +45,7 @@ def rgb_presets(
     }
 
     def space(**kw: Any) -> Space:
-        return Space(image_size=image_size, in_channels=3, defaults=defaults, **kw)
+        return Space(image_size=image_size, in_channels=3, defaults=RGB_DEFAULTS[dataset], **kw)
 
     return {
         "smoke": Preset(
