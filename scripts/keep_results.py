@@ -27,6 +27,7 @@ LEFT_OUT = (
     ".validate_storage_marker",
     "report.html",
     "events.out.tfevents.*",
+    ".*.tmp",  # a write a kill cut short (ganrf.storage.write_whole's temporary file)
 )
 
 
