@@ -147,8 +147,10 @@ def check_pack(
         mine = [p[i] for p in packed]
         first = max(first, _close(mine[:1], alone[:1]))
         last = max(last, _close(mine[-1:], alone[-1:]))
-    # fp32 on the CPU: reassociation only; bf16 on CUDA: rounding, amplified by training
-    tol_first, tol_last = (1e-5, 1e-3) if device.type == "cpu" else (2e-2, 1e-1)
+    # fp32 on the CPU: reassociation only (the residual pack's first G loss differs by 8e-6 on
+    # an AVX-512 machine; another CPU sums in another order); bf16 on CUDA: rounding, amplified
+    # by training. A member mixed with another differs by 1e-2 or more.
+    tol_first, tol_last = (1e-4, 1e-3) if device.type == "cpu" else (2e-2, 1e-1)
     return {
         "ok": first <= tol_first and last <= tol_last,
         "members": len(cfgs),
