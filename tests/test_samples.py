@@ -126,21 +126,9 @@ def test_real_digits_are_shown_beside_the_findings_once_per_dataset(tmp_path):
 
 def test_a_trial_saves_real_images_laid_out_as_its_samples(tmp_path):
     from ganrf.training.loop import train
+    from tests.test_metric_registry import TINY
 
-    tiny = {
-        "data.dataset": "synthetic",
-        "data.synthetic_size": 64,
-        "schedule.batch_size": 16,
-        "schedule.steps": 4,
-        "schedule.eval_every_steps": 2,
-        "g.width": 0.0625,
-        "d.width": 0.125,
-        "d.layers": "conv3",
-        "eval.samples": 50,
-        "eval.erf_images": 16,
-        "eval.grid": 16,
-        "device": "cpu",
-    }
+    tiny = {**TINY, "eval.erf_images": 16, "eval.grid": 16}
     train(tiny, report=lambda m, ckpt: None, out_dir=tmp_path)
     real = runs.real_grid(tmp_path)
     assert real is not None and real.name == runs.REAL_GRID
