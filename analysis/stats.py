@@ -254,8 +254,23 @@ def _varies(col: pd.Series) -> bool:
 def configurations(final: pd.DataFrame, prefix: str = "") -> Configs:
     """Find the fields that vary among ``final``'s trials and number their configurations;
     each trial gets a page key (``key``: ``<prefix>t<i>``)."""
-    final = final.reset_index(drop=True).copy()
+    final, fields = _fields(final)
     final["key"] = [f"{prefix}t{i}" for i in range(len(final))]
+    if fields:
+        keys = final[fields].apply(lambda r: tuple(fmt(v) for v in r), axis=1)
+        order = {k: i for i, k in enumerate(sorted(set(keys), key=_sort_key))}
+        final["cfg"] = keys.map(order).astype(int)
+    else:
+        final["cfg"] = 0
+    configs = Configs(final, fields, prefix)
+    final["cfg_label"] = [configs.label(r) for _, r in final.iterrows()]
+    return configs
+
+
+def _fields(final: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """(a copy of ``final`` with a column per varying training-config key, the fields that vary
+    among its trials, in display order)."""
+    final = final.reset_index(drop=True).copy()
     cfg = _config_columns(final)
     covered = {k for keys in NAMED_FIELDS.values() for k in keys} | NOT_FIELDS
     fields = [f for f in NAMED_FIELDS if f in final and _varies(final[f])]
@@ -267,15 +282,7 @@ def configurations(final: pd.DataFrame, prefix: str = "") -> Configs:
             fields.append(key)
     if "experiment_name" in fields and not _folders_repeat(final, fields):
         fields.remove("experiment_name")
-    if fields:
-        keys = final[fields].apply(lambda r: tuple(fmt(v) for v in r), axis=1)
-        order = {k: i for i, k in enumerate(sorted(set(keys), key=_sort_key))}
-        final["cfg"] = keys.map(order).astype(int)
-    else:
-        final["cfg"] = 0
-    configs = Configs(final, fields, prefix)
-    final["cfg_label"] = [configs.label(r) for _, r in final.iterrows()]
-    return configs
+    return final, fields
 
 
 def _folders_repeat(final: pd.DataFrame, fields: list[str]) -> bool:
@@ -291,7 +298,7 @@ def _folders_repeat(final: pd.DataFrame, fields: list[str]) -> bool:
 
 def folder_is_a_field(final: pd.DataFrame) -> bool:
     """Whether :func:`configurations` keeps the experiment folder as a field of ``final``."""
-    return "experiment_name" in configurations(final).fields
+    return "experiment_name" in _fields(final)[1]
 
 
 def _sort_key(key: tuple[str, ...]) -> tuple:

@@ -44,7 +44,7 @@ def _cell_hover(c: dict, metric: str, reference: float) -> str:
         [
             f"rf {esc(fmt(c['rf']))}, depth {esc(fmt(c['depth']))}",
             f"{esc(label(metric))}: {interval_str(c['mean'], c['lo'], c['hi'], c['half'])}",
-            interval_text(c["n"], c["lo"], c["hi"], c["how"]),
+            interval_text(c["lo"], c["hi"], c["how"]),
             f"seeds: {seeds}",
             verdict,
         ]

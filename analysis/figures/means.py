@@ -29,22 +29,19 @@ from analysis.figures.base import (
     esc,
     label,
 )
-from analysis.stats import SUMMARY_STATUSES, Configs, fmt, interval_str, t975
-from ganrf.metrics.spec import METRICS
+from analysis.stats import SUMMARY_STATUSES, Configs, fmt, interval_str
+from ganrf.metrics.spec import METRICS, RECOGNISABLE_MIN_CLASSES
 
 SEEDS = "seeds"  # the ``meta.role`` of a trace of seed dots (beside a trace of means)
 # How far right of its mean a seed dot sits: this fraction of the x axis' span (log or linear).
 DOT_OFFSET = 0.012
 
 
-def interval_text(n: int, lo: float, hi: float, how: str | None = None) -> str:
-    """What a mean's interval is, in words: ``mean of 2 seeds, 95% t interval (t=12.71)
-    [74.15, 86.85]``, or as ``how`` (:func:`analysis.stats.metric_interval`) says: a Wilson
-    interval for a verdict, a t interval cut to a share's [0, 1]; a single seed has none."""
-    if pd.isna(lo):
-        return how or ("1 seed: no interval" if n == 1 else "no seed")
-    how = how or f"mean of {n} seeds, 95% t interval (t={t975(n - 1):.4g})"
-    return f"{how} [{lo:.4g}, {hi:.4g}]"
+def interval_text(lo: float, hi: float, how: str) -> str:
+    """What a mean's interval is, in words, as :func:`analysis.stats.metric_interval` names it
+    (``how``), with its ends: ``mean of 2 seeds, 95% t interval (t=12.71) [74.15, 86.85]``, a
+    Wilson interval for a verdict, a t interval cut to a share's [0, 1]; a single seed has none."""
+    return how if pd.isna(lo) else f"{how} [{lo:.4g}, {hi:.4g}]"
 
 
 def error_bars(records: list[dict]) -> dict:
@@ -96,7 +93,8 @@ def cut_line(layout: dict, metric: str) -> float | None:
             "yref": "y",
             "y": m.cut,
             "yanchor": "bottom",
-            "text": f"cut {m.cut:g}: a set at or above it passes (with 8 classes)",
+            "text": f"cut {m.cut:g}: a set at or above it passes (with "
+            f"{RECOGNISABLE_MIN_CLASSES} classes)",
             "showarrow": False,
             "font": {"size": 11},
         }
@@ -138,7 +136,7 @@ def _hover(s: pd.DataFrame, x: str | None, metric: str, seeds: dict[int, list[di
         parts.append(
             f"{esc(label(metric))}: {interval_str(r['mean'], r['lo'], r['hi'], r['half'])}"
         )
-        parts.append(interval_text(r["n"], r["lo"], r["hi"], r["how"]))
+        parts.append(interval_text(r["lo"], r["hi"], r["how"]))
         values = ", ".join(f"{d['value']:.4g}" for d in seeds.get(r["cfg"], []))
         parts.append(f"seeds (dots): {values}")
         out.append("<br>".join(parts))

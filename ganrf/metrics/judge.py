@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ganrf.metrics.spec import RECOGNISABLE_SHARE_MIN
+from ganrf.metrics.spec import RECOGNISABLE_MIN_CLASSES, RECOGNISABLE_SHARE_MIN
 
 WEIGHTS = Path(__file__).parent / "weights" / "judges.pt"
 CARD = WEIGHTS.with_suffix(".json")
@@ -40,7 +40,7 @@ REAL_QUANTILE = 0.99  # the share of held-out real digits each per-sample thresh
 # recognisable case's share and the best share of a no-number case that meets the class rule.
 # Kept in the torch-free registry, whose charts draw it.
 SHARE_MIN = RECOGNISABLE_SHARE_MIN
-MIN_CLASSES = 8
+MIN_CLASSES = RECOGNISABLE_MIN_CLASSES
 CLASS_MIN_SHARE = 0.025
 
 

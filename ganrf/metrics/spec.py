@@ -19,6 +19,7 @@ from ganrf.config import DATASETS
 # reference cases (``ganrf.metrics.judge`` explains it and applies it); here so that the
 # torch-free page can draw it.
 RECOGNISABLE_SHARE_MIN = 0.52
+RECOGNISABLE_MIN_CLASSES = 8  # and the digit classes a recognisable set must hold
 UNIT = (0.0, 1.0)  # the bounds of a share or a 1/0 verdict
 
 # The shipped digit classifier scores 28x28 grey images: MNIST, and the synthetic digits of tests.
