@@ -19,7 +19,7 @@ from typing import Any, get_type_hints
 from ganrf.design.designs import DROPOUT, DiscriminatorDesign
 from ganrf.design.resnet import ResidualDesign, design_from_spec
 
-DATASETS = ("mnist", "celeba", "imagenet", "folder", "synthetic")
+DATASETS = ("mnist", "celeba", "imagenet", "folder", "photo", "synthetic")
 LOSSES = ("ns", "wgan-gp", "hinge")
 GENERATORS = ("mnist", "dcgan", "resnet")
 
@@ -30,13 +30,18 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    dataset: str = "mnist"  # mnist | celeba | imagenet | folder | synthetic
+    dataset: str = "mnist"  # mnist | celeba | imagenet | folder | photo | synthetic
     root: str = "data"  # torchvision downloads MNIST here when it is missing
     download: bool = True  # False: fail with a clear message instead of downloading
     image_size: int = 28  # 28 for MNIST, 64 for CelebA, 64 or 128 for ImageNet
     channels: int = 1
     subset: int = 0  # use the first N training images (0: all)
     synthetic_size: int = 2048  # images in the in-memory synthetic set
+    # dataset "photo" (ganrf.data.photo): crops of pictures shipped with scikit-image
+    photo: str = "astronaut"  # comma-separated keys of ganrf.data.photo.PHOTOS
+    photo_size: int = 128  # each picture resized to this shorter side before cropping (0: as is)
+    crops: int = 4096  # random image_size crops in the training set
+    flip: bool = True  # flip half the crops left to right
     workers: int = 4  # DataLoader workers when the dataset streams from disk
     device_max_gb: float = 4.0  # hold the dataset on the device as uint8 when it fits
 
@@ -90,6 +95,9 @@ class EvalConfig:
     samples: int = 10_000  # generated samples the metrics use
     erf_images: int = 64  # real images averaged for the effective-rf map
     inception_weights: str = ""  # local pt_inception-2015-12-05 weights for RGB FID (offline)
+    # auto: the shipped digit CNN for 28x28 grey, Inception-V3 for the rest (FID, KID, PRDC);
+    # none: pixel metrics only (SWD per level, SSIM), no network downloaded
+    features: str = "auto"
 
 
 @dataclass
@@ -234,6 +242,9 @@ class TrainConfig:
             (self.data.channels in (1, 3), "data.channels", "1 or 3"),
             (self.data.subset >= 0, "data.subset", "0 (all) or a positive count"),
             (self.data.synthetic_size > 0, "data.synthetic_size", "positive"),
+            (self.data.crops > 0, "data.crops", "positive"),
+            (self.eval.features in ("auto", "none"), "eval.features", "auto or none"),
+            (self.data.photo_size >= 0, "data.photo_size", "0 (as shipped) or a number of pixels"),
             (self.g.noise_dim > 0, "g.noise_dim", "positive"),
             (self.g.width > 0, "g.width", "positive"),
             (self.d.width > 0, "d.width", "positive"),

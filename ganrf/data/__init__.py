@@ -1,10 +1,11 @@
 """Training data: where images come from (:mod:`~ganrf.data.sources`: MNIST, CelebA, any
-class-folder tree, a synthetic set) and how they are batched (:mod:`~ganrf.data.images`).
+class-folder tree, a synthetic set; :mod:`~ganrf.data.photo`: crops of shipped photographs) and how they are batched (:mod:`~ganrf.data.images`).
 
 Everything a caller needs is importable from here.
 """
 
 from ganrf.data.images import (
+    SEEDED_DATASETS,
     TrainingImages,
     check_data,
     epoch_permutation,
@@ -12,6 +13,7 @@ from ganrf.data.images import (
     steps_per_epoch,
     to_float,
 )
+from ganrf.data.photo import PHOTOS, photo_crops
 from ganrf.data.sources import (
     IMAGE_SUFFIXES,
     DataError,
@@ -24,6 +26,8 @@ from ganrf.data.sources import (
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "PHOTOS",
+    "SEEDED_DATASETS",
     "DataError",
     "ImageFiles",
     "TrainingImages",
@@ -34,6 +38,7 @@ __all__ = [
     "load_mnist",
     "load_training_images",
     "make_synthetic",
+    "photo_crops",
     "steps_per_epoch",
     "to_float",
 ]

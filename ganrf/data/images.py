@@ -1,5 +1,5 @@
-"""Training data: MNIST, CelebA, ImageNet / any class-folder tree, and a synthetic set
-(the sources are in :mod:`ganrf.data.sources`).
+"""Training data: MNIST, CelebA, ImageNet / any class-folder tree, crops of shipped photographs
+and a synthetic set (the sources are in :mod:`ganrf.data.sources` and :mod:`ganrf.data.photo`).
 
 Images are kept as ``uint8 (N, C, H, W)`` and scaled to [-1, 1] per batch. Small datasets (MNIST,
 a CelebA subset) are held on the training device as one tensor; large ones stream through a
@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ganrf.config import DataConfig
+from ganrf.data.photo import photo_crops, photo_keys
 from ganrf.data.sources import (
     DataError,
     celeba_dataset,
@@ -24,6 +25,9 @@ from ganrf.data.sources import (
     load_mnist,
     make_synthetic,
 )
+
+# The datasets cut from a trial's seed: each trial of a pack has its own.
+SEEDED_DATASETS = ("synthetic", "photo")
 
 # --------------------------------------------------------------------------------------------
 # Batching
@@ -98,6 +102,8 @@ def load_training_images(cfg: DataConfig, device: torch.device, seed: int = 0) -
     """
     if cfg.dataset == "synthetic":
         images, _ = make_synthetic(cfg.synthetic_size, cfg.image_size, cfg.channels, seed)
+    elif cfg.dataset == "photo":
+        images = training_crops(cfg, seed)
     elif cfg.dataset == "mnist":
         _check_mnist_shape(cfg)
         images, _ = load_mnist(cfg.root, train=True, download=cfg.download)
@@ -129,6 +135,12 @@ def check_data(cfg: DataConfig, *, test_split: bool = False) -> None:
     """
     if cfg.dataset == "synthetic":
         return
+    if cfg.dataset == "photo":
+        for key in photo_keys(cfg.photo):  # each picture read, and big enough for a crop
+            photo_crops(
+                key, 1, cfg.image_size, photo_size=cfg.photo_size, channels=cfg.channels, seed=0
+            )
+        return
     if cfg.dataset == "mnist":
         _check_mnist_shape(cfg)
         load_mnist(cfg.root, train=True, download=cfg.download)
@@ -136,6 +148,19 @@ def check_data(cfg: DataConfig, *, test_split: bool = False) -> None:
             load_mnist(cfg.root, train=False, download=cfg.download)
         return
     _image_dataset(cfg)
+
+
+def training_crops(cfg: DataConfig, seed: int) -> Tensor:
+    """The photo dataset's training set: ``cfg.crops`` crops cut with the trial's ``seed``."""
+    return photo_crops(
+        cfg.photo,
+        cfg.crops,
+        cfg.image_size,
+        photo_size=cfg.photo_size,
+        channels=cfg.channels,
+        seed=seed,
+        flip=cfg.flip,
+    )
 
 
 def _check_mnist_shape(cfg: DataConfig) -> None:
@@ -176,6 +201,7 @@ def steps_per_epoch(num_images: int, batch_size: int, d_steps: int) -> int:
 
 
 __all__ = [
+    "SEEDED_DATASETS",
     "DataError",
     "TrainingImages",
     "check_data",

@@ -44,41 +44,43 @@ def computes(key: str) -> Callable[[Compute], Compute]:
 
 
 @computes("metric/fid")
-def fid(ev: Evaluation) -> float:
+def fid(ev: Evaluation) -> float | None:
+    if ev.features is None:
+        return None
     return scores.frechet_distance(ev.reference["features"], ev.features.features)
 
 
 @computes("metric/fid_floor")
-def fid_floor(ev: Evaluation) -> float:
-    return ev.evaluator.fid_floor
+def fid_floor(ev: Evaluation) -> float | None:
+    return None if ev.features is None else ev.evaluator.fid_floor
 
 
 @computes("metric/fid_over_floor")
-def fid_over_floor(ev: Evaluation) -> float:
-    return ev.value("metric/fid") / ev.evaluator.fid_floor
+def fid_over_floor(ev: Evaluation) -> float | None:
+    fid = ev.value("metric/fid")
+    return None if fid is None else fid / ev.evaluator.fid_floor
 
 
 @computes("metric/local_fid")
 def local_fid(ev: Evaluation) -> float | None:
-    local = ev.features.local
-    if local is None or "local" not in ev.reference:
+    if ev.features is None or ev.features.local is None or "local" not in ev.reference:
         return None
-    return scores.frechet_distance(ev.reference["local"], local)
+    return scores.frechet_distance(ev.reference["local"], ev.features.local)
 
 
 @computes("metric/kid_mean")
-def kid_mean(ev: Evaluation) -> float:
-    return ev.kid[0]
+def kid_mean(ev: Evaluation) -> float | None:
+    return None if ev.kid is None else ev.kid[0]
 
 
 @computes("metric/kid_std")
-def kid_std(ev: Evaluation) -> float:
-    return ev.kid[1]
+def kid_std(ev: Evaluation) -> float | None:
+    return None if ev.kid is None else ev.kid[1]
 
 
 def _prdc(name: str) -> Compute:
-    def score(ev: Evaluation) -> float:
-        return ev.prdc[name]
+    def score(ev: Evaluation) -> float | None:
+        return None if ev.prdc is None else ev.prdc[name]
 
     score.__name__ = score.__qualname__ = name
     return score
@@ -102,6 +104,26 @@ classifier_score = computes("metric/classifier_score")(_classes("classifier_scor
 class_count = computes("metric/class_count")(_classes("class_count"))
 class_kl = computes("metric/class_kl")(_classes("class_kl"))
 confident_share = computes("metric/confident_share")(_classes("confident_share"))
+
+
+@computes("metric/swd")
+def swd(ev: Evaluation) -> float | None:
+    return None if ev.swd is None else ev.swd["mean"]
+
+
+def _swd_level(k: int) -> Compute:
+    def level(ev: Evaluation) -> float | None:
+        return None if ev.swd is None else ev.swd.get(f"l{k}")
+
+    level.__name__ = level.__qualname__ = f"swd_l{k}"
+    return level
+
+
+swd_l0 = computes("metric/swd_l0")(_swd_level(0))
+swd_l1 = computes("metric/swd_l1")(_swd_level(1))
+swd_l2 = computes("metric/swd_l2")(_swd_level(2))
+swd_l3 = computes("metric/swd_l3")(_swd_level(3))
+swd_l4 = computes("metric/swd_l4")(_swd_level(4))
 
 
 @computes("metric/ssim")

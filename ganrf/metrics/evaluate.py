@@ -18,6 +18,10 @@ features of a fixed random subset of real images (:mod:`ganrf.metrics.features`)
   conv map (each sees an 8x8-pixel neighbourhood: strokes, ends, junctions), over the first
   ``LOCAL_IMAGES`` images;
 * ``metric/ssim``: mean pairwise SSIM of samples (high = alike, a collapse);
+* ``metric/swd`` and ``metric/swd_l0`` ...: the multi-scale sliced Wasserstein distance on
+  Laplacian-pyramid patches (:mod:`ganrf.metrics.swd`), on pixels, per level (level k's patches
+  span ``7 * 2**k`` px), for images of at least 16 px; with ``eval.features=none`` (no feature
+  network, nothing downloaded) it and SSIM are the sample metrics;
 * with a classifier (MNIST): ``metric/classifier_score``, ``class_count``, ``class_kl``,
   ``confident_share`` and ``metric/success``;
 * ``erf/conv_*``: the conv stack's ERF (its central unit; compare with the design's theoretical
@@ -58,6 +62,7 @@ from ganrf.metrics.features import (
     mnist_feature_net,
     reference_images,
 )
+from ganrf.metrics.swd import MAX_IMAGES
 from ganrf.models import sample
 from ganrf.storage import atomic_path
 
@@ -80,23 +85,27 @@ class Evaluator:
             k: COMPUTES[k] for k in spec.METRICS if k in COMPUTES
         }
         self.design = design or cfg.design()
-        if feature_net is None:
+        if feature_net is None and cfg.eval.features == "auto":
             mnist_like = (cfg.data.image_size, cfg.data.channels) == (28, 1)
             feature_net = (
                 mnist_feature_net(device)
                 if mnist_like
                 else inception_feature_net(device, cfg.eval.inception_weights)
             )
-        self.net = feature_net
+        self.net = feature_net  # None: eval.features=none, pixel metrics only
         self.n = cfg.eval.samples
         real, floor, key = reference_images(cfg, self.n)
         self.real_images = real[: cfg.eval.erf_images]
+        # SWD's reference, kept as uint8: at most swd.MAX_IMAGES of them are read
+        self.real_pixels = ((real[:MAX_IMAGES] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
         self.ref = {k: v.to(device) for k, v in self._reference(real, floor, key).items()}
         self.fid_floor = float(self.ref["fid_floor"])
 
     def _reference(self, real: Tensor, floor: Tensor | None, key: str) -> dict[str, Tensor]:
         """Reference features and the FID floor, computed once and cached on disk by dataset,
-        split, subset and evaluator."""
+        split, subset and evaluator (none without a feature network)."""
+        if self.net is None:
+            return {"fid_floor": torch.tensor(math.nan, dtype=torch.float64)}
         path = cache_dir() / f"ref-{key}-{self.net.name}-v2.pt" if key else None
         if path is not None and path.exists():
             try:
@@ -138,7 +147,7 @@ class Evaluator:
     def _report(self, ev: Evaluation) -> dict[str, Any]:
         """What scored the samples, then every registered metric that applies, in registry order."""
         out: dict[str, Any] = {
-            "metric/feature_net": self.net.name,
+            "metric/feature_net": "none" if self.net is None else self.net.name,
             "metric/samples": len(ev.images),
         }
         for key in self.computes:

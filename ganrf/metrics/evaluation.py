@@ -12,10 +12,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ganrf.data.images import to_float
 from ganrf.metrics import scores
 from ganrf.metrics.erf import ERF, conv_erf, decision_erf
 from ganrf.metrics.features import Features
 from ganrf.metrics.judge import recognisable_metrics
+from ganrf.metrics.swd import MIN_LEVEL, swd
 
 # Fixed on scripts/metric_references.py's cases (docs/metrics.md), n = 2,000 and 10,000: real
 # digits score FID/floor 0.91-1.02, precision 0.93-0.94, coverage 0.95-0.97; every failure case
@@ -24,6 +26,7 @@ SUCCESS_FID_OVER_FLOOR = 5.0
 SUCCESS_PRECISION = 0.7
 SUCCESS_COVERAGE = 0.5
 PRDC_MAX = 5000  # k-NN scores on at most this many samples each side (O(N^2) distances)
+SWD_SEED = 0  # every evaluation cuts the same patches and projects on the same directions
 _COMPUTING = object()  # Evaluation.value's mark of a metric being computed (a loop is a bug)
 
 
@@ -37,8 +40,9 @@ class Evaluation:
     computed once, so a metric may be made of others (``metric/fid_over_floor``).
 
     Attributes:
-        evaluator: the :class:`Evaluator`: its config (``cfg``), feature network (``net``),
-            reference features (``ref``), FID floor and discriminator design.
+        evaluator: the :class:`Evaluator`: its config (``cfg``), feature network (``net``, or
+            None), reference features (``ref``) and images (``real_pixels``), FID floor and
+            discriminator design.
         images: the samples ``(N, C, H, W)`` in [-1, 1].
         d: the discriminator, or None (:meth:`Evaluator.score_images`).
         step: the training step.
@@ -76,24 +80,39 @@ class Evaluation:
         return self.evaluator.ref
 
     @cached_property
-    def features(self) -> Features:
-        return self.evaluator.net(self.images)
+    def features(self) -> Features | None:
+        """The samples' features, or None without a feature network (``eval.features=none``:
+        then no FID, KID, precision/recall/density/coverage or classifier scores)."""
+        return None if self.evaluator.net is None else self.evaluator.net(self.images)
 
     @cached_property
-    def kid(self) -> tuple[float, float]:
+    def kid(self) -> tuple[float, float] | None:
         """KID's mean and std over random subsets (drawn from torch's global RNG: once)."""
+        if self.features is None:
+            return None
         return scores.kid(self.reference["features"], self.features.features)
 
     @cached_property
-    def prdc(self) -> dict[str, float]:
+    def prdc(self) -> dict[str, float] | None:
+        if self.features is None:
+            return None
         real, fake = self.reference["features"], self.features.features
         return scores.prdc(real[:PRDC_MAX], fake[:PRDC_MAX])
 
     @cached_property
     def classes(self) -> dict[str, float] | None:
         """:func:`ganrf.metrics.scores.class_scores`, or None without a classifier."""
-        probs = self.features.probs
+        probs = None if self.features is None else self.features.probs
         return None if probs is None else scores.class_scores(probs)
+
+    @cached_property
+    def swd(self) -> dict[str, float] | None:
+        """:func:`ganrf.metrics.swd.swd` of the samples against the reference images (its
+        levels ``l0`` ... and ``mean``), or None for images under 16 px."""
+        real = self.evaluator.real_pixels
+        if min(real.shape[-2:]) < MIN_LEVEL:
+            return None
+        return swd(to_float(real), self.images, seed=SWD_SEED)
 
     @cached_property
     def erfs(self) -> dict[str, ERF] | None:

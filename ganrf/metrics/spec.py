@@ -21,6 +21,9 @@ from ganrf.config import DATASETS
 RECOGNISABLE_SHARE_MIN = 0.52
 RECOGNISABLE_MIN_CLASSES = 8  # and the digit classes a recognisable set must hold
 UNIT = (0.0, 1.0)  # the bounds of a share or a 1/0 verdict
+# The SWD levels reported (ganrf.metrics.swd.MAX_LEVELS; a test keeps them equal): level k's
+# 7 px patches span 7 * 2**k px of the image.
+SWD_LEVELS = 5
 
 # The shipped digit classifier scores 28x28 grey images: MNIST, and the synthetic digits of tests.
 DIGITS = ("mnist", "synthetic")
@@ -171,6 +174,24 @@ for _m in (
         "coverage",
         lower_is_better=False,
         bounds=UNIT,
+    ),
+    # on pixels, no network (ganrf.metrics.swd): every dataset, and all an RGB run without
+    # Inception weights (eval.features=none) has beside SSIM
+    Metric(
+        "metric/swd",
+        "SWD x10^3, mean over levels",
+        lower_is_better=True,
+        headline=True,
+    ),
+    *(
+        Metric(
+            f"metric/swd_l{k}",
+            f"SWD x10^3 of {7 * 2**k} px structure (level {k}, 1/{2**k} size)"
+            if k
+            else "SWD x10^3 of 7 px structure (level 0, full size)",
+            lower_is_better=True,
+        )
+        for k in range(SWD_LEVELS)
     ),
     Metric(
         "metric/ssim",

@@ -67,6 +67,8 @@ def gpu_need_bytes(pack: list[Trial]) -> float:
     image_bytes = cfg.data.channels * cfg.data.image_size**2
     if cfg.data.dataset == "synthetic":
         n_images = cfg.data.synthetic_size
+    elif cfg.data.dataset == "photo":
+        n_images = cfg.data.crops
     else:
         n_images = cfg.data.subset or TRAIN_IMAGES.get(cfg.data.dataset, math.inf)
     data_bytes = min(n_images * image_bytes, cfg.data.device_max_gb * 1e9)

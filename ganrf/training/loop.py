@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ganrf.config import TrainConfig
-from ganrf.data import load_training_images, steps_per_epoch
+from ganrf.data import SEEDED_DATASETS, load_training_images, steps_per_epoch
 from ganrf.design.designs import DiscriminatorDesign
 from ganrf.models import sample
 from ganrf.runs import REAL_GRID, SAMPLES_DIR, write_trial_files
@@ -162,10 +162,11 @@ def train_pack(
         if out is not None:
             write_trial_files(out, config=c.to_dict())
 
-    # The members share one data config (ganrf.training.pack.pack_key); only the synthetic set, made from
-    # the seed, differs between them, so a real dataset and its reference are loaded once.
+    # The members share one data config (ganrf.training.pack.pack_key); only the sets made from
+    # the seed (synthetic digits, photo crops) differ between them, so a real dataset and its
+    # reference are loaded once.
     def data_key(c: TrainConfig) -> int | None:
-        return c.seed if c.data.dataset == "synthetic" else None
+        return c.seed if c.data.dataset in SEEDED_DATASETS else None
 
     datas: dict[int | None, Any] = {}
     for c in configs:
