@@ -29,7 +29,7 @@ from analysis.gallery import Images, gallery
 from analysis.load import TRIAL_STATUSES, final_rows, load_experiment
 from analysis.notes import experiment_report, table_html
 from analysis.page import render
-from analysis.samples import control_findings, findings_html, real_html
+from analysis.samples import by_rf_html, control_findings, findings_html, real_html
 from analysis.stats import (
     Configs,
     configurations,
@@ -186,6 +186,8 @@ def _chart_html(div_id: str, c: dict) -> str:
 
 
 SMOKE_PRESET = "smoke"
+# What a smoke preset trains on, per dataset (sweeps/*.py): the banner says which.
+SMOKE_DATA = {"synthetic": "synthetic data", "photo": "a few hundred crops of a real photograph"}
 
 
 def smoke_banner(final: pd.DataFrame) -> str:
@@ -193,11 +195,14 @@ def smoke_banner(final: pd.DataFrame) -> str:
     check that the code runs, not what an rf does."""
     if "preset" not in final:
         return ""
-    smoke = sorted(final.loc[final["preset"] == SMOKE_PRESET, "experiment_name"].dropna().unique())
+    rows = final[final["preset"] == SMOKE_PRESET]
+    smoke = sorted(rows["experiment_name"].dropna().unique())
     if not smoke:
         return ""
+    datasets = sorted(rows["dataset"].dropna().unique()) if "dataset" in rows else []
+    data = ", ".join(SMOKE_DATA.get(d, f"a few {d} images") for d in datasets) or "tiny data"
     return (
-        f"Smoke preset ({', '.join(smoke)}): synthetic data, tiny models, a few training steps. "
+        f"Smoke preset ({', '.join(smoke)}): {data}, tiny models, a few training steps. "
         "It checks that the sweep runs end to end; its metrics, findings and samples say nothing "
         "about receptive fields. Run the laptop or full preset for numbers that mean something."
     )
@@ -233,6 +238,7 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
     images = Images()  # every image of the page, each embedded once
     answers = answered(final)
     header.append(findings_html(answers, images, control_findings(final), real_html(final, images)))
+    header.append(by_rf_html(final, images))
     header.append("<h2>Summary: one row per configuration</h2>")
     header.append(table_html(shown, sortable=True, values=summary))
     md = ["# gan_rf report", "", f"Written {stamp}.", ""]

@@ -76,3 +76,6 @@ def test_sweep_help_gives_the_defaults_and_where_things_are(capsys):
         assert said in text
     assert "DIR/celeba/img_align_celeba/*.jpg" in help_text(sweep("celeba_rf"), [], capsys)
     assert "DIR/train/<class>/<image>" in help_text(sweep("imagenet_rf"), [], capsys)
+    photo = help_text(sweep("photo_rf"), [], capsys)
+    assert "--data-root DIR dataset folder, default ./data: not read: the photographs ship" in photo
+    assert "(default: smoke 4,25; laptop each experiment's own" in photo

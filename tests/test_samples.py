@@ -140,3 +140,46 @@ def test_a_trial_saves_real_images_laid_out_as_its_samples(tmp_path):
         "step00000002.png",
         "step00000004.png",
     ]
+
+
+def test_each_rf_of_a_photo_sweep_shows_real_crops_samples_and_swd_per_level(tmp_path):
+    from analysis.samples import by_rf_html
+
+    e = tmp_path / "photo_rf-x"
+    # (rf, head, seed) -> grey of its latest grid, and its SWD at levels 0 and 1
+    grids = {
+        (25, "patch", 0): (30, 10.0, 50.0),
+        (25, "patch", 1): (50, 20.0, 70.0),
+        (4, "image", 0): (70, 100.0, 300.0),
+        (4, "patch", 0): (90, 1.0, 2.0),
+    }
+    for (rf, head, seed), (grey, l0, l1) in grids.items():
+        swd = {"metric/swd_l0": l0, "metric/swd_l1": l1, "metric/swd": (l0 + l1) / 2}
+        d = trial(
+            e,
+            f"rf{rf}-{head}-s{seed}",
+            rf=rf,
+            depth=2,
+            seed=seed,
+            head=head,
+            dataset="photo",
+            experiment="heads",
+            results=[ok(1.0, **_art(100), **swd)],
+        )
+        (d / "samples").mkdir()
+        Image.new("L", (32, 32), grey).save(d / "samples" / "step00000100.png")
+    Image.new("L", (32, 32), 200).save(e / "rf4-image-s0" / "samples" / runs.REAL_GRID)
+    final = final_rows(load_experiment(e))
+    images = Images()
+    html = by_rf_html(final, images)
+    assert "<h3>photo: what each rf reproduces</h3>" in html
+    rows = html.split('<div class="rf-row"')[1:]
+    assert [re.search(r'data-rf="(\d+)"', r).group(1) for r in rows] == ["4", "25"]
+    greys = [[_grey(images.urls[int(i)]) for i in re.findall(r'data-img="(\d+)"', r)] for r in rows]
+    assert greys == [[200, 70, 90], [200, 30, 50]]  # real crops first, then each head's seeds
+    assert "rf 25, depth 2), patch head" in rows[1]
+    assert "SWD x10^3 by structure size: 7 px 15 · 14 px 60; mean 37.5 (n = 2)" in rows[1]
+    assert "7 px 100 · 14 px 300; mean 200 (n = 1)" in rows[0]
+    assert "7 px 1 · 14 px 2; mean 1.5 (n = 1)" in rows[0]
+    # digits have the questions' findings instead: no such section
+    assert by_rf_html(final_rows(load_experiment(_exp(tmp_path / "digits"))), Images()) == ""

@@ -153,3 +153,135 @@ def test_six_blank_images_get_no_verdict():
         "2,000)"
     )
     assert check_size(2000) is None
+
+
+# --------------------------------------------------------------------------------------------
+# --reference: any two sets, SWD per level and SSIM, no downloaded network
+# --------------------------------------------------------------------------------------------
+
+
+def _crops(n, seed, size=32):
+    from ganrf.data.photo import photo_crops
+
+    return photo_crops("astronaut", n, size, photo_size=128, channels=3, seed=seed).numpy()
+
+
+def _score_json(argv, capsys):
+    assert main(["score", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_reference_scores_swd_per_level_and_ssim(tmp_path, capsys):
+    import torch
+
+    from ganrf.metrics.scores import mean_pairwise_ssim
+    from ganrf.metrics.swd import swd
+
+    fake, real = _crops(12, 0), _crops(16, 1)
+    np.save(tmp_path / "fake.npy", fake)
+    np.save(tmp_path / "real.npy", real.transpose(0, 2, 3, 1))  # (N, H, W, C) reads the same
+    assert (
+        main(
+            [
+                "score",
+                str(tmp_path / "fake.npy"),
+                "--reference",
+                str(tmp_path / "real.npy"),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    got = json.loads(captured.out)
+    assert "SWD compares the first 12 images of each set" in captured.err
+    f, r = (torch.from_numpy(x).float() / 127.5 - 1 for x in (fake, real[:12]))
+    want = swd(r, f)
+    assert got == pytest.approx(
+        {
+            "metric/swd": want["mean"],
+            "metric/swd_l0": want["l0"],
+            "metric/swd_l1": want["l1"],
+            "metric/samples": 12,
+            "metric/ssim": mean_pairwise_ssim(f),
+            "reference/ssim": mean_pairwise_ssim(torch.from_numpy(real).float() / 127.5 - 1),
+        },
+        rel=1e-5,
+    )
+
+
+def test_a_set_against_itself_is_zero_and_a_png_folder_reads_as_its_array(tmp_path, capsys):
+    from PIL import Image
+
+    crops = _crops(6, 2)
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i, c in enumerate(crops):
+        Image.fromarray(c.transpose(1, 2, 0)).save(folder / f"{i:02d}.png")
+    np.save(tmp_path / "same.npy", crops)
+    got = _score_json([str(folder), "--reference", str(tmp_path / "same.npy")], capsys)
+    assert got["metric/swd"] == 0.0 and got["metric/swd_l0"] == 0.0 and got["metric/swd_l1"] == 0.0
+    assert got["metric/ssim"] == got["reference/ssim"]
+
+
+def test_the_table_names_each_level_by_its_structure_size(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", _crops(4, 0, size=64)[:, :1])  # grey 64 px: three levels
+    assert main(["score", str(tmp_path / "a.npy"), "--reference", str(tmp_path / "a.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "metric/swd_l2" in out and "28 px structure (level 2, 1/4 size)" in out
+    assert "metric/swd_l3" not in out
+
+
+@pytest.mark.parametrize(
+    "fake, real, match",
+    [
+        (
+            np.zeros((4, 3, 32, 32), np.uint8),
+            np.zeros((4, 1, 32, 32), np.uint8),
+            "the sets differ: 32x32 RGB images against 32x32 grey",
+        ),
+        (
+            np.zeros((4, 15, 15), np.uint8),
+            np.zeros((4, 15, 15), np.uint8),
+            "15x15 images; SWD needs at least 16 px",
+        ),
+        (
+            np.zeros((4, 32, 32, 5), np.uint8),
+            np.zeros((4, 32, 32), np.uint8),
+            "with 1 (grey) or 3 (RGB) channels",
+        ),
+        (np.zeros((4, 32, 32), np.int32), np.zeros((4, 32, 32), np.uint8), "dtype int32"),
+    ],
+)
+def test_reference_bad_sets_are_one_sentence(tmp_path, capsys, fake, real, match):
+    np.save(tmp_path / "f.npy", fake)
+    np.save(tmp_path / "r.npy", real)
+    one_sentence_exit_2(
+        ["score", str(tmp_path / "f.npy"), "--reference", str(tmp_path / "r.npy")], capsys, match
+    )
+
+
+def test_a_folder_of_two_sizes_is_one_sentence(tmp_path, capsys):
+    from PIL import Image
+
+    for name, size in (("a.png", 32), ("b.png", 20)):
+        Image.new("RGB", (size, size)).save(tmp_path / name)
+    np.save(tmp_path / "r.npy", np.zeros((2, 32, 32), np.uint8))
+    one_sentence_exit_2(
+        ["score", str(tmp_path), "--reference", str(tmp_path / "r.npy")],
+        capsys,
+        "b.png is 20x20 pixels and a.png 32x32",
+    )
+
+
+def test_one_image_has_swd_but_no_ssim(tmp_path, capsys):
+    np.save(tmp_path / "one.npy", _crops(1, 0))
+    np.save(tmp_path / "r.npy", _crops(3, 1))
+    assert (
+        main(["score", str(tmp_path / "one.npy"), "--reference", str(tmp_path / "r.npy"), "--json"])
+        == 0
+    )
+    captured = capsys.readouterr()
+    got = json.loads(captured.out)
+    assert got["metric/ssim"] is None and got["metric/swd"] > 0
+    assert "SSIM of FAKE is not scored: it compares pairs, so give 2 images or more" in captured.err

@@ -402,6 +402,37 @@ def test_rgb_sweeps_smoke_on_cpu(tmp_path, script, size):
             assert im.mode == "RGB" and im.width > size  # a grid of RGB size x size samples
 
 
+def test_photo_sweep_smoke_needs_no_data_and_shows_each_rf_beside_real_crops(tmp_path):
+    """sweeps/photo_rf.py on a machine with no data and no network: real crops of a shipped
+    photograph, SWD per level in the results, and the page's rows of samples per rf."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "sweeps" / "photo_rf.py"), "--smoke-test"]
+        + [
+            "--storage-path",
+            str(tmp_path),
+            "--name",
+            "photo",
+            "--data-root",
+            str(tmp_path / "none"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not (tmp_path / "none").exists()  # nothing read or written there
+    table = pd.read_csv(tmp_path / "photo" / "results.csv")
+    assert sorted(table["rf"]) == [4, 25] and set(table["trial_status"]) == {"finished"}
+    assert set(table["dataset"]) == {"photo"} and set(table["metric/feature_net"]) == {"none"}
+    assert table[["metric/swd", "metric/swd_l0", "metric/swd_l1"]].notna().all().all()
+    assert table[["metric/fid", "metric/swd_l2"]].isna().all().all()  # no network; 32 px: 2 levels
+    page = (tmp_path / "photo" / "report.html").read_text()
+    assert "photo: what each rf reproduces" in page
+    assert page.count('class="rf-row"') == 2 and page.count("real photo</figcaption>") >= 3
+    assert "a few hundred crops of a real photograph" in page
+
+
 def test_object_store_storage_path(tmp_path):
     """A URI storage path (file:// here; s3:// and gs:// on a cluster) goes through pyarrow like
     Tune's own storage: sweep, refusal of a reused name, resume and analysis all work on it."""

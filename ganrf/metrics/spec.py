@@ -24,6 +24,13 @@ UNIT = (0.0, 1.0)  # the bounds of a share or a 1/0 verdict
 # The SWD levels reported (ganrf.metrics.swd.MAX_LEVELS; a test keeps them equal): level k's
 # 7 px patches span 7 * 2**k px of the image.
 SWD_LEVELS = 5
+SWD_PATCH = 7
+
+
+def swd_span(level: int) -> int:
+    """Image pixels a patch of SWD pyramid level ``level`` spans (7, 14, 28, ...)."""
+    return SWD_PATCH * 2**level
+
 
 # The shipped digit classifier scores 28x28 grey images: MNIST, and the synthetic digits of tests.
 DIGITS = ("mnist", "synthetic")
@@ -181,12 +188,13 @@ for _m in (
         "metric/swd",
         "SWD x10^3, mean over levels",
         lower_is_better=True,
+        progress="swd",
         headline=True,
     ),
     *(
         Metric(
             f"metric/swd_l{k}",
-            f"SWD x10^3 of {7 * 2**k} px structure (level {k}, 1/{2**k} size)"
+            f"SWD x10^3 of {swd_span(k)} px structure (level {k}, 1/{2**k} size)"
             if k
             else "SWD x10^3 of 7 px structure (level 0, full size)",
             lower_is_better=True,

@@ -29,7 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-PATCH = 7  # the descriptor's neighbourhood, pixels a side
+from ganrf.metrics.spec import SWD_PATCH, swd_span
+
+PATCH = SWD_PATCH  # the descriptor's neighbourhood, pixels a side
 PATCHES_PER_IMAGE = 128
 REPEATS, DIRECTIONS = 4, 128  # 512 random directions, drawn in 4 batches as the reference does
 MIN_LEVEL = 16  # the pyramid stops above 16 px (the reference: levels while res >= 16)
@@ -168,6 +170,4 @@ def swd(real: Tensor, fake: Tensor, seed: int = 0) -> dict[str, float]:
     return out
 
 
-def level_span(k: int) -> int:
-    """Image pixels a level-``k`` patch spans (7, 14, 28, ...)."""
-    return PATCH * 2**k
+level_span = swd_span  # image pixels a level-k patch spans (7, 14, 28, ...)

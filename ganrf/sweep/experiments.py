@@ -57,6 +57,13 @@ RGB_DEFAULTS: dict[str, dict[str, dict[str, tuple]]] = {
         "heads": {"rfs": (17, 65), "depths": (2, 4), "heads": ("image", "patch")},
     },
 }
+# Crops of one photograph (sweeps/photo_rf.py, 32 px): two stride-2 layers (rf = k1 + 2 k2 - 2,
+# cheap at any kernel) from 4 px structure to most of the crop, each with an image head (one
+# verdict per crop) and a patch head (SinGAN's: one verdict per rf-sized patch).
+PHOTO_DEFAULTS: dict[str, dict[str, tuple]] = {
+    "heads": {"rfs": (4, 7, 13, 25), "depths": (2,), "heads": ("image", "patch")},
+    "onelayer": {"rfs": (3, 5, 9, 17), "depths": (1,), "heads": ("patch",)},
+}
 FIXED_DEPTH = {"onelayer": 1, "twolayers": 2}
 
 # --family resnet: residual D blocks reach other rfs (odd kernels: without a pool, rf = 1 mod 4;

@@ -86,6 +86,7 @@ DATA_LAYOUT = {
     "celeba": "DIR/celeba/img_align_celeba/*.jpg (or images anywhere under DIR)",
     "imagenet": "DIR/train/<class>/<image> (the unpacked ILSVRC train folder) or "
     "DIR/<class>/<image>",
+    "photo": "not read: the photographs ship inside scikit-image",
 }
 
 

@@ -1,9 +1,17 @@
-"""``ganrf score``: judge any set of 28x28 digit images the way a trial's samples are judged.
+"""``ganrf score``: judge any set of 28x28 digit images the way a trial's samples are judged, or
+compare any two image sets with no downloaded network.
 
 ganrf score samples.npy --data-root DATA          # a table: every sample metric, both levels
 ganrf score pngs/ --data-root DATA --json         # one JSON object keyed by the report keys
+ganrf score fakes/ --reference reals/             # any size >= 16 px, grey or RGB: SWD, SSIM
 
-PATH is a ``.npy`` / ``.npz`` array of shape (N, 28, 28) or (N, 1, 28, 28), uint8 0-255 (white
+With --reference, FAKE and REAL are each a folder of PNGs (one size) or a .npy / .npz array
+(N, H, W), (N, C, H, W) or (N, H, W, C), uint8 0-255 or float in [0, 1], grey or RGB, at least
+16 px a side, the two of one size and colour. It prints the multi-scale sliced Wasserstein
+distance (Karras et al. 2018: 7x7 patches of each Laplacian pyramid level; level k's span 7 * 2^k
+px) per level and their mean, x 10^3, lower is closer, and the mean pairwise SSIM of each set.
+
+Without it, PATH is a ``.npy`` / ``.npz`` array of shape (N, 28, 28) or (N, 1, 28, 28), uint8 0-255 (white
 ink on black, as MNIST) or float in [0, 1], or a folder of 28x28 PNGs. The pinned MNIST evaluator
 scores them against its reference digits (real MNIST under --data-root), as ``Evaluator`` does
 for a trial: FID-like and its floor, KID, precision / recall / density / coverage, local FID,
@@ -44,6 +52,11 @@ def _from_array(a: np.ndarray, where: str) -> np.ndarray:
         raise ScoreInputError(
             f"{where} has shape {a.shape}; expected (N, 28, 28) or (N, 1, 28, 28)"
         )
+    return _unit_range(a, where)
+
+
+def _unit_range(a: np.ndarray, where: str) -> np.ndarray:
+    """``a`` as float32 in [0, 1]: uint8 0-255 scaled, float checked to lie in [0, 1]."""
     if len(a) == 0:
         raise ScoreInputError(f"{where} holds no images")
     if a.dtype == np.uint8:
@@ -94,6 +107,10 @@ def load_images(path: str | Path) -> np.ndarray:
         return _from_folder(p)
     if p.suffix not in (".npy", ".npz"):
         raise ScoreInputError(f"{p} is neither a .npy / .npz array nor a folder of PNGs")
+    return _from_array(_read_array(p), str(p))
+
+
+def _read_array(p: Path) -> np.ndarray:
     try:
         loaded = np.load(p, allow_pickle=False)
     except Exception as e:
@@ -106,7 +123,122 @@ def load_images(path: str | Path) -> np.ndarray:
                     "expected exactly one"
                 )
             loaded = loaded[loaded.files[0]]
-    return _from_array(loaded, str(p))
+    return loaded
+
+
+def _as_nchw(a: np.ndarray, where: str) -> np.ndarray:
+    """(N, H, W), (N, C, H, W) or (N, H, W, C) with C 1 or 3, as (N, C, H, W)."""
+    if a.ndim == 3:
+        return a[:, None]
+    if a.ndim == 4 and a.shape[1] in (1, 3):
+        return a
+    if a.ndim == 4 and a.shape[3] in (1, 3):
+        return a.transpose(0, 3, 1, 2)
+    raise ScoreInputError(
+        f"{where} has shape {a.shape}; expected (N, H, W), (N, C, H, W) or (N, H, W, C) with "
+        "1 (grey) or 3 (RGB) channels"
+    )
+
+
+def _set_from_folder(folder: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+    if not files:
+        raise ScoreInputError(f"{folder} holds no .png images")
+    images = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                images.append(im.convert("L" if im.mode in ("1", "L", "I;16", "I") else "RGB"))
+        except (UnidentifiedImageError, OSError):
+            raise ScoreInputError(f"{f} is not an image PIL can read") from None
+    for f, im in zip(files, images):
+        if im.size != images[0].size:
+            raise ScoreInputError(
+                f"{f} is {im.size[0]}x{im.size[1]} pixels and {files[0].name} "
+                f"{images[0].size[0]}x{images[0].size[1]}; every image of a set must be one size"
+            )
+    mode = "RGB" if any(im.mode == "RGB" for im in images) else "L"
+    return np.stack([_hwc(np.asarray(im.convert(mode))) for im in images]).transpose(0, 3, 1, 2)
+
+
+def _hwc(a: np.ndarray) -> np.ndarray:
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+def load_set(path: str | Path) -> np.ndarray:
+    """Any image set at ``path`` for ``--reference`` scoring: a folder of PNGs (grey or RGB, one
+    size) or a ``.npy`` / ``.npz`` array (N, H, W), (N, C, H, W) or (N, H, W, C), uint8 0-255
+    or float in [0, 1], at least ``swd.MIN_LEVEL`` px a side: ``(N, C, H, W)`` float32 in
+    [0, 1].
+
+    Raises:
+        ScoreInputError: a missing path, an unreadable file, a wrong shape, dtype or range, too
+            small images, or no images.
+    """
+    from ganrf.metrics.swd import MIN_LEVEL
+
+    p = Path(path)
+    if not p.exists():
+        raise ScoreInputError(f"{p} does not exist")
+    if p.is_dir():
+        a = _set_from_folder(p)
+    elif p.suffix in (".npy", ".npz"):
+        a = _as_nchw(_read_array(p), str(p))
+    else:
+        raise ScoreInputError(f"{p} is neither a .npy / .npz array nor a folder of PNGs")
+    a = _unit_range(a, str(p))
+    if min(a.shape[2:]) < MIN_LEVEL:
+        raise ScoreInputError(
+            f"{p} holds {a.shape[3]}x{a.shape[2]} images; SWD needs at least {MIN_LEVEL} px a side"
+        )
+    return np.ascontiguousarray(a)
+
+
+def compare(fake: np.ndarray, real: np.ndarray) -> tuple[dict, list[str]]:
+    """What needs no downloaded network, of ``fake`` against ``real`` (both ``(N, C, H, W)`` in
+    [0, 1]): SWD per level and overall (:mod:`ganrf.metrics.swd`), and SSIM of each set (a
+    collapse scores near 1); with the notes of what was not scored or was cut, one sentence
+    each.
+
+    Raises:
+        ScoreInputError: the two sets differ in channels or size.
+    """
+    import torch
+
+    from ganrf.metrics.scores import mean_pairwise_ssim
+    from ganrf.metrics.swd import MAX_IMAGES, swd
+
+    if fake.shape[1:] != real.shape[1:]:
+        raise ScoreInputError(
+            f"the sets differ: {_shape(fake)} images against {_shape(real)} in the reference; "
+            "compare sets of one size and colour"
+        )
+    f, r = (torch.from_numpy(x) * 2 - 1 for x in (fake, real))
+    n = min(len(f), len(r), MAX_IMAGES)
+    notes = []
+    if n < max(len(f), len(r)):
+        notes.append(
+            f"SWD compares the first {n:,} images of each set (it sorts equally many patches; "
+            f"{MAX_IMAGES:,} at most)"
+        )
+    levels = swd(r, f)
+    report = {f"metric/swd_l{k[1:]}": v for k, v in levels.items() if k != "mean"}
+    report = {"metric/swd": levels["mean"], **report, "metric/samples": len(f)}
+    for key, x, name in (("metric/ssim", f, "FAKE"), ("reference/ssim", r, "the reference")):
+        if len(x) < 2:
+            report[key] = None
+            notes.append(
+                f"SSIM of {name} is not scored: it compares pairs, so give 2 images or more"
+            )
+        else:
+            report[key] = mean_pairwise_ssim(x)
+    return report, notes
+
+
+def _shape(a: np.ndarray) -> str:
+    return f"{a.shape[3]}x{a.shape[2]} {'RGB' if a.shape[1] == 3 else 'grey'}"
 
 
 def score(images: np.ndarray, data_root: str) -> dict:
@@ -137,14 +269,18 @@ def score(images: np.ndarray, data_root: str) -> dict:
     return ev.score_images(x)
 
 
-def format_report(report: dict) -> str:
+# Report keys of --reference that are no trial metric.
+LABELS = {"reference/ssim": "mean pairwise SSIM of the reference set (high = alike)"}
+
+
+def format_report(report: dict, missing: str = "not judged") -> str:
     from ganrf.metrics.spec import METRICS
 
     rows = []
     for key, value in report.items():
-        label = METRICS[key].label if key in METRICS else key.split("/", 1)[1]
+        label = METRICS[key].label if key in METRICS else LABELS.get(key, key.split("/", 1)[1])
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        shown = "not judged" if value is None else shown
+        shown = missing if value is None else shown
         rows.append(f"{key:<30} {shown:>12}  {label}")
     return "\n".join(rows)
 
@@ -152,11 +288,19 @@ def format_report(report: dict) -> str:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "score",
-        help="score a set of 28x28 digit images as a trial's samples are scored",
+        help="score 28x28 digits as a trial's samples are scored, or any image set against a "
+        "reference (--reference: SWD per level, SSIM)",
         description=__doc__.replace("``", ""),  # the docstring's markup is not for a terminal
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("path", help=".npy / .npz array or a folder of PNGs")
+    p.add_argument(
+        "--reference",
+        metavar="REAL",
+        help="compare PATH with this image set (same layouts, grey or RGB, any size >= 16 px): "
+        "SWD per pyramid level and overall, and SSIM, all without a downloaded network "
+        "(default: score PATH as 28x28 digits against real MNIST)",
+    )
     p.add_argument(
         "--data-root", default="data", help="folder holding MNIST/raw/*-ubyte (default data)"
     )
@@ -189,7 +333,22 @@ def check_size(n: int) -> str | None:
     return None
 
 
+def run_reference(args: argparse.Namespace) -> int:
+    try:
+        fake, real = load_set(args.path), load_set(args.reference)
+        report, notes = compare(fake, real)
+    except ScoreInputError as e:
+        print(f"ganrf score: error: {e}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"ganrf score: note: {note}", file=sys.stderr)
+    print(json.dumps(report) if args.json else format_report(report, missing="not scored"))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.reference:
+        return run_reference(args)
     try:
         images = load_images(args.path)
         warning = check_size(len(images))
