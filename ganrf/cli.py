@@ -24,13 +24,14 @@ def _cmd_rf(args: argparse.Namespace) -> int:
         print(d.report.table())
         _note_fit(d.rf, args.input)
         return 0
-    _, named = parse_specs(args.layers)
+    specs, named = parse_specs(args.layers)  # once: the specs, not the text, go on
     if named and args.head and named != args.head:
         raise RFError(
             f"{args.layers!r} ends in a {named} head but --head asks for {args.head}; "
             "give the head once"
         )
-    rep = receptive_field(args.layers, (args.channels, args.input, args.input), head=args.head)
+    shape = (args.channels, args.input, args.input)
+    rep = receptive_field(specs, shape, head=args.head or named)
     print(rep.table())
     _note_fit(max(rep.size), args.input)
     return 0

@@ -58,21 +58,76 @@ def test_unknown_key_in_a_flat_trial_is_refused():
 
 @pytest.fixture
 def parses(monkeypatch) -> list[str]:
-    """Every rf spec string parsed from now on: ``parse_specs`` counted wherever it is bound
-    (``DiscriminatorDesign.from_spec`` and ``receptive_field`` both read text through it)."""
+    """Every rf spec string parsed from now on, of either family: ``parse_specs`` counted
+    wherever it is bound (``DiscriminatorDesign.from_spec`` and ``receptive_field`` both read
+    text through it) and the residual parser, ``ResidualDesign.from_spec``."""
     import ganrf.design.designs
     import ganrf.design.rf
+    from ganrf.design.resnet import ResidualDesign
 
     calls: list[str] = []
     original = ganrf.design.rf.parse_specs
+    residual = ResidualDesign.from_spec.__func__
 
     def counting(text, *a, **kw):
         calls.append(text)
         return original(text, *a, **kw)
 
+    def counting_residual(cls, text, *a, **kw):
+        calls.append(text)
+        return residual(cls, text, *a, **kw)
+
     for module in (ganrf.design.rf, ganrf.design.designs):
         monkeypatch.setattr(module, "parse_specs", counting)
+    monkeypatch.setattr(ResidualDesign, "from_spec", classmethod(counting_residual))
     return calls
+
+
+def _residual_trial() -> Trial:
+    from ganrf.design.resnet import ResBlock, ResidualDesign
+    from ganrf.sweep.experiments import GridPoint
+
+    design = ResidualDesign((ResBlock(3, True), ResBlock(3)), image_size=28, in_channels=1)
+    return Trial.make(TINY, GridPoint(design, 0, ("heads",)))
+
+
+def test_a_residual_trial_is_carried_without_parsing_and_an_old_one_is_parsed_once(parses):
+    trial = _residual_trial()
+    flat = json.loads(json.dumps(trial.to_flat()))  # as params.json holds it
+    assert flat["d.layers"] == "res3s2,res3" and flat[runs.DESIGN_KEY]["family"] == "resnet"
+    back = Trial.from_flat(flat)
+    assert back == trial and back.design == trial.design and back.design.rf == 14
+    assert parses == []
+    flat.pop(runs.DESIGN_KEY)  # from before the design was carried
+    assert Trial.from_flat(flat).design == trial.design
+    assert parses == ["res3s2,res3"]
+
+
+def test_the_analysis_reads_a_trial_that_never_started_from_its_carried_design(parses, tmp_path):
+    """A trial with no design.json yet (params.json only) gets its design columns from the
+    design value params.json carries, not from parsing its d.layers."""
+    from analysis.load import load_experiment
+
+    trial = _trial(experiments=("onelayer",), rfs=(5,))
+    folder = tmp_path / "exp" / "t0"
+    folder.mkdir(parents=True)
+    (folder / runs.PARAMS_FILE).write_text(json.dumps({runs.TRIAL_KEY: trial.to_flat()}))
+    (row,) = load_experiment(tmp_path / "exp").to_dict("records")
+    assert (row["rf"], row["layers"], row["channels"], row["params_d"]) == (
+        5,
+        "conv5",
+        "8",
+        trial.design.to_dict()["params"],
+    )
+    assert parses == []
+
+
+def test_ganrf_rf_parses_its_spec_once(parses, capsys):
+    from ganrf.cli import main
+
+    assert main(["rf", "conv5s2,conv5s2,patch"]) == 0
+    assert "decision rf 13 (one decision per location)" in capsys.readouterr().out
+    assert parses == ["conv5s2,conv5s2,patch"]
 
 
 def _smoke_sweep(argv: list[str]) -> tuple[dict, list[Trial]]:
