@@ -58,28 +58,25 @@ def test_unknown_key_in_a_flat_trial_is_refused():
 
 @pytest.fixture
 def parses(monkeypatch) -> list[str]:
-    """Every rf spec string parsed from now on, of either family: ``parse_specs`` counted
-    wherever it is bound (``DiscriminatorDesign.from_spec`` and ``receptive_field`` both read
-    text through it) and the residual parser, ``ResidualDesign.from_spec``."""
-    import ganrf.design.designs
-    import ganrf.design.rf
-    from ganrf.design.resnet import ResidualDesign
+    """Every layer spec string parsed from now on, of either family: the grammar they share,
+    ``ganrf.design.spec.split_spec``, counted wherever it is bound (``parse_specs``, so
+    ``DiscriminatorDesign.from_spec`` and ``receptive_field``, and the residual parser,
+    ``ResidualDesign.from_spec``, all read text through it)."""
+    import sys
+
+    from ganrf.design import spec
 
     calls: list[str] = []
-    original = ganrf.design.rf.parse_specs
-    residual = ResidualDesign.from_spec.__func__
+    original = spec.split_spec
 
     def counting(text, *a, **kw):
         calls.append(text)
         return original(text, *a, **kw)
 
-    def counting_residual(cls, text, *a, **kw):
-        calls.append(text)
-        return residual(cls, text, *a, **kw)
-
-    for module in (ganrf.design.rf, ganrf.design.designs):
-        monkeypatch.setattr(module, "parse_specs", counting)
-    monkeypatch.setattr(ResidualDesign, "from_spec", classmethod(counting_residual))
+    bound = [m for m in list(sys.modules.values()) if getattr(m, "split_spec", None) is original]
+    assert {m.__name__ for m in bound} >= {"ganrf.design.rf", "ganrf.design.resnet"}
+    for module in bound:
+        monkeypatch.setattr(module, "split_spec", counting)
     return calls
 
 

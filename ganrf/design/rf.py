@@ -33,6 +33,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ganrf.design.spec import SpecError, split_spec, unreadable
+
 __all__ = [
     "LayerSpec",
     "LayerRow",
@@ -248,7 +250,6 @@ _SPEC_RE = re.compile(
     r"^(?P<kind>conv|maxpool|avgpool)(?P<k>\d+)(?:x(?P<k2>\d+))?"
     r"(?:s(?P<s>\d+))?(?:d(?P<d>\d+))?(?:p(?P<p>\d+))?$"
 )
-HEAD_TOKENS = {"dense": "image", "image": "image", "patch": "patch"}
 SPEC_HELP = (
     "layers are comma-separated tokens like conv5s2 (kernel 5, stride 2), conv3x5 (3x5 kernel), "
     "conv3d2 (dilation 2), conv4s2p1 (explicit padding 1), maxpool2, avgpool3s1; a last token "
@@ -262,19 +263,15 @@ def parse_specs(text: str) -> tuple[list[LayerSpec], str | None]:
     Conv padding defaults to :func:`conv_padding` ("same" at stride 1, ``d(k-1)//2`` each side
     at larger strides). Pools default to stride = kernel and no padding.
     """
-    tokens = [t.strip().lower() for t in text.split(",")]
-    if not any(tokens):
-        raise RFError(f"no layers in {text!r}; {SPEC_HELP}")
-    if "" in tokens:  # as the sweep's list flags refuse "1,,5"
-        raise RFError(f"layer {tokens.index('') + 1} of {text!r} is empty; remove the extra comma")
-    head = None
-    if tokens[-1] in HEAD_TOKENS:
-        head = HEAD_TOKENS[tokens.pop()]
+    try:
+        tokens, head = split_spec(text)  # the grammar every family shares (ganrf.design.spec)
+    except SpecError as e:
+        raise RFError(str(e)) from None
     specs = []
     for i, tok in enumerate(tokens, 1):
         m = _SPEC_RE.match(tok)
         if not m:
-            raise RFError(f"cannot read layer {i} {tok!r}; {SPEC_HELP}")
+            raise RFError(str(unreadable(i, tok, SPEC_HELP)))
         kind = m["kind"]
         k = (int(m["k"]), int(m["k2"] or m["k"]))
         d = int(m["d"] or 1)
