@@ -203,6 +203,23 @@ def test_the_carried_design_is_the_one_the_keys_describe():
     assert t.design.channels == (8, 8)  # d.width 0.125 applied to the carried design
 
 
+def test_a_config_holds_the_design_its_keys_describe_made_once(parses):
+    """The default config's design is the one its default keys name (built without parsing
+    them); a config made from keys parses d.layers once and carries that value after."""
+    from ganrf.config import DESIGN_FIELD
+    from ganrf.design.resnet import design_from_spec
+
+    default = TrainConfig()
+    assert parses == []
+    assert default.discriminator == design_from_spec(default.d.layers)
+    assert DESIGN_FIELD not in {k.split(".")[0] for k in default.to_dict()}
+    parses.clear()
+    cfg = TrainConfig.from_dict({"d.layers": "conv3,conv3", "d.width": 0.5})
+    assert cfg.design() is not cfg.discriminator and cfg.design().channels == (32, 32)
+    assert [cfg.design().rf, cfg.validate(), cfg.to_dict()["d.layers"]] == [5, None, "conv3,conv3"]
+    assert parses == ["conv3,conv3"]
+
+
 def test_a_design_for_another_input_is_refused():
     (point,) = build_grid(Space(experiments=("onelayer",), rfs=(5,)))
     with pytest.raises(ConfigError, match="design is for 28px images of 1 channel"):
