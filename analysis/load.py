@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ganrf import runs, storage
-from ganrf.config import ConfigError, TrainConfig  # the torch-free core, as all of ganrf here
+from ganrf.config import ConfigError, carried_config  # the torch-free core, as all of ganrf here
 from ganrf.design.designs import DesignError
 from ganrf.metrics.spec import METRICS
 from ganrf.runs import TRIAL_STATUSES
@@ -72,13 +72,14 @@ DESIGN_COLUMNS = {
 
 def _design_fields(folder: runs.TrialFolder) -> dict[str, Any]:
     """The discriminator as design.json describes it; for a trial that never got as far as
-    writing it, the same description made from its config by the same code."""
+    writing it, the same description made by the same code from the design its params.json
+    carries (parsed from its config only in a trial from before the design was carried)."""
     if folder.design and "discriminator" in folder.design:
         return folder.design["discriminator"]
     if not folder.config:
         return {}
     try:
-        return TrainConfig.from_dict(folder.config).design().to_dict()
+        return carried_config(folder.config, folder.carried).design().to_dict()
     except (ConfigError, DesignError):
         return {}
 

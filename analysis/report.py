@@ -211,82 +211,30 @@ def smoke_banner(final: pd.DataFrame) -> str:
 def build(frame: pd.DataFrame) -> tuple[str, str]:
     """(html, markdown) of the whole report."""
     final = final_rows(frame)
-    everything = configurations(final, prefix="all")
-    summary = summary_table(everything)
+    summary = summary_table(configurations(final, prefix="all"))
     shown = summary_display(summary)
     running = final[final["trial_status"] == "running"]["trial"].tolist()
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    header = [
-        f"<p>{final['experiment_name'].nunique()} experiment(s), {len(final)} trial(s); "
-        f"written {esc(stamp)}. Means are over the seeds of one configuration (every field "
-        "that varies but the seed), with n and a 95% interval (t over seeds, cut to [0, 1] for "
-        "a share; for a verdict, the Wilson interval of k of n seeds); diverged and errored trials "
-        "are listed in the tables and left out of means.</p>"
-    ]
-    if running:
-        header.append(
-            f'<p class="running">{len(running)} trial(s) still running (this page is refreshed '
-            f"while the sweep runs): {esc(', '.join(running))}</p>"
-        )
-    smoke = smoke_banner(final)
-    control_lines = control_banner(final)
-    for passed, text in reversed(control_lines):  # on top, under the smoke warning
-        cls = "control-pass" if passed else "control-fail"
-        header.insert(0, f'<p class="control {cls}">{esc(text)}</p>')
-    if smoke:
-        header.insert(0, f'<p class="smoke">{esc(smoke)}</p>')
+    smoke, control_lines = smoke_banner(final), control_banner(final)
     images = Images()  # every image of the page, each embedded once
     answers = answered(final)
+    header = _banners_html(final, stamp, running, smoke, control_lines)
     header.append(findings_html(answers, images, control_findings(final), real_html(final, images)))
     header.append(by_rf_html(final, images))
     header.append("<h2>Summary: one row per configuration</h2>")
     header.append(table_html(shown, sortable=True, values=summary))
-    md = ["# gan_rf report", "", f"Written {stamp}.", ""]
-    if smoke:
-        md += [f"**{smoke}**", ""]
-    md += [f"**{text}**\n" for _, text in control_lines]
-    if running:
-        md += [f"Still running: {', '.join(running)}", ""]
-    md += ["## Findings: the notes' four questions", ""]
-    for title, found in answers:
-        md += [f"### {title}", "", *(f"- {f.text}" for f in found), ""]
-    md += ["## Summary: one row per configuration", "", shown.to_markdown(index=False), ""]
     body, md_exps = experiment_report(final)
+    md = _markdown_head(stamp, smoke, control_lines, running, answers)
+    md += ["## Summary: one row per configuration", "", shown.to_markdown(index=False), ""]
     md += md_exps
     datasets = sorted(final["dataset"].dropna().unique())
     charts: dict[str, dict] = {}
     sections, data_sections = [], {}
     for i, ds_name in enumerate(datasets):
-        sec = f"s{i}"
-        f_all = frame[frame["dataset"] == ds_name]
-        cf = configurations(final[final["dataset"] == ds_name], prefix=sec)
-        parts = [
-            f'<section class="dataset" data-dataset="{esc(ds_name)}" data-section="{sec}">'
-            f"<h2>{esc(ds_name)}</h2>",
-            _filters(cf, sec),
-            "<h3>trials (click a header to sort; the filters above apply to every chart)</h3>",
-            trial_table(cf),
-        ]
-        for c in section_charts(f_all, cf, sec):
-            div_id = f"fig{len(charts)}"
-            charts[div_id] = c
-            parts.append(_chart_html(div_id, c))
-        cards, slider = gallery(f_all, cf, images)
-        parts += ["<h3>gallery: samples and ERF map per trial, over training</h3>", cards]
-        parts.append("</section>")
-        sections.append("".join(parts))
-        data_sections[sec] = {
-            "fields": cf.fields,
-            "trials": {
-                r["key"]: {
-                    "cfg": cf.key(r["cfg"]),
-                    "status": r["trial_status"],
-                    "f": {f: fmt(r[f]) for f in cf.fields},
-                }
-                for _, r in cf.final.iterrows()
-            },
-            "gallery": slider,
-        }
+        html, data_sections[f"s{i}"] = _dataset_section(
+            f"s{i}", ds_name, frame, final, images, charts
+        )
+        sections.append(html)
     select = "".join(f'<option value="{esc(d)}">{esc(d)}</option>' for d in datasets)
     data = {
         "sections": data_sections,
@@ -304,6 +252,96 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
         data=data,
     )
     return page, "\n".join(md) + "\n"
+
+
+def _banners_html(
+    final: pd.DataFrame,
+    stamp: str,
+    running: list[str],
+    smoke: str,
+    control_lines: list[tuple[bool, str]],
+) -> list[str]:
+    """The page's opening paragraphs: the smoke warning and the control's verdict on top, then
+    what the page holds and how its means are made, then the trials still running."""
+    header = [
+        f"<p>{final['experiment_name'].nunique()} experiment(s), {len(final)} trial(s); "
+        f"written {esc(stamp)}. Means are over the seeds of one configuration (every field "
+        "that varies but the seed), with n and a 95% interval (t over seeds, cut to [0, 1] for "
+        "a share; for a verdict, the Wilson interval of k of n seeds); diverged and errored trials "
+        "are listed in the tables and left out of means.</p>"
+    ]
+    if running:
+        header.append(
+            f'<p class="running">{len(running)} trial(s) still running (this page is refreshed '
+            f"while the sweep runs): {esc(', '.join(running))}</p>"
+        )
+    for passed, text in reversed(control_lines):  # on top, under the smoke warning
+        cls = "control-pass" if passed else "control-fail"
+        header.insert(0, f'<p class="control {cls}">{esc(text)}</p>')
+    if smoke:
+        header.insert(0, f'<p class="smoke">{esc(smoke)}</p>')
+    return header
+
+
+def _markdown_head(
+    stamp: str,
+    smoke: str,
+    control_lines: list[tuple[bool, str]],
+    running: list[str],
+    answers: list,
+) -> list[str]:
+    """The Markdown twin's lines up to its summary: the banners and the findings."""
+    md = ["# gan_rf report", "", f"Written {stamp}.", ""]
+    if smoke:
+        md += [f"**{smoke}**", ""]
+    md += [f"**{text}**\n" for _, text in control_lines]
+    if running:
+        md += [f"Still running: {', '.join(running)}", ""]
+    md += ["## Findings: the notes' four questions", ""]
+    for title, found in answers:
+        md += [f"### {title}", "", *(f"- {f.text}" for f in found), ""]
+    return md
+
+
+def _dataset_section(
+    sec: str,
+    ds_name: str,
+    frame: pd.DataFrame,
+    final: pd.DataFrame,
+    images: Images,
+    charts: dict[str, dict],
+) -> tuple[str, dict]:
+    """One dataset's section of the page, ``sec`` its id: filters, trial table, charts (added
+    to ``charts``) and gallery, and the data its script filters them by."""
+    f_all = frame[frame["dataset"] == ds_name]
+    cf = configurations(final[final["dataset"] == ds_name], prefix=sec)
+    parts = [
+        f'<section class="dataset" data-dataset="{esc(ds_name)}" data-section="{sec}">'
+        f"<h2>{esc(ds_name)}</h2>",
+        _filters(cf, sec),
+        "<h3>trials (click a header to sort; the filters above apply to every chart)</h3>",
+        trial_table(cf),
+    ]
+    for c in section_charts(f_all, cf, sec):
+        div_id = f"fig{len(charts)}"
+        charts[div_id] = c
+        parts.append(_chart_html(div_id, c))
+    cards, slider = gallery(f_all, cf, images)
+    parts += ["<h3>gallery: samples and ERF map per trial, over training</h3>", cards]
+    parts.append("</section>")
+    data = {
+        "fields": cf.fields,
+        "trials": {
+            r["key"]: {
+                "cfg": cf.key(r["cfg"]),
+                "status": r["trial_status"],
+                "f": {f: fmt(r[f]) for f in cf.fields},
+            }
+            for _, r in cf.final.iterrows()
+        },
+        "gallery": slider,
+    }
+    return "".join(parts), data
 
 
 def write_report(paths: list[str | Path], out: str | Path) -> Path:

@@ -24,13 +24,14 @@ def _cmd_rf(args: argparse.Namespace) -> int:
         print(d.report.table())
         _note_fit(d.rf, args.input)
         return 0
-    _, named = parse_specs(args.layers)
+    specs, named = parse_specs(args.layers)  # once: the specs, not the text, go on
     if named and args.head and named != args.head:
         raise RFError(
             f"{args.layers!r} ends in a {named} head but --head asks for {args.head}; "
             "give the head once"
         )
-    rep = receptive_field(args.layers, (args.channels, args.input, args.input), head=args.head)
+    shape = (args.channels, args.input, args.input)
+    rep = receptive_field(specs, shape, head=args.head or named)
     print(rep.table())
     _note_fit(max(rep.size), args.input)
     return 0
@@ -119,7 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True)
+    _add_rf(sub)
+    _add_designs(sub)
+    _add_cluster_check(sub)
+    _add_ls(sub)
+    from ganrf.tools import score as score_cli
+    from ganrf.tools import train as train_cli  # the training command lives beside its loop
 
+    train_cli.add_parser(sub)
+    score_cli.add_parser(sub)
+    return p
+
+
+def _add_rf(sub) -> None:
+    """``ganrf rf``: the notes-style rf table of a layer stack."""
     rf = sub.add_parser(
         "rf",
         help="print the notes-style rf table of a layer stack",
@@ -136,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rf.set_defaults(func=_cmd_rf)
 
+
+def _add_designs(sub) -> None:
+    """``ganrf designs``: the stacks that hit an rf exactly at a depth."""
     ds = sub.add_parser(
         "designs",
         help="list discriminator designs that hit an rf exactly",
@@ -170,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ds.set_defaults(func=_cmd_designs)
 
+
+def _add_cluster_check(sub) -> None:
+    """``ganrf cluster-check``: a Ray cluster YAML checked offline."""
     cc = sub.add_parser(
         "cluster-check",
         help="validate a Ray cluster YAML offline, as `ray up` would",
@@ -187,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     cc.add_argument("config", help="the cluster YAML to check, e.g. cluster/gpu.yaml")
     cc.set_defaults(func=_cmd_cluster_check)
 
+
+def _add_ls(sub) -> None:
+    """``ganrf ls``: the experiments in a storage folder."""
     ls = sub.add_parser(
         "ls",
         help="list the experiments in a storage folder",
@@ -197,17 +220,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("storage", nargs="?", default="runs", help="default runs/ (as the sweeps)")
     ls.set_defaults(func=_cmd_ls)
-
-    from ganrf.tools import (
-        train as train_cli,
-    )  # the training command lives beside the loop it drives
-
-    train_cli.add_parser(sub)
-    from ganrf.tools import score as score_cli
-
-    score_cli.add_parser(sub)
-
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

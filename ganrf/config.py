@@ -16,8 +16,8 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_type_hints
 
-from ganrf.design.designs import DROPOUT, DiscriminatorDesign
-from ganrf.design.resnet import ResidualDesign, design_from_spec
+from ganrf.design.designs import DROPOUT, ConvLayer, DiscriminatorDesign
+from ganrf.design.resnet import ResidualDesign, design_from_spec, design_from_value
 
 DATASETS = ("mnist", "celeba", "imagenet", "folder", "photo", "synthetic")
 LOSSES = ("ns", "wgan-gp", "hinge")
@@ -113,6 +113,18 @@ class TrainConfig:
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:1 | mps
     threads: int = 0  # CPU threads for this trial (0: torch's default)
     cuda_graph: bool = True  # capture the whole step in one CUDA graph on CUDA
+    # The discriminator the d.* and data.* keys describe, before d.width: one value, resolved
+    # once when the config is made (given by a sweep, else parsed from d.layers) and carried as
+    # it is; d.layers is not read again, so a new discriminator means a new config (from_dict,
+    # with_design). Not a config key: to_dict writes the d.* keys that describe it. The
+    # default is the default keys' design, built without parsing them.
+    discriminator: DiscriminatorDesign | ResidualDesign = field(
+        default_factory=lambda: DiscriminatorDesign(
+            (ConvLayer(5, 2, channels=64), ConvLayer(5, 2, channels=128))
+        ),
+        repr=False,
+        compare=False,  # the d.* keys describe it whole: equal keys, equal designs
+    )
 
     # -- conversion ---------------------------------------------------------------------------
     @classmethod
@@ -127,8 +139,8 @@ class TrainConfig:
 
         Args:
             design: the discriminator, already solved (before ``d.width``): it sets the
-                ``d.*`` keys that describe it and is used as it is, never parsed from them
-                (:meth:`with_design`).
+                ``d.*`` keys that describe it and is carried as it is, never parsed from them
+                (:meth:`with_design`). Without it, ``d.layers`` is parsed, once.
         """
         flat = _flatten(raw or {})
         flat.update(_flatten(overrides))
@@ -142,8 +154,10 @@ class TrainConfig:
                 )
                 raise ConfigError(f"unknown config key {key!r}{hint}")
             _set(cfg, key, value)
-        if design is not None:
-            cfg._check()  # the keys' own errors first, then whether the design fits them
+        cfg._check()  # the keys' own errors first, then the design they name or are given
+        if design is None:
+            cfg.discriminator = cfg._parse_design()  # the keys stay as they were written
+        else:
             cfg._carry(design)
         cfg.validate()
         return cfg
@@ -151,7 +165,7 @@ class TrainConfig:
     def with_design(self, design: DiscriminatorDesign | ResidualDesign) -> TrainConfig:
         """A copy of this config whose discriminator is ``design`` (before ``d.width``), carried
         as the value it is: the ``d.*`` keys are set to describe it (``config.json`` stays flat
-        and readable) and :meth:`design` returns it without parsing ``d.layers``.
+        and readable).
 
         Raises:
             ConfigError: ``design`` is for another input than ``data.image_size`` and
@@ -162,6 +176,18 @@ class TrainConfig:
         cfg.validate()
         return cfg
 
+    def _parse_design(self) -> DiscriminatorDesign | ResidualDesign:
+        """The design the ``d.*`` and ``data.*`` keys name, parsed from ``d.layers``."""
+        return design_from_spec(
+            self.d.layers,
+            channels=self.d.channels or None,
+            head=self.d.head,
+            norm=self.d.norm,
+            dropout=self.d.dropout,
+            image_size=self.data.image_size,
+            in_channels=self.data.channels,
+        )
+
     def _carry(self, design: DiscriminatorDesign | ResidualDesign) -> None:
         if (design.image_size, design.in_channels) != (self.data.image_size, self.data.channels):
             raise ConfigError(
@@ -170,68 +196,34 @@ class TrainConfig:
                 f"and data.channels {self.data.channels}; a sweep solves its designs for its "
                 "preset's images, so choose the preset (or script) for these"
             )
-        self.d.layers = design.spec_string
-        self.d.channels = ",".join(map(str, design.channels))
+        self.discriminator = design
+        self.d.layers, self.d.channels = design.spec_string, ",".join(map(str, design.channels))
         self.d.head, self.d.norm, self.d.dropout = design.head, design.norm, design.dropout
-        self.__dict__["_described"] = (self._design_key(), design)
 
     def to_dict(self) -> dict[str, Any]:
-        """Flat dict that :meth:`from_dict` reads back (and that is stored as config.json)."""
-        return _flatten(asdict(self))
+        """Flat dict that :meth:`from_dict` reads back (and that is stored as config.json): the
+        config keys, the discriminator as the ``d.*`` keys that describe it."""
+        keyed = {f.name: getattr(self, f.name) for f in fields(self) if f.name != DESIGN_FIELD}
+        return _flatten(
+            {k: asdict(v) if dataclasses.is_dataclass(v) else v for k, v in keyed.items()}
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     # -- derived ------------------------------------------------------------------------------
-    def _design_key(self) -> tuple:
-        """The keys a design is parsed from (``d.width`` scales it afterwards)."""
-        d = self.d
-        return (
-            d.layers,
-            d.channels,
-            d.head,
-            d.norm,
-            d.dropout,
-            self.data.image_size,
-            self.data.channels,
-        )
-
-    def described_design(self) -> DiscriminatorDesign | ResidualDesign:
-        """The design the ``d.*`` and ``data.*`` keys describe, before ``d.width``: the one
-        :meth:`with_design` carried, else parsed from ``d.layers`` once (and again only if one
-        of those keys changes)."""
-        key = self._design_key()
-        cached = self.__dict__.get("_described")  # not a field: to_dict and equality ignore it
-        if cached is None or cached[0] != key:
-            d = design_from_spec(
-                self.d.layers,
-                channels=self.d.channels or None,
-                head=self.d.head,
-                norm=self.d.norm,
-                dropout=self.d.dropout,
-                image_size=self.data.image_size,
-                in_channels=self.data.channels,
-            )
-            cached = (key, d)
-            self.__dict__["_described"] = cached
-        return cached[1]
-
     def design(self) -> DiscriminatorDesign | ResidualDesign:
-        """The discriminator this config trains: :meth:`described_design` with ``d.width``
-        applied, made once (and again only if a key it comes from changes)."""
-        described = self.described_design()
-        cached = self.__dict__.get("_design")
-        if cached is None or cached[0] is not described or cached[1] != self.d.width:
-            scaled = described.scaled(self.d.width) if self.d.width != 1.0 else described
-            cached = (described, self.d.width, scaled)
-            self.__dict__["_design"] = cached
-        return cached[2]
+        """The discriminator this config trains: :attr:`discriminator` with ``d.width``
+        applied."""
+        if self.d.width == 1.0:
+            return self.discriminator
+        return self.discriminator.scaled(self.d.width)
 
     def validate(self) -> None:
         """Raise ConfigError (DesignError for the design) with one sentence for anything that
         cannot run."""
         self._check()
-        self.design()  # raises DesignError for a design that cannot be built
+        self.design()  # raises DesignError for a width that cannot be applied
 
     def _check(self) -> None:
         checks = [
@@ -287,6 +279,18 @@ class TrainConfig:
             )
 
 
+def carried_config(keys: dict[str, Any], design: dict[str, Any] | None) -> TrainConfig:
+    """The config of a flat trial value: its ``keys`` and the plain design value it carries
+    (:meth:`DiscriminatorDesign.to_value`), taken as it is; ``design`` None (a value from
+    before the design was carried): ``d.layers`` parsed, once.
+
+    Raises:
+        ConfigError: an unknown or bad key. DesignError: a bad design value.
+    """
+    carried = None if design is None else design_from_value(design)
+    return TrainConfig.from_dict(keys, design=carried)
+
+
 # Keys a listing of a config leaves out as not in force (``--dry-run``, the page's "held
 # fixed"): schedule keys that a set (non-zero) key replaces, and keys that do nothing without CUDA.
 UNUSED_WHEN = {
@@ -328,6 +332,9 @@ def parse_set(items: list[str]) -> dict[str, str]:
     return values
 
 
+DESIGN_FIELD = "discriminator"  # TrainConfig's design value: not a key, the d.* keys describe it
+
+
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -342,6 +349,8 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _all_keys(obj: Any, prefix: str = "") -> list[str]:
     keys = []
     for f in fields(obj):
+        if f.name == DESIGN_FIELD:
+            continue
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
             keys += _all_keys(value, f"{prefix}{f.name}.")

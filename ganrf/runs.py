@@ -100,12 +100,14 @@ def fetch_experiment(uri: str, dest: str | Path) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def split_meta(flat: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A flat trial value -> (training-config keys, ``meta.*`` keys); its design value
-    (:data:`DESIGN_KEY`, ``flat[DESIGN_KEY]``) is neither."""
+def split_meta(
+    flat: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """A flat trial value -> (training-config keys, ``meta.*`` keys, the design value it
+    carries: ``flat[DESIGN_KEY]``, None in a value from before the design was carried)."""
     meta = {k: v for k, v in flat.items() if k.startswith(META_PREFIX)}
     config = {k: v for k, v in flat.items() if not k.startswith(META_PREFIX) and k != DESIGN_KEY}
-    return config, meta
+    return config, meta, flat.get(DESIGN_KEY)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -129,6 +131,7 @@ class TrialFolder:
     config: dict[str, Any]  # flat TrainConfig keys (config.json, else Tune's params.json)
     meta: dict[str, Any]  # meta.* keys
     design: dict[str, Any] | None  # design.json, when the trial got that far
+    carried: dict[str, Any] | None = None  # params.json's design value (DESIGN_KEY), if any
     results: list[dict[str, Any]] = field(default_factory=list)
     pack_dir: Path | None = None  # the Tune trial folder of a packed member
 
@@ -200,7 +203,7 @@ def read_trial(path: Path) -> TrialFolder:
     if not members and (path.parent / PARAMS_FILE).exists():
         pack_dir = path.parent
         members = [m for m in tune_members(pack_dir) if m.get(NAME_KEY) == path.name]
-    from_params, meta_params = split_meta(members[0] if members else {})
+    from_params, meta_params, carried = split_meta(members[0] if members else {})
     config = _read_json(path / CONFIG_FILE) or from_params
     meta = _read_json(path / META_FILE) or meta_params
     return TrialFolder(
@@ -208,6 +211,7 @@ def read_trial(path: Path) -> TrialFolder:
         config=config,
         meta=meta,
         design=read_design(path),
+        carried=carried,
         results=read_jsonl(path / REPORTS_FILE) or read_jsonl(path / RESULT_FILE),
         pack_dir=pack_dir,
     )

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 from analysis.publish import publish  # noqa: E402
 from ganrf.sweep.cli import main  # noqa: E402
-from ganrf.sweep.experiments import DEFAULTS, EXPERIMENTS, Space  # noqa: E402
+from ganrf.sweep.experiments import EXPERIMENTS, QUESTIONS_DEFAULTS, Space  # noqa: E402
 from ganrf.sweep.presets import Preset  # noqa: E402
 
 # The laptop models and optimiser: a quarter-width generator, DCGAN's Adam settings.
@@ -37,16 +37,6 @@ LAPTOP = {
 # The schedule the positive control fixed (docs/questions.md; scripts/pilot_control.py):
 # the fewest steps at which the notes' discriminator drew recognisable digits in 2 of 3 pilot seeds.
 QUESTIONS_STEPS = 6000
-# The questions preset's grids: every question a trend over at least 3 configurations, stacks
-# deeper than one layer 16 channels wide (capacity matched inside same_rf), one-layer Ds as the
-# notes' (64 channels).
-QUESTIONS_GRIDS = {
-    **DEFAULTS,
-    "onelayer": {"rfs": (1, 3, 5, 9, 13), "depths": (1,), "heads": ("image",)},
-    "same_rf": {"rfs": (13,), "depths": (1, 2, 3), "heads": ("image",)},
-    "same_depth": {"rfs": (4, 7, 13), "depths": (3,), "heads": ("image",)},
-    "heads": {"rfs": (5, 13), "depths": (1,), "heads": ("image", "patch")},
-}
 
 PRESETS = {
     "smoke": Preset(
@@ -83,7 +73,7 @@ PRESETS = {
             experiments=("onelayer", "same_rf", "same_depth", "heads", "control"),
             seeds=3,
             stack_channels=16,
-            defaults=QUESTIONS_GRIDS,
+            defaults=QUESTIONS_DEFAULTS,
         ),
     ),
     "full": Preset(

@@ -136,14 +136,15 @@ def test_an_experiment_without_a_grid_is_one_sentence_not_a_key_error():
 
 
 def test_every_experiment_grid_is_defined_in_experiments_py():
-    # adding an experiment touches one file: the RGB sweep scripts hold no rf grids of their own
-    # (mnist_rf.py's questions preset narrows the grids to fit a laptop: a preset's choice)
+    # adding an experiment touches one file: no sweep script holds rf grids of its own (the
+    # MNIST questions preset's narrower grids are QUESTIONS_DEFAULTS there too)
     from pathlib import Path
 
-    from ganrf.sweep.experiments import QUESTIONS, RGB_DEFAULTS
+    from ganrf.sweep.experiments import DEFAULTS, QUESTIONS, QUESTIONS_DEFAULTS, RGB_DEFAULTS
 
     root = Path(__file__).resolve().parents[1]
-    for script in (root / "sweeps" / "celeba_rf.py", root / "sweeps" / "imagenet_rf.py"):
+    for script in sorted((root / "sweeps").glob("*.py")):
         assert '"rfs"' not in script.read_text(), script.name
-    for dataset, grids in RGB_DEFAULTS.items():
+    for dataset, grids in {**RGB_DEFAULTS, "mnist questions": QUESTIONS_DEFAULTS}.items():
         assert set(grids) == set(QUESTIONS), dataset
+    assert set(DEFAULTS) == set(QUESTIONS)

@@ -118,9 +118,9 @@ def test_config_reads_residual_specs_and_records_the_family():
     assert isinstance(d, ResidualDesign) and d.channels == (64, 64)
     record = d.to_dict()
     assert (record["family"], record["rf"], record["params"]) == ("resnet", 14, param_count(d))
-    with pytest.raises(DesignError, match="cannot read block 2"):
+    with pytest.raises(DesignError, match="cannot read layer 2 'conv3'; residual layers"):
         ResidualDesign.from_spec("res3,conv3")
-    with pytest.raises(DesignError, match="block 2 of 'res3,,res3' is empty"):
+    with pytest.raises(DesignError, match="layer 2 of 'res3,,res3' is empty"):
         ResidualDesign.from_spec("res3,,res3")
     with pytest.raises(DesignError, match="norm none or spectral"):
         ResidualDesign.from_spec("res3", norm="batch")

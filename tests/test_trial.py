@@ -58,21 +58,73 @@ def test_unknown_key_in_a_flat_trial_is_refused():
 
 @pytest.fixture
 def parses(monkeypatch) -> list[str]:
-    """Every rf spec string parsed from now on: ``parse_specs`` counted wherever it is bound
-    (``DiscriminatorDesign.from_spec`` and ``receptive_field`` both read text through it)."""
-    import ganrf.design.designs
-    import ganrf.design.rf
+    """Every layer spec string parsed from now on, of either family: the grammar they share,
+    ``ganrf.design.spec.split_spec``, counted wherever it is bound (``parse_specs``, so
+    ``DiscriminatorDesign.from_spec`` and ``receptive_field``, and the residual parser,
+    ``ResidualDesign.from_spec``, all read text through it)."""
+    import sys
+
+    from ganrf.design import spec
 
     calls: list[str] = []
-    original = ganrf.design.rf.parse_specs
+    original = spec.split_spec
 
     def counting(text, *a, **kw):
         calls.append(text)
         return original(text, *a, **kw)
 
-    for module in (ganrf.design.rf, ganrf.design.designs):
-        monkeypatch.setattr(module, "parse_specs", counting)
+    bound = [m for m in list(sys.modules.values()) if getattr(m, "split_spec", None) is original]
+    assert {m.__name__ for m in bound} >= {"ganrf.design.rf", "ganrf.design.resnet"}
+    for module in bound:
+        monkeypatch.setattr(module, "split_spec", counting)
     return calls
+
+
+def _residual_trial() -> Trial:
+    from ganrf.design.resnet import ResBlock, ResidualDesign
+    from ganrf.sweep.experiments import GridPoint
+
+    design = ResidualDesign((ResBlock(3, True), ResBlock(3)), image_size=28, in_channels=1)
+    return Trial.make(TINY, GridPoint(design, 0, ("heads",)))
+
+
+def test_a_residual_trial_is_carried_without_parsing_and_an_old_one_is_parsed_once(parses):
+    trial = _residual_trial()
+    flat = json.loads(json.dumps(trial.to_flat()))  # as params.json holds it
+    assert flat["d.layers"] == "res3s2,res3" and flat[runs.DESIGN_KEY]["family"] == "resnet"
+    back = Trial.from_flat(flat)
+    assert back == trial and back.design == trial.design and back.design.rf == 14
+    assert parses == []
+    flat.pop(runs.DESIGN_KEY)  # from before the design was carried
+    assert Trial.from_flat(flat).design == trial.design
+    assert parses == ["res3s2,res3"]
+
+
+def test_the_analysis_reads_a_trial_that_never_started_from_its_carried_design(parses, tmp_path):
+    """A trial with no design.json yet (params.json only) gets its design columns from the
+    design value params.json carries, not from parsing its d.layers."""
+    from analysis.load import load_experiment
+
+    trial = _trial(experiments=("onelayer",), rfs=(5,))
+    folder = tmp_path / "exp" / "t0"
+    folder.mkdir(parents=True)
+    (folder / runs.PARAMS_FILE).write_text(json.dumps({runs.TRIAL_KEY: trial.to_flat()}))
+    (row,) = load_experiment(tmp_path / "exp").to_dict("records")
+    assert (row["rf"], row["layers"], row["channels"], row["params_d"]) == (
+        5,
+        "conv5",
+        "8",
+        trial.design.to_dict()["params"],
+    )
+    assert parses == []
+
+
+def test_ganrf_rf_parses_its_spec_once(parses, capsys):
+    from ganrf.cli import main
+
+    assert main(["rf", "conv5s2,conv5s2,patch"]) == 0
+    assert "decision rf 13 (one decision per location)" in capsys.readouterr().out
+    assert parses == ["conv5s2,conv5s2,patch"]
 
 
 def _smoke_sweep(argv: list[str]) -> tuple[dict, list[Trial]]:
@@ -149,6 +201,23 @@ def test_the_carried_design_is_the_one_the_keys_describe():
     assert (flat["d.layers"], flat["d.channels"]) == ("conv4,conv4", "64,64")
     assert Trial.from_flat(flat).design == TrainConfig.from_dict(runs.split_meta(flat)[0]).design()
     assert t.design.channels == (8, 8)  # d.width 0.125 applied to the carried design
+
+
+def test_a_config_holds_the_design_its_keys_describe_made_once(parses):
+    """The default config's design is the one its default keys name (built without parsing
+    them); a config made from keys parses d.layers once and carries that value after."""
+    from ganrf.config import DESIGN_FIELD
+    from ganrf.design.resnet import design_from_spec
+
+    default = TrainConfig()
+    assert parses == []
+    assert default.discriminator == design_from_spec(default.d.layers)
+    assert DESIGN_FIELD not in {k.split(".")[0] for k in default.to_dict()}
+    parses.clear()
+    cfg = TrainConfig.from_dict({"d.layers": "conv3,conv3", "d.width": 0.5})
+    assert cfg.design() is not cfg.discriminator and cfg.design().channels == (32, 32)
+    assert [cfg.design().rf, cfg.validate(), cfg.to_dict()["d.layers"]] == [5, None, "conv3,conv3"]
+    assert parses == ["conv3,conv3"]
 
 
 def test_a_design_for_another_input_is_refused():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from ganrf.design.norms import apply_norms
 from ganrf.design.rf import LayerSpec, RFError, RFReport, conv_padding, parse_specs, receptive_field
+from ganrf.design.spec import SpecError, layer_channels
 
 __all__ = [
     "ConvLayer",
@@ -261,29 +262,25 @@ class DiscriminatorDesign(DesignViews):
         """
         try:
             specs, parsed_head = parse_specs(layers)
-        except RFError as e:
+            convs = [_square_conv(s) for s in specs]
+            channels = layer_channels(channels, len(convs), layers)
+        except (RFError, SpecError) as e:
             raise DesignError(str(e)) from None
-        if parsed_head:
-            head = parsed_head
-        convs = []
-        for s in specs:
-            if s.kind != "conv" or s.kernel[0] != s.kernel[1]:
-                raise DesignError(
-                    f"designs take square conv layers only, got {s.token}; "
-                    "use receptive_field() for other stacks"
-                )
-            convs.append(ConvLayer(s.kernel[0], s.stride[0], s.dilation[0]))
-        if isinstance(channels, str):
-            channels = tuple(int(c) for c in channels.split(",") if c.strip())
+        head = parsed_head or head
         if channels is None:
             channels = default_channels([c.stride for c in convs])
-        if len(channels) != len(convs):
-            raise DesignError(
-                f"{len(channels)} channel counts for {len(convs)} layers in {layers!r}; "
-                "give one per layer"
-            )
         layers_t = tuple(replace(c, channels=ch) for c, ch in zip(convs, channels))
         return cls(layers_t, head, norm, dropout, image_size, in_channels)
+
+
+def _square_conv(spec: LayerSpec) -> ConvLayer:
+    """The design layer of a parsed spec (channels set later), if it is a square conv."""
+    if spec.kind != "conv" or spec.kernel[0] != spec.kernel[1]:
+        raise DesignError(
+            f"designs take square conv layers only, got {spec.token}; "
+            "use receptive_field() for other stacks"
+        )
+    return ConvLayer(spec.kernel[0], spec.stride[0], spec.dilation[0])
 
 
 def default_channels(strides: list[int], base: int = 64) -> tuple[int, ...]:

@@ -46,6 +46,7 @@ from ganrf.design.designs import (
     value_error,
 )
 from ganrf.design.rf import LayerSpec, RFReport, conv_padding, receptive_field
+from ganrf.design.spec import SpecError, layer_channels, split_spec, unreadable
 
 __all__ = [
     "ResBlock",
@@ -217,31 +218,25 @@ class ResidualDesign(DesignViews):
     ) -> ResidualDesign:
         """From ``"res3s2,res3s2,res3,res3"``; channels default to 64 doubling at every pooling
         block but the first (capped at 512), as the plain families'."""
-        tokens = [t.strip().lower() for t in layers.split(",")]
-        if "" in tokens and any(tokens):  # as the plain families' specs (ganrf.design.rf)
-            raise DesignError(
-                f"block {tokens.index('') + 1} of {layers!r} is empty; remove the extra comma"
-            )
-        tokens = [t for t in tokens if t]
-        if tokens and tokens[-1] in ("dense", "image", "patch"):
-            head = "patch" if tokens.pop() == "patch" else "image"
-        blocks = []
-        for i, tok in enumerate(tokens, 1):
-            m = _TOKEN_RE.match(tok)
-            if not m or m["s"] not in (None, "1", "2"):
-                raise DesignError(f"cannot read block {i} {tok!r}; {RES_HELP}")
-            blocks.append(ResBlock(int(m["k"]), m["s"] == "2"))
-        if isinstance(channels, str):
-            channels = tuple(int(c) for c in channels.split(",") if c.strip())
+        try:
+            tokens, parsed_head = split_spec(layers)  # the grammar every family shares
+            blocks = [_block(i, tok) for i, tok in enumerate(tokens, 1)]
+            channels = layer_channels(channels, len(blocks), layers)
+        except SpecError as e:
+            raise DesignError(str(e)) from None
+        head = parsed_head or head
         if channels is None:
             channels = default_channels([b.stride for b in blocks])
-        if len(channels) != len(blocks):
-            raise DesignError(
-                f"{len(channels)} channel counts for {len(blocks)} blocks in {layers!r}; "
-                "give one per block"
-            )
         blocks_t = tuple(replace(b, channels=c) for b, c in zip(blocks, channels))
         return cls(blocks_t, head, norm, dropout, image_size, in_channels)
+
+
+def _block(index: int, token: str) -> ResBlock:
+    """The block a residual token names (channels set later): ``res3`` or ``res3s2``."""
+    m = _TOKEN_RE.match(token)
+    if not m or m["s"] not in (None, "1", "2"):
+        raise unreadable(index, token, RES_HELP)
+    return ResBlock(int(m["k"]), m["s"] == "2")
 
 
 def is_residual(layers: str) -> bool:

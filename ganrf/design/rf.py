@@ -31,7 +31,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from ganrf.design.spec import SpecError, split_spec, unreadable
+from ganrf.design.table import LayerRow, Pair, RFReport, fmt_pair
 
 __all__ = [
     "LayerSpec",
@@ -43,8 +46,6 @@ __all__ = [
     "receptive_field",
     "torch_conv_padding",
 ]
-
-Pair = tuple[int, int]
 
 DENSE_REASON = "dense layer over the flattened map"
 PATCH_REASON = "one decision per location"
@@ -83,7 +84,7 @@ def torch_conv_padding(kernel: int, stride: int = 1, dilation: int = 1) -> int |
 
 
 # --------------------------------------------------------------------------------------------
-# Layers and reports
+# Layers (their report and its table: ganrf.design.table)
 # --------------------------------------------------------------------------------------------
 
 
@@ -137,7 +138,7 @@ class LayerSpec:
         """What the layer is, as a spec token: ``conv5s2``, ``conv3d2``, ``conv4p1``,
         ``maxpool2``. Stride, dilation and padding appear only where they differ from
         :func:`parse_specs`' defaults, so a token of square values reads back to this layer."""
-        text = f"{self.kind}{_fmt_pair(self.kernel)}"
+        text = f"{self.kind}{fmt_pair(self.kernel)}"
         if self.kind == "conv":
             stride_default: Pair = (1, 1)
             pads = [
@@ -147,97 +148,14 @@ class LayerSpec:
         else:
             stride_default, pad_default = (self.kernel[0],) * 2, ((0, 0), (0, 0))  # type: ignore[assignment]
         if self.stride != stride_default:
-            text += f"s{_fmt_pair(self.stride)}"
+            text += f"s{fmt_pair(self.stride)}"
         if self.dilation != (1, 1):
-            text += f"d{_fmt_pair(self.dilation)}"
+            text += f"d{fmt_pair(self.dilation)}"
         if (self.pad_begin, self.pad_end) != pad_default:
-            text += f"p{_fmt_pair(self.pad_begin)}"
+            text += f"p{fmt_pair(self.pad_begin)}"
             if self.pad_end != self.pad_begin:
-                text += f"-{_fmt_pair(self.pad_end)}"
+                text += f"-{fmt_pair(self.pad_end)}"
         return text
-
-
-@dataclass(frozen=True)
-class LayerRow:
-    """One row of the table: a layer (traced: any node that changes what a unit sees, such as a
-    pad, a merge, a resize or a global op) and what a unit after it sees."""
-
-    index: int  # 1-based, as in the notes
-    layer: str  # what it is, as a spec token: conv5s2, conv3d2, maxpool2; traced: add, cat, ...
-    module: str  # the traced module's or node's name, "" for specs and designs
-    kind: str
-    kernel: Pair | None  # None for a node that is not a conv or pool
-    stride: Pair | None
-    padding: Pair | None  # padding before the input (top, left)
-    dilation: Pair | None
-    out_size: Pair | None  # feature-map size after the layer; None once the map is gone
-    rf: Pair  # rf of one unit after this layer, in input pixels (the largest over positions)
-    jump: Pair  # effective stride after this layer (a Fraction below 1 after upsampling)
-    rf_min: Pair | None = None  # the smallest rf over positions, where it differs from ``rf``
-    whole: str = ""  # why a unit after this node sees the whole input ("" when it does not)
-
-    def cells(self, traced: bool) -> list[str]:
-        """The row as the table prints it; the rf is ``whole``, a range ``5-6`` or ``13``."""
-        geometry = (self.kernel, self.stride, self.padding, self.dilation)
-        rf = _fmt_pair(self.rf)
-        if self.rf_min is not None:
-            ranges = [str(b) if a == b else f"{a}-{b}" for a, b in zip(self.rf_min, self.rf)]
-            rf = ranges[0] if ranges[0] == ranges[1] else "x".join(ranges)
-        return [
-            str(self.index),
-            self.layer,
-            *([self.module] if traced else []),
-            *(_fmt_pair(v) if v else "" for v in geometry),
-            f"{self.out_size[0]}x{self.out_size[1]}" if self.out_size else "-",
-            "whole" if self.whole else rf,
-        ]
-
-
-@dataclass(frozen=True)
-class RFReport:
-    """Receptive field of a discriminator; every field is an ``(h, w)`` pair unless noted."""
-
-    input_shape: tuple[int, int, int]  # (C, H, W)
-    layers: tuple[LayerRow, ...]
-    size: Pair  # theoretical rf of one unit of the last spatial map
-    stride: Pair  # effective stride (jump) of that map
-    padding: Pair  # effective padding of that map
-    feature_size: Pair  # size of the last spatial map
-    output_grid: Pair  # how many decisions per image: (1, 1) for an image head
-    decision_rf: Pair  # what one output depends on
-    decision_whole: bool  # True when one output depends on the whole input
-    decision_reason: str  # why, in one phrase
-    mixes_batch: bool = False  # BatchNorm in training mode: outputs depend on other images too
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    def table(self) -> str:
-        """The notes-style table: every layer's feature-map size and rf; a ``module`` column
-        names traced modules."""
-        c, h, w = self.input_shape
-        traced = any(r.module for r in self.layers)
-        head = ["#", "layer", *(["module"] if traced else []), "kernel", "stride", "pad"]
-        head += ["dilation", "feature map", "rf"]
-        blank = [""] * (len(head) - 4)
-        rows = [["", "input", *blank, f"{h}x{w}x{c}", "1"]]
-        rows += [r.cells(traced) for r in self.layers]
-        widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-        lines = [
-            "  ".join(v.ljust(wd) for v, wd in zip(row, widths)).rstrip() for row in [head, *rows]
-        ]
-        lines.insert(1, "  ".join("-" * wd for wd in widths))
-        lines += [
-            "",
-            f"rf {_fmt_pair(self.size)}, effective stride {_fmt_pair(self.stride)}, "
-            f"effective padding {_fmt_pair(self.padding)}",
-            f"decision rf {_fmt_pair(self.decision_rf)} ({self.decision_reason}), "
-            f"output grid {self.output_grid[0]}x{self.output_grid[1]}",
-        ]
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-
-def _fmt_pair(pair: Pair, sep: str = "x") -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}{sep}{pair[1]}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,7 +166,6 @@ _SPEC_RE = re.compile(
     r"^(?P<kind>conv|maxpool|avgpool)(?P<k>\d+)(?:x(?P<k2>\d+))?"
     r"(?:s(?P<s>\d+))?(?:d(?P<d>\d+))?(?:p(?P<p>\d+))?$"
 )
-HEAD_TOKENS = {"dense": "image", "image": "image", "patch": "patch"}
 SPEC_HELP = (
     "layers are comma-separated tokens like conv5s2 (kernel 5, stride 2), conv3x5 (3x5 kernel), "
     "conv3d2 (dilation 2), conv4s2p1 (explicit padding 1), maxpool2, avgpool3s1; a last token "
@@ -262,19 +179,15 @@ def parse_specs(text: str) -> tuple[list[LayerSpec], str | None]:
     Conv padding defaults to :func:`conv_padding` ("same" at stride 1, ``d(k-1)//2`` each side
     at larger strides). Pools default to stride = kernel and no padding.
     """
-    tokens = [t.strip().lower() for t in text.split(",")]
-    if not any(tokens):
-        raise RFError(f"no layers in {text!r}; {SPEC_HELP}")
-    if "" in tokens:  # as the sweep's list flags refuse "1,,5"
-        raise RFError(f"layer {tokens.index('') + 1} of {text!r} is empty; remove the extra comma")
-    head = None
-    if tokens[-1] in HEAD_TOKENS:
-        head = HEAD_TOKENS[tokens.pop()]
+    try:
+        tokens, head = split_spec(text)  # the grammar every family shares (ganrf.design.spec)
+    except SpecError as e:
+        raise RFError(str(e)) from None
     specs = []
     for i, tok in enumerate(tokens, 1):
         m = _SPEC_RE.match(tok)
         if not m:
-            raise RFError(f"cannot read layer {i} {tok!r}; {SPEC_HELP}")
+            raise RFError(str(unreadable(i, tok, SPEC_HELP)))
         kind = m["kind"]
         k = (int(m["k"]), int(m["k2"] or m["k"]))
         d = int(m["d"] or 1)

@@ -164,6 +164,24 @@ def solve(
             base_channels=base_channels,
             exhaustive=exhaustive,
         )
+    _check_plain_request(rf, depth, family, image_size)
+    kw = dict(head=head, norm=norm, dropout=dropout, image_size=image_size, in_channels=in_channels)
+    if rf == 1:
+        layers = tuple(ConvLayer(1, channels=base_channels) for _ in range(depth))
+        return [DiscriminatorDesign(layers, **kw)]
+    if exhaustive:
+        tuples = sorted(_every_split(rf, depth, family), key=_spread)
+    else:
+        tuples = [_balanced(rf, depth, family)]
+    designs = [_stack(ks, family, base_channels, kw) for ks in tuples]
+    for d in designs:  # the arithmetic above and rf.py must agree
+        assert d.rf == rf, (d.spec_string, d.rf, rf)
+    return designs
+
+
+def _check_plain_request(rf: int, depth: int, family: str, image_size: int) -> None:
+    """Refuse, naming the nearest thing that works, an rf and depth no plain ``family`` stack
+    reaches on an ``image_size`` input."""
     if rf < 1:
         raise DesignError(f"rf {rf} is impossible; the smallest rf is 1 (a 1x1 conv)")
     if image_size < 1:
@@ -178,33 +196,23 @@ def solve(
             f"depth {depth} of stride-2 layers leaves no feature map on a {image_size}px "
             f"input; the deepest is {max_depth}"
         )
-    kw = dict(head=head, norm=norm, dropout=dropout, image_size=image_size, in_channels=in_channels)
-    if rf == 1:
-        if family != "stride1":
-            raise DesignError(
-                f"rf 1 needs 1x1 kernels at stride 1; use family 'stride1', not {family!r}"
-            )
-        layers = tuple(ConvLayer(1, channels=base_channels) for _ in range(depth))
-        return [DiscriminatorDesign(layers, **kw)]
-    if not feasible(rf, depth, family, image_size):
-        raise DesignError(_infeasible(rf, depth, family, image_size))
-    if exhaustive:
-        tuples = sorted(_every_split(rf, depth, family), key=_spread)
-    else:
-        tuples = [_balanced(rf, depth, family)]
-    designs = []
-    for ks in tuples:
-        if family == "dilated":
-            convs = [ConvLayer(3, 1, d) for d in ks]
-        else:
-            convs = [ConvLayer(k, 2 if family == "stride2" else 1) for k in ks]
-        chans = default_channels([c.stride for c in convs], base_channels)
-        designs.append(
-            DiscriminatorDesign(tuple(replace(c, channels=ch) for c, ch in zip(convs, chans)), **kw)
+    if rf == 1 and family != "stride1":
+        raise DesignError(
+            f"rf 1 needs 1x1 kernels at stride 1; use family 'stride1', not {family!r}"
         )
-    for d in designs:  # the arithmetic above and rf.py must agree
-        assert d.rf == rf, (d.spec_string, d.rf, rf)
-    return designs
+    if rf > 1 and not feasible(rf, depth, family, image_size):
+        raise DesignError(_infeasible(rf, depth, family, image_size))
+
+
+def _stack(ks: tuple[int, ...], family: str, base_channels: int, kw: dict) -> DiscriminatorDesign:
+    """The ``family`` design of one split ``ks``: its kernels (its dilations for "dilated", on
+    3x3 kernels), default channels from ``base_channels``."""
+    if family == "dilated":
+        convs = [ConvLayer(3, 1, d) for d in ks]
+    else:
+        convs = [ConvLayer(k, 2 if family == "stride2" else 1) for k in ks]
+    chans = default_channels([c.stride for c in convs], base_channels)
+    return DiscriminatorDesign(tuple(replace(c, channels=ch) for c, ch in zip(convs, chans)), **kw)
 
 
 def _infeasible(rf: int, depth: int, family: str, image_size: int) -> str:

@@ -64,6 +64,16 @@ PHOTO_DEFAULTS: dict[str, dict[str, tuple]] = {
     "heads": {"rfs": (4, 7, 13, 25), "depths": (2,), "heads": ("image", "patch")},
     "onelayer": {"rfs": (3, 5, 9, 17), "depths": (1,), "heads": ("patch",)},
 }
+# The MNIST questions preset's grids (sweeps/mnist_rf.py --preset questions): every question a
+# trend over at least 3 configurations, stacks deeper than one layer 16 channels wide (capacity
+# matched inside same_rf), one-layer Ds as the notes' (64 channels).
+QUESTIONS_DEFAULTS: dict[str, dict[str, tuple]] = {
+    **DEFAULTS,
+    "onelayer": {"rfs": (1, 3, 5, 9, 13), "depths": (1,), "heads": ("image",)},
+    "same_rf": {"rfs": (13,), "depths": (1, 2, 3), "heads": ("image",)},
+    "same_depth": {"rfs": (4, 7, 13), "depths": (3,), "heads": ("image",)},
+    "heads": {"rfs": (5, 13), "depths": (1,), "heads": ("image", "patch")},
+}
 FIXED_DEPTH = {"onelayer": 1, "twolayers": 2}
 
 # --family resnet: residual D blocks reach other rfs (odd kernels: without a pool, rf = 1 mod 4;

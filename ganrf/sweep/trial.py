@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ganrf.config import TrainConfig
+from ganrf.config import TrainConfig, carried_config
 from ganrf.design.designs import DiscriminatorDesign, default_channels
-from ganrf.design.resnet import ResidualDesign, design_from_value
+from ganrf.design.resnet import ResidualDesign
 from ganrf.runs import DESIGN_KEY, EXPERIMENT_KEY, META_PREFIX, NAME_KEY, split_meta
 from ganrf.sweep.experiments import GridPoint
 
@@ -97,7 +97,7 @@ class Trial:
     def to_flat(self) -> dict[str, Any]:
         """Flat config keys, the design as a plain value (:data:`ganrf.runs.DESIGN_KEY`) and
         ``meta.*`` keys: what Tune carries (JSON-safe)."""
-        design = self.config.described_design().to_value()
+        design = self.config.discriminator.to_value()
         return {**self.config.to_dict(), DESIGN_KEY: design, **self.meta}
 
     @classmethod
@@ -108,13 +108,11 @@ class Trial:
         Raises:
             ConfigError: an unknown or bad key. DesignError: a bad design value.
         """
-        config, meta = split_meta(flat)
+        config, meta, design = split_meta(flat)
         exps = meta.get(EXPERIMENT_KEY) or ""
         timeout = meta.get(f"{META_PREFIX}timeout_s")
-        value = flat.get(DESIGN_KEY)
-        design = None if value is None else design_from_value(value)
         return cls(
-            TrainConfig.from_dict(config, design=design),
+            carried_config(config, design),
             tuple(e for e in exps.split(",") if e),
             None if timeout is None else float(timeout),
         )

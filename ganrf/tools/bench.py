@@ -165,7 +165,8 @@ def eval_s(args: argparse.Namespace, g_width: float) -> float:
     return seconds_per_evaluation(cfg, g, d, device)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The bench's flags: what to time, on which data and device."""
     p = argparse.ArgumentParser(
         prog="python -m ganrf.tools.bench",
         description=__doc__,
@@ -197,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="time one full evaluation (10k samples, all metrics) instead",
     )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     try:
         bench_config(args, 1)
@@ -214,6 +220,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.pack:
         return _bench_packs(args, device)
+    print(json.dumps(_bench_loop(args, device), indent=2))
+    return 0
+
+
+def _bench_loop(args: argparse.Namespace, device: torch.device) -> dict:
+    """Our loop against the reference loop on the same models and batches: seconds per epoch
+    of each, images per second, peak memory; with ``--models`` K, K trials sharing the device
+    too."""
     cfg0 = bench_config(args, 1)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -245,8 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.models > 1:
         result["shared"] = shared(args, steps, args.models)
-    print(json.dumps(result, indent=2))
-    return 0
+    return result
 
 
 def _bench_packs(args: argparse.Namespace, device: torch.device) -> int:

@@ -14,9 +14,6 @@ checked every step.
 from __future__ import annotations
 
 import copy
-import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,18 +25,15 @@ from torch import Tensor, nn
 from ganrf.config import TrainConfig
 from ganrf.data import SEEDED_DATASETS, load_training_images, steps_per_epoch
 from ganrf.design.designs import DiscriminatorDesign
-from ganrf.models import sample
-from ganrf.runs import REAL_GRID, SAMPLES_DIR, write_trial_files
-from ganrf.training.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from ganrf.runs import write_trial_files
+from ganrf.training.checkpoint import check_compatible, load_checkpoint
 from ganrf.training.malloc import keep_freed_memory
 from ganrf.training.pack import Pack, build_models
+from ganrf.training.period import Evaluation, PackReport, end_period, report_period
 from ganrf.training.stepper import Stepper
-
-log = logging.getLogger(__name__)
 
 Report = Callable[[dict[str, Any], "str | None"], None]
 WARMUP_STEPS = 3  # left out of the first period's time per epoch
-PackReport = Callable[[list["dict[str, Any] | None"], "str | None"], None]
 
 __all__ = ["train", "train_pack", "build_models", "pick_device", "fixed_noise"]
 
@@ -152,27 +146,12 @@ def train_pack(
     """
     cfg = configs[0]  # the hyper-parameters every member shares
     designs = [c.design() for c in configs]
-    device = pick_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    if device.type == "cpu":
-        keep_freed_memory()
+    device = _prepare_process(cfg)
     outs = out_dirs or [None] * len(configs)
     for c, out in zip(configs, outs):
         if out is not None:
             write_trial_files(out, config=c.to_dict())
-
-    # The members share one data config (ganrf.training.pack.pack_key); only the sets made from
-    # the seed (synthetic digits, photo crops) differ between them, so a real dataset and its
-    # reference are loaded once.
-    def data_key(c: TrainConfig) -> int | None:
-        return c.seed if c.data.dataset in SEEDED_DATASETS else None
-
-    datas: dict[int | None, Any] = {}
-    for c in configs:
-        if data_key(c) not in datas:
-            datas[data_key(c)] = load_training_images(c.data, device, seed=c.seed)
-    data_of = [datas[data_key(c)] for c in configs]
+    data_of = _load_data(configs, device)
     spe = steps_per_epoch(data_of[0].num_images, cfg.schedule.batch_size, cfg.optim.d_steps)
     total = cfg.schedule.steps or cfg.schedule.epochs * spe
     period = cfg.schedule.eval_every_steps or cfg.schedule.eval_every * spe
@@ -182,27 +161,11 @@ def train_pack(
         if out is not None:
             write_trial_files(out, design=describe_models(c, design, pack.member(i)[0]))
     stepper = Stepper(pack, cfg, device)
-    step = 0
-    if resume_from is not None:
-        state = load_checkpoint(resume_from)
-        check_compatible(configs, state["configs"])
-        step = int(state["step"])
-        stepper.load_state_dict(state, step)
-    else:
-        torch.manual_seed(cfg.seed + 1)  # dropout, after init (noise has its own streams)
-
-    evaluators: list[Any] = [None] * len(configs)
-    if cfg.eval.metrics:
-        from ganrf.metrics.evaluate import Evaluator
-
-        shared: dict[int | None, Evaluator] = {}
-        for i, (c, d) in enumerate(zip(configs, designs)):
-            if data_key(c) not in shared:
-                shared[data_key(c)] = Evaluator(c, device, design=d)
-            evaluators[i] = copy.copy(shared[data_key(c)])  # the reference features, once
-            evaluators[i].design = d
-    spe_info = {"progress/steps_per_epoch": spe, "pack/members": len(configs)}
+    step = _start(stepper, configs, resume_from)
+    evaluators = _evaluators(configs, designs, device)  # after the seed, as before a resume
     noises = [fixed_noise(c, c.eval.grid, device) for c in configs]
+    evaluation = Evaluation(device, outs, noises, evaluators)
+    spe_info = {"progress/steps_per_epoch": spe, "pack/members": len(configs)}
     streams = [_step_batches(data, c, spe, step, device) for data, c in zip(data_of, configs)]
     batches = _pack_batches(streams)
     check_every = 1 if device.type == "cpu" else period
@@ -213,71 +176,109 @@ def train_pack(
     warmed = False
     while step < total and not all(done):
         end = min(total, (step // period + 1) * period)
-        first = timed_from = step
-        t0 = time.perf_counter()
         # The first steps of a process pay one-time costs (kernel selection, allocator warm-up,
         # graph capture): leave them out of the time per epoch, or whichever trial runs first
         # in a worker looks slowest.
-        warm = WARMUP_STEPS if not warmed and end - first > 2 * WARMUP_STEPS else 0
+        warm = WARMUP_STEPS if not warmed and end - step > 2 * WARMUP_STEPS else 0
         warmed = True
-        while step < end:
-            stepper.step(next(batches))
-            step += 1
-            if progress is not None:
-                progress(step, total)
-            if warm and step == first + warm:
-                stepper.bad_steps()  # a sync: the warm-up's queued work is done
-                t0, timed_from = time.perf_counter(), step
-            if step % check_every == 0 and all(b is not None for b in stepper.bad_steps()):
-                break
-        bad = stepper.bad_steps()  # syncs the device: the period's time is now honest
-        train_s = time.perf_counter() - t0
-        finite = pack.weights_finite().tolist()
-        for i in range(len(configs)):
-            # Losses can still be finite one step after an overflow; the weights are not. Never
-            # evaluate such a member (LAPACK aborts the process on NaN matrices).
-            if bad[i] is None and not finite[i] and not done[i]:
-                bad[i] = step - 1
-        means = stepper.take_means()
+        step, bad, train_s, timed_from = _train_period(
+            stepper, batches, (step, end, total), warm, check_every, progress
+        )
         common = {
             "time/epoch_s": train_s * spe / max(step - timed_from, 1),
             "progress/step": step,
             "progress/epoch": step / spe,
             **spe_info,
         }
-        metrics: list[dict[str, Any] | None] = [None] * len(configs)
-        newly_dead = []
-        for i, c in enumerate(configs):
-            if done[i]:
-                continue
-            m = {"loss/d": means[i][0], "loss/g": means[i][1], **common}
-            if bad[i] is not None:
-                m |= {"status": "diverged", "diverged_step": bad[i]}
-                log.warning("member %d: losses became non-finite at step %d", i, bad[i])
-                newly_dead.append(i)
-            else:
-                t1 = time.perf_counter()
-                g, d = pack.member(i)
-                m |= _evaluate(g, d, c, device, noises[i], outs[i], step, evaluators[i])
-                m["time/eval_s"] = time.perf_counter() - t1
-                m["status"] = "finished" if step >= total else "running"
-            metrics[i] = last[i] = m
-        stepper.freeze(newly_dead)
-        for i in newly_dead:
-            done[i] = True
-        if report is None:
-            continue
-        if all(done):  # nothing alive: nothing worth a checkpoint
-            report(metrics, None)
+        metrics = end_period(pack, stepper, configs, done, bad, common, step, total, evaluation)
+        last = [m if m is not None else old for m, old in zip(metrics, last)]
+        if report is not None and not report_period(report, metrics, stepper, configs, step, done):
             break
-        ckpt = Path(tempfile.mkdtemp(prefix="ganrf-ckpt-"))
-        try:
-            state = stepper.state_dict()
-            save_checkpoint(ckpt, configs=configs, step=step, state=state)
-            report(metrics, str(ckpt))
-        finally:
-            shutil.rmtree(ckpt, ignore_errors=True)
     return last
+
+
+def _prepare_process(cfg: TrainConfig) -> torch.device:
+    """The device ``cfg`` asks for, with this process's threads and heap set for it."""
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if device.type == "cpu":
+        keep_freed_memory()
+    return device
+
+
+def _data_key(c: TrainConfig) -> int | None:
+    """The members share one data config (:func:`ganrf.training.pack.pack_key`); only the sets
+    made from the seed (synthetic digits, photo crops) differ between them, so a real dataset
+    and its reference are loaded once."""
+    return c.seed if c.data.dataset in SEEDED_DATASETS else None
+
+
+def _load_data(configs: list[TrainConfig], device: torch.device) -> list[Any]:
+    """Each member's training images, a dataset shared members load once."""
+    datas: dict[int | None, Any] = {}
+    for c in configs:
+        if _data_key(c) not in datas:
+            datas[_data_key(c)] = load_training_images(c.data, device, seed=c.seed)
+    return [datas[_data_key(c)] for c in configs]
+
+
+def _start(stepper: Stepper, configs: list[TrainConfig], resume_from: str | Path | None) -> int:
+    """The step training starts from: a checkpoint's, restored into ``stepper``, else 0."""
+    if resume_from is None:
+        torch.manual_seed(configs[0].seed + 1)  # dropout, after init (noise has its own streams)
+        return 0
+    state = load_checkpoint(resume_from)
+    check_compatible(configs, state["configs"])
+    step = int(state["step"])
+    stepper.load_state_dict(state, step)
+    return step
+
+
+def _evaluators(configs: list[TrainConfig], designs: list, device: torch.device) -> list[Any]:
+    """Each member's metric evaluator (None with ``eval.metrics`` off); members that share a
+    dataset share its reference features, computed once."""
+    evaluators: list[Any] = [None] * len(configs)
+    if not configs[0].eval.metrics:
+        return evaluators
+    from ganrf.metrics.evaluate import Evaluator
+
+    shared: dict[int | None, Evaluator] = {}
+    for i, (c, d) in enumerate(zip(configs, designs)):
+        if _data_key(c) not in shared:
+            shared[_data_key(c)] = Evaluator(c, device, design=d)
+        evaluators[i] = copy.copy(shared[_data_key(c)])  # the reference features, once
+        evaluators[i].design = d
+    return evaluators
+
+
+def _train_period(
+    stepper: Stepper,
+    batches: Iterator[list[Tensor]],
+    steps: tuple[int, int, int],
+    warm: int,
+    check_every: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[int, list[int | None], float, int]:
+    """``steps`` is (from, to, the run's total): the steps from one to the other (fewer once
+    every member has diverged), timed after the first ``warm`` of them, the divergence flags
+    read every ``check_every`` steps. Returns the step reached, each member's first non-finite step (None:
+    finite), the seconds timed and the step the timing started from."""
+    step, end, total = steps
+    first = timed_from = step
+    t0 = time.perf_counter()
+    while step < end:
+        stepper.step(next(batches))
+        step += 1
+        if progress is not None:
+            progress(step, total)
+        if warm and step == first + warm:
+            stepper.bad_steps()  # a sync: the warm-up's queued work is done
+            t0, timed_from = time.perf_counter(), step
+        if step % check_every == 0 and all(b is not None for b in stepper.bad_steps()):
+            break
+    bad = stepper.bad_steps()  # syncs the device: the period's time is now honest
+    return step, bad, time.perf_counter() - t0, timed_from
 
 
 def describe_models(cfg: TrainConfig, design: DiscriminatorDesign, g: nn.Module) -> dict[str, Any]:
@@ -294,28 +295,3 @@ def describe_models(cfg: TrainConfig, design: DiscriminatorDesign, g: nn.Module)
         ],
     }
     return {"discriminator": design.to_dict(), "generator": g_info}
-
-
-def _evaluate(g, d, cfg, device, noise, out, step, evaluator) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    if out is not None:
-        from torchvision.utils import save_image
-
-        grid = sample(g, noise)
-        (out / SAMPLES_DIR).mkdir(exist_ok=True)
-        path = out / SAMPLES_DIR / f"step{step:08d}.png"
-        nrow = max(1, int(len(grid) ** 0.5))
-        save_image(grid, path, nrow=nrow, normalize=True, value_range=(-1, 1))
-        result["artifact/samples"] = str(path.relative_to(out))
-        real = out / SAMPLES_DIR / REAL_GRID
-        if evaluator is not None and not real.exists():  # once: the digits to judge them by
-            save_image(
-                evaluator.real_images[: len(grid)],
-                real,
-                nrow=nrow,
-                normalize=True,
-                value_range=(-1, 1),
-            )
-    if evaluator is not None:
-        result |= evaluator(g=g, d=d, cfg=cfg, device=device, out_dir=out, step=step)
-    return result
