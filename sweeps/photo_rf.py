@@ -17,6 +17,7 @@ are SWD and SSIM, on pixels (eval.features=none).
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
@@ -63,7 +64,7 @@ PRESETS = {
             "eval.samples": 32,
             "eval.erf_images": 8,
         },
-        space=Space(**{**SPACE.__dict__, "rfs": (4, 25), "heads": ("patch",)}),
+        space=replace(SPACE, rfs=(4, 25), heads=("patch",)),
     ),
     "laptop": Preset(
         about="the default: crops of the astronaut, rf 4, 7, 13, 25 with an image and a patch "
@@ -90,15 +91,7 @@ PRESETS = {
             "schedule.eval_every_steps": 2000,
             "eval.samples": 10_000,
         },
-        space=Space(
-            **{
-                **SPACE.__dict__,
-                "image_size": 64,
-                "rfs": (4, 7, 13, 25, 49),
-                "stack_channels": 64,
-                "seeds": 3,
-            }
-        ),
+        space=replace(SPACE, image_size=64, rfs=(4, 7, 13, 25, 49), stack_channels=64, seeds=3),
     ),
 }
 

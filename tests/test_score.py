@@ -117,6 +117,7 @@ def test_json_holds_every_report_key_and_both_levels(tmp_path, capsys, monkeypat
         "metric/classifier_score", "metric/class_count", "metric/class_kl",
         "metric/confident_share", "metric/success", "metric/recognisable",
         "metric/recognisable_share", "metric/recognisable_classes",
+        "metric/swd", "metric/swd_l0",  # 28 px: one pyramid level
     }  # fmt: skip
     assert set(report) == expected
     assert report["metric/samples"] == 150
