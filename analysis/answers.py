@@ -184,21 +184,35 @@ def generate(paths: list[str]) -> str:
     return "\n".join([*lines, END])
 
 
-def replace_block(text: str, block: str) -> str:
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    return text[:start] + block + text[end:]
+def replace_block(text: str, block: str, markers: tuple[str, str] = (BEGIN, END)) -> str:
+    begin, end = markers
+    start, stop = text.index(begin), text.index(end) + len(end)
+    return text[:start] + block + text[stop:]
 
 
-def current_block(text: str) -> str:
-    if BEGIN not in text or END not in text:
-        raise SystemExit("analysis.answers: the README has no answers block; add the two markers")
-    return text[text.index(BEGIN) : text.index(END) + len(END)]
+def current_block(text: str, markers: tuple[str, str] = (BEGIN, END), prog: str = "") -> str:
+    begin, end = markers
+    if begin not in text or end not in text:
+        name = begin.split()[1].split(":")[0]  # "<!-- answers:begin ..." -> answers
+        raise SystemExit(
+            f"{prog or 'analysis.answers'}: the README has no {name} block; add the two "
+            f"markers {begin} and {end}"
+        )
+    return text[text.index(begin) : text.index(end) + len(end)]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m analysis.answers", description=__doc__.split("\n\n")[0]
-    )
+def main(
+    argv: list[str] | None = None,
+    *,
+    prog: str = "python -m analysis.answers",
+    doc: str = __doc__,
+    make=None,
+    markers: tuple[str, str] = (BEGIN, END),
+) -> int:
+    """The command line of a generated README block: ``make(paths)`` makes it (default: the
+    four questions' answers), between ``markers``."""
+    make = make or generate
+    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
     p.add_argument("paths", nargs="+", help="experiment folders (or a folder of them)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--write", metavar="README", help="replace the README's answers block")
@@ -207,15 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     paths = [Path(x).as_posix() for x in args.paths]  # results/x/ and results/x say the same
     missing = [x for x in paths if not Path(x).is_dir()]
     if missing:
-        raise SystemExit(f"analysis.answers: {missing[0]} is not a folder; give results folders")
+        raise SystemExit(f"{prog}: {missing[0]} is not a folder; give results folders")
     if args.write:
-        current_block(Path(args.write).read_text())  # one sentence when it has no markers
-    block = generate(paths)
+        current_block(Path(args.write).read_text(), markers, prog)  # one sentence without them
+    block = make(paths)
     if args.write:
         path = Path(args.write)
-        path.write_text(replace_block(path.read_text(), block))
+        path.write_text(replace_block(path.read_text(), block, markers))
     elif args.check:
-        if current_block(Path(args.check).read_text()) != block:
+        if current_block(Path(args.check).read_text(), markers, prog) != block:
             print(
                 f"{args.check}: the answers differ from {', '.join(args.paths)}; rerun with --write",
                 file=sys.stderr,

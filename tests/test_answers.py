@@ -1,6 +1,7 @@
 """The README's answers: generated from results folders by analysis.answers, and checked."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,93 @@ def test_a_trailing_slash_is_the_same_results_and_bad_paths_are_one_sentence(tmp
     with pytest.raises(SystemExit, match="no answers block"):
         answers.main([results, "--write", str(readme)])
     assert readme.read_text() == "# no block\n"
+
+
+# --------------------------------------------------------------------------------------------
+# The photo sweep's block (analysis.photo_answers)
+# --------------------------------------------------------------------------------------------
+
+PHOTO = {  # (rf, head, seed) -> SWD at levels 0 and 1
+    (4, "image", 0): (200.0, 300.0),
+    (4, "image", 1): (100.0, 100.0),
+    (25, "image", 0): (50.0, 90.0),
+    (4, "patch", 0): (40.0, 400.0),
+    (25, "patch", 0): (60.0, 20.0),
+}
+
+
+def _photo_results(tmp_path):
+    e = tmp_path / "results" / "photo"
+    for (rf, head, seed), (l0, l1) in PHOTO.items():
+        swd = {"metric/swd_l0": l0, "metric/swd_l1": l1, "metric/swd": (l0 + l1) / 2}
+        layers = {4: "conv2s2,conv2s2", 25: "conv9s2,conv9s2"}[rf]
+        trial(
+            e,
+            f"rf{rf}-{head}-s{seed}",
+            rf=rf,
+            depth=2,
+            seed=seed,
+            head=head,
+            layers=layers,
+            dataset="photo",
+            experiment="heads",
+            results=[ok(1.0, **swd, **{"metric/samples": 1500})],
+        )
+    return e
+
+
+def test_the_photo_block_tabulates_swd_per_level_per_head_and_rf(tmp_path):
+    from analysis import photo_answers
+
+    e = _photo_results(tmp_path)
+    short = photo_answers.generate([str(e)]).splitlines()
+    assert short[0] == photo_answers.BEGIN and short[-1] == photo_answers.END
+    # rf 4 mean over levels: (250 + 100) / 2 = 175; rf 25: 70
+    assert "- image head, SWD x10^3 by rf: rf 4 175 · rf 25 70; lowest: overall rf 25 (70); " in (
+        "\n".join(short)
+    )
+    assert "7 px rf 25 (50); 14 px rf 25 (90)." in short[4]
+    # the patch head: rf 4 best at 7 px, rf 25 at 14 px and overall
+    assert short[5] == (
+        "- patch head, SWD x10^3 by rf: rf 4 220 · rf 25 40; lowest: overall rf 25 (40); "
+        "7 px rf 4 (40); 14 px rf 25 (20)."
+    )
+    block = photo_answers.generate([str(e)], tables=True).splitlines()
+    assert (block[0], block[-1]) == photo_answers.TABLES
+    assert (
+        "5 finished trials, 1 or 2 seed(s) per configuration; SWD x10^3 of 1,024 samples"
+        in block[2]
+    )
+    i = block.index("**image head** (lower is closer to real crops):")
+    assert (
+        block[i + 2]
+        == "| rf | layers | D params | n | 7 px (level 0) | 14 px (level 1) | mean over levels |"
+    )
+    # rf 4, two seeds: level 0 (200 + 100) / 2, level 1 (300 + 100) / 2, mean (250 + 100) / 2
+    assert block[i + 4] == "| 4 | conv2s2,conv2s2 | 1,000 | 2 | 150 | 200 | 175 |"
+    assert block[i + 5] == "| 25 | conv9s2,conv9s2 | 1,000 | 1 | 50 | 90 | 70 |"
+    assert block[block.index("**patch head** (lower is closer to real crops):") + 4] == (
+        "| 4 | conv2s2,conv2s2 | 1,000 | 1 | 40 | 400 | 220 |"
+    )
+    assert not any(
+        "seed noise" in line for line in block + short
+    )  # not every configuration has 1 seed
+
+
+def test_the_photo_block_says_single_runs_have_no_interval(tmp_path):
+    from analysis import photo_answers
+
+    e = _photo_results(tmp_path)
+    shutil.rmtree(e / "rf4-image-s1")
+    block = photo_answers.generate([str(e)])
+    assert "One seed per configuration: these are single runs, with no interval" in block
+
+
+def test_the_readme_photo_block_is_what_the_code_makes_of_the_committed_results(monkeypatch):
+    from analysis import photo_answers
+
+    monkeypatch.chdir(ROOT)
+    readme = (ROOT / "README.md").read_text()
+    assert photo_answers.main(["results/photo-laptop", "--check", "README.md"]) == 0
+    assert photo_answers.main(["results/photo-laptop", "--tables", "--check", "docs/photo.md"]) == 0
+    assert photo_answers.BEGIN in readme

@@ -29,16 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganrf.metrics.spec import SWD_PATCH, swd_span
+from ganrf.metrics.spec import SWD_MAX_IMAGES, SWD_PATCH, swd_span
 
 PATCH = SWD_PATCH  # the descriptor's neighbourhood, pixels a side
 PATCHES_PER_IMAGE = 128
 REPEATS, DIRECTIONS = 4, 128  # 512 random directions, drawn in 4 batches as the reference does
 MIN_LEVEL = 16  # the pyramid stops above 16 px (the reference: levels while res >= 16)
 MAX_LEVELS = 5  # levels reported (l0 .. l4): 256 px images and below have them all
-# Images of each set the distance reads (the reference: 16,384): 131,072 patches a level, which
-# a 2-core CPU sorts on 512 directions in seconds.
-MAX_IMAGES = 1024
+MAX_IMAGES = SWD_MAX_IMAGES  # images of each set the distance reads (spec.py says why)
 SCALE = 1e3  # the paper's SWD x 10^3
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0  # outer product: /256, cv2's filter
 
