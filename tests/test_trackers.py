@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ganrf.metrics.spec import METRICS
-from ganrf.sweep import trackers
+from ganrf.sweep.raytune import trackers
 from tests.test_sweep import _load_script, sweep, trial_dirs
 
 

@@ -1,5 +1,5 @@
 """The command line every sweep script shares: presets, the search space, validation, and the
-hand-off to Ray Tune (``ganrf.sweep.tune``, imported only once the space is valid).
+hand-off to Ray Tune (``ganrf.sweep.raytune.tune``, imported only once the space is valid).
 
 A sweep script defines ``PRESETS`` (base training config and default search space per preset)
 and calls :func:`main`. Everything is validated before Ray starts (:mod:`ganrf.sweep.plan`):
@@ -17,7 +17,6 @@ import time
 from ganrf.config import LOSSES, ConfigError, add_set_flag
 from ganrf.design.designs import FAMILIES, NORMS, DesignError
 from ganrf.storage import storage_root
-from ganrf.sweep import trackers
 from ganrf.sweep.dryrun import print_trials
 from ganrf.sweep.estimate import TIMED_STEPS, busy, estimate, print_estimate
 from ganrf.sweep.experiments import EXPERIMENTS, SpaceError
@@ -37,6 +36,7 @@ from ganrf.sweep.plan import (
     resolve,
 )
 from ganrf.sweep.presets import DATA_LAYOUT, Preset, preset_dataset, preset_defaults
+from ganrf.sweep.raytune import trackers
 from ganrf.sweep.results import Publish, finish
 from ganrf.sweep.trial import make_packs
 from ganrf.tools.parser import OneLineParser
@@ -267,7 +267,7 @@ def main(
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
 
-    from ganrf.sweep import tune as gtune  # Ray starts only now, with a valid space
+    from ganrf.sweep.raytune import tune as gtune  # Ray starts only now, with a valid space
 
     exp_path = f"{storage}/{name}"
     if gtune.experiment_exists(exp_path):
@@ -307,7 +307,7 @@ def main(
 
 def _ray_started(args: argparse.Namespace, prog: str) -> bool:
     """Join ``--address`` or start the embedded Ray; False after one sentence on stderr."""
-    from ganrf.sweep import tune as gtune
+    from ganrf.sweep.raytune import tune as gtune
 
     try:
         gtune.init_ray(args.address, args.dashboard)
@@ -330,7 +330,7 @@ def _resume(
     storage = storage_root(args.storage_path)
     exp_path = f"{storage}/{args.name}"
 
-    from ganrf.sweep import tune as gtune
+    from ganrf.sweep.raytune import tune as gtune
 
     if not gtune.experiment_exists(exp_path):
         print(

@@ -53,7 +53,7 @@ def callbacks(tracker: str | None, experiment: str) -> list[Any]:
     os.environ[AUTO_LOGGERS_ENV] = "1"
     loggers: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback()]
     if tracker == "tensorboard":
-        from ganrf.sweep.tensorboard import HParamsTBXLoggerCallback
+        from ganrf.sweep.raytune.tensorboard import HParamsTBXLoggerCallback
 
         loggers.append(HParamsTBXLoggerCallback())
     elif tracker == "wandb":

@@ -1,6 +1,7 @@
 """The Ray Tune adapter, the driver's side: the module that starts Ray (with the trainable it
-runs, :mod:`ganrf.sweep.trainable`, and Tune's progress output, :mod:`ganrf.sweep.progress`;
-``ganrf.sweep.cluster`` borrows only Ray's launcher-config checks).
+runs, :mod:`ganrf.sweep.raytune.trainable`, and Tune's progress output,
+:mod:`ganrf.sweep.raytune.progress`; ``ganrf.sweep.raytune.cluster`` borrows only Ray's
+launcher-config checks).
 
 :func:`init_ray` starts or joins Ray; :func:`run_sweep` builds the ``Tuner`` (one Tune trial per
 pack, resources sized to the packs) and runs it; :func:`resume_sweep` restores an interrupted
@@ -22,17 +23,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Token authentication is on unless the user chose otherwise: ganrf/sweep/__init__.py sets
+# Token authentication is on unless the user chose otherwise: ganrf/sweep/raytune/__init__.py sets
 # RAY_AUTH_MODE before any module of this package imports Ray.
 import ray
 from ray import tune
 
 from ganrf import runs, storage
-from ganrf.sweep import trackers
 from ganrf.sweep.flags import SweepError
 from ganrf.sweep.plan import check_address
-from ganrf.sweep.progress import PublishCallback, publish_every_s, reporter
-from ganrf.sweep.trainable import trainable
+from ganrf.sweep.raytune import trackers
+from ganrf.sweep.raytune.progress import PublishCallback, publish_every_s, reporter
+from ganrf.sweep.raytune.trainable import trainable
 from ganrf.sweep.trial import HPARAMS, Trial, pack_hyperparameter, pack_name
 from ganrf.training.malloc import WORKER_ENV
 
@@ -286,15 +287,25 @@ def read_sweep(path: str) -> dict[str, Any]:
 
 
 # Where the functions and callbacks that Tune pickles into an experiment's state (tuner.pkl, the
-# search algorithm's state) lived before ganrf had sub-packages: a sweep started then names them
-# by these paths (ganrf.tune.trainable: this module imports the trainable, so it is found here
-# too), and resumes only if they still import.
-MOVED_MODULES = {"ganrf.tune": "ganrf.sweep.tune", "ganrf.tune_progress": "ganrf.sweep.progress"}
+# search algorithm's state) lived before: a sweep started then names them by these paths, and
+# resumes only if they still import. Before ganrf had sub-packages, ganrf.tune (ganrf.tune.trainable
+# too: that module imported the trainable, as this one does); before the Ray adapter had a
+# sub-package of its own, ganrf.sweep.tune (_trial_name, _resolved), ganrf.sweep.progress
+# (PublishCallback, the reporter), ganrf.sweep.tensorboard (--tracker tensorboard's callback).
+MOVED_MODULES = {
+    "ganrf.tune": "ganrf.sweep.raytune.tune",
+    "ganrf.tune_progress": "ganrf.sweep.raytune.progress",
+    "ganrf.sweep.tune": "ganrf.sweep.raytune.tune",
+    "ganrf.sweep.trainable": "ganrf.sweep.raytune.trainable",
+    "ganrf.sweep.progress": "ganrf.sweep.raytune.progress",
+    "ganrf.sweep.tensorboard": "ganrf.sweep.raytune.tensorboard",
+    "ganrf.sweep.trackers": "ganrf.sweep.raytune.trackers",
+}
 
 
 def alias_moved_modules() -> None:
-    """Make the pre-sub-package module paths of :data:`MOVED_MODULES` import again (this
-    process only), so that ``Tuner.restore`` can unpickle an older sweep's state."""
+    """Make the older module paths of :data:`MOVED_MODULES` import again (this process only), so
+    that ``Tuner.restore`` can unpickle an older sweep's state."""
     for old, new in MOVED_MODULES.items():
         sys.modules.setdefault(old, importlib.import_module(new))
 

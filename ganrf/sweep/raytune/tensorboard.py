@@ -1,5 +1,5 @@
 """Tune's TensorBoard logger with the trial's named hyper-parameters in the HParams tab
-(``--tracker tensorboard``: :mod:`ganrf.sweep.trackers`).
+(``--tracker tensorboard``: :mod:`ganrf.sweep.raytune.trackers`).
 
 Tune's own logger writes a trial's resolved grid variables there, which for a sweep is the one
 opaque trial list (TensorBoard drops it): this one writes rf, depth, layers, head... from the
