@@ -41,6 +41,7 @@ RAY_MODULES = {
     "ganrf.sweep.raytune.progress",
     "ganrf.sweep.raytune.trackers",
     "ganrf.sweep.raytune.tensorboard",
+    "ganrf.sweep.raytune.samples",
     "ganrf.sweep.raytune.cluster",
 }
 # No source file grows past this many lines (tests excepted).

@@ -29,7 +29,7 @@ from ganrf.config import TrainConfig
 from ganrf.data import load_training_images, steps_per_epoch
 from ganrf.design.designs import DiscriminatorDesign
 from ganrf.models import sample
-from ganrf.runs import REAL_GRID, SAMPLES_DIR, write_trial_files
+from ganrf.runs import REAL_GRID, SAMPLES_DIR, sample_grid_file, write_trial_files
 from ganrf.training.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from ganrf.training.malloc import keep_freed_memory
 from ganrf.training.pack import Pack, build_models
@@ -302,7 +302,7 @@ def _evaluate(g, d, cfg, device, noise, out, step, evaluator) -> dict[str, Any]:
 
         grid = sample(g, noise)
         (out / SAMPLES_DIR).mkdir(exist_ok=True)
-        path = out / SAMPLES_DIR / f"step{step:08d}.png"
+        path = out / sample_grid_file(step)
         nrow = max(1, int(len(grid) ** 0.5))
         save_image(grid, path, nrow=nrow, normalize=True, value_range=(-1, 1))
         result["artifact/samples"] = str(path.relative_to(out))
