@@ -1,7 +1,8 @@
 """``--tracker``: a sweep's reports and each evaluation's sample grid in TensorBoard (read back
-from the event files), MLflow (its local store) and W&B (offline), and a tracker whose package
-is missing stopped in one sentence before Ray starts. The MLflow and W&B sweeps run where their
-packages are installed (``pip install -e ".[mlflow,wandb]"``)."""
+from the event files), MLflow (its local store) and W&B (offline), W&B's output kept out of the
+sweep's log, and a tracker whose package is missing stopped in one sentence before Ray starts.
+The MLflow and W&B sweeps run where their packages are installed (``pip install -e
+".[mlflow,wandb]"``)."""
 
 import importlib.util
 import io
@@ -316,3 +317,33 @@ def test_wandb_gets_each_evaluations_sample_grid(wandb_sweep):
     logged = [pixels(p.read_bytes()) for p in media]
     for png in grids.values():
         assert sum(np.array_equal(pixels(png), img) for img in logged) == 1
+
+
+def test_wandb_keeps_out_of_the_sweeps_log(wandb_sweep):
+    """Unsilenced, W&B's banner, run history and summary came through Ray as some 35 lines
+    behind ANSI-coloured prefixes, for one trial: the sweep's own lines are what is left."""
+    _, run = wandb_sweep
+    log = run.stdout + run.stderr
+    assert "wandb:" not in log, run.stderr
+    assert "\x1b[" not in log  # no colour codes in a log that is not a terminal
+    assert "rf1-d1-conv1-image-s0 finished" in run.stdout
+    assert len(run.stderr.splitlines()) <= 4, run.stderr  # the sweep's two lines, Ray's one
+
+
+def test_worker_prefixes_are_plain_in_a_log_file(monkeypatch):
+    """Ray colours each ``(Actor pid=...)`` prefix with ANSI codes; a sweep whose stderr is not a
+    terminal turns that off (RAY_COLOR_PREFIX=0, read by Ray's driver as it prints), unless the
+    user chose."""
+    from ganrf.sweep.raytune import tune as gtune
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    monkeypatch.delenv("RAY_COLOR_PREFIX", raising=False)
+    gtune.plain_worker_prefixes()
+    assert os.environ["RAY_COLOR_PREFIX"] == "0"
+    monkeypatch.setenv("RAY_COLOR_PREFIX", "1")
+    gtune.plain_worker_prefixes()
+    assert os.environ["RAY_COLOR_PREFIX"] == "1"
+    monkeypatch.delenv("RAY_COLOR_PREFIX")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    gtune.plain_worker_prefixes()
+    assert "RAY_COLOR_PREFIX" not in os.environ

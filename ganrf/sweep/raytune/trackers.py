@@ -63,7 +63,9 @@ def callbacks(tracker: str | None, experiment: str) -> list[Any]:
         from ganrf.sweep.raytune.samples import SamplesWandbLoggerCallback
 
         project = os.environ.get("WANDB_PROJECT") or WANDB_PROJECT
-        loggers.append(SamplesWandbLoggerCallback(project=project, group=experiment))
+        loggers.append(
+            SamplesWandbLoggerCallback(project=project, group=experiment, **wandb_init())
+        )
     elif tracker == "mlflow":
         from ganrf.sweep.raytune.samples import SamplesMLflowLoggerCallback
 
@@ -72,6 +74,29 @@ def callbacks(tracker: str | None, experiment: str) -> list[Any]:
     elif tracker is not None:
         raise ValueError(f"unknown tracker {tracker!r}; one of {', '.join(TRACKERS)}")
     return loggers
+
+
+def wandb_init() -> dict[str, Any]:
+    """What each trial's ``wandb.init`` is given beside Tune's own arguments: silent settings,
+    unless ``WANDB_SILENT`` says otherwise, and W&B's own name for Tune's ``reinit=True`` where
+    W&B has one (it warns about the boolean).
+
+    Each run is logged by an actor in a Ray worker, whose output Ray copies into the sweep's log,
+    each line behind a ``(_WandbLoggingActor pid=...)`` prefix: unsilenced, W&B's banner and, per
+    trial, its run history and summary (some 35 lines for one smoke trial) buried the sweep's
+    own lines. The actor is started after Ray, so an environment variable set now would not reach
+    it: the setting travels with the run's ``wandb.init`` arguments. The run itself logs as
+    before; ``wandb sync`` and the W&B page show everything."""
+    import wandb
+
+    silent = os.environ.get("WANDB_SILENT", "true").strip().lower() not in ("false", "0", "no")
+    out: dict[str, Any] = {"settings": wandb.Settings(silent=silent)}
+    try:
+        wandb.Settings(reinit="finish_previous")  # W&B 0.19.10 on; before, only a boolean
+        out["reinit"] = "finish_previous"
+    except Exception:  # an older W&B's validation error, whatever its type
+        pass
+    return out
 
 
 def restore(flags: dict[str, Any] | None) -> None:

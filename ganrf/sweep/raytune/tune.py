@@ -183,6 +183,7 @@ def run_sweep(
     # Tune's newer console output ignores progress reporters and prints the grid point as one
     # truncated dict; the classic reporter shows the columns chosen above.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    plain_worker_prefixes()
     path = f"{storage_path.rstrip('/')}/{name}"
     resources = resources_for(packs, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
     fn = tune.with_resources(trainable, resources)
@@ -220,6 +221,14 @@ def run_sweep(
     )
     stop_on_sigterm()
     return tuner.fit()
+
+
+def plain_worker_prefixes() -> None:
+    """Ray prints each line a worker writes behind a ``(Actor pid=...)`` prefix coloured with
+    ANSI codes, also into a log file, where they are noise: off unless stderr is a terminal (or
+    the user set ``RAY_COLOR_PREFIX``). Ray's driver reads the variable as it prints."""
+    if not sys.stderr.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
 
 
 def sweep_script(argv0: str | None = None) -> str:
@@ -314,6 +323,7 @@ def resume_sweep(path: str) -> tune.ResultGrid:
     """Continue an interrupted sweep: finished trials stay finished, unfinished and errored ones
     continue from their last checkpoint, on the resources the sweep started with."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    plain_worker_prefixes()
     sweep = read_sweep(path)
     resources = sweep["resources"]
     trackers.restore(sweep["flags"])
