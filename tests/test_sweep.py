@@ -867,3 +867,74 @@ def test_what_tune_pickled_before_the_ray_package_still_unpickles():
     finally:
         for name in set(gtune.MOVED_MODULES) - before:
             sys.modules.pop(name, None)
+
+
+def session_processes(ray_tmpdir: str) -> dict[int, str]:
+    """Every process (but this one) whose command line, environment or open files name
+    ``ray_tmpdir``, the RAY_TMPDIR of one sweep. Ray's agents rename themselves
+    (``ray::DashboardAgent``), and setproctitle's longer title may overwrite part of
+    ``/proc/PID/environ``, but their output goes to the session's log files. Their command
+    lines, by pid."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            env = (entry / "environ").read_bytes()
+            files = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if (
+            ray_tmpdir in cmd
+            or f"RAY_TMPDIR={ray_tmpdir}\0".encode() in env
+            or any(f.startswith(ray_tmpdir + "/") for f in files)
+        ):
+            found[int(entry.name)] = cmd.strip()[:100]
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_driver_leaves_no_ray_process_behind(tmp_path):
+    """SIGKILL the driver of a running sweep: within seconds no process of its Ray session is
+    left. Without the reaper (ganrf.sweep.raytune.reaper), Ray 2.60's dashboard and runtime-env
+    agents outlived it by some 60 s."""
+    import contextlib
+    import shutil
+    import tempfile
+
+    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths have a limit
+    env = os.environ | {"RAY_TMPDIR": ray_tmp}
+    args = ["--smoke-test", "--rfs", "1", "--seeds", "1", "--set", "schedule.steps=4000"]
+    driver = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args, "--storage-path", str(tmp_path), "--name", "kill"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # until both agents are up and, unless a loaded machine is slow to start it, the trial
+        deadline, agents_up = time.time() + 300, None
+        while time.time() < deadline:
+            names = " ".join(session_processes(ray_tmp).values())
+            if "DashboardAgent" in names and "RuntimeEnvAgent" in names:
+                agents_up = agents_up or time.time()
+                if "ImplicitFunc" in names or time.time() > agents_up + 60:
+                    break
+            assert driver.poll() is None, "the sweep ended before its trial started"
+            time.sleep(1)
+        else:
+            pytest.fail(f"Ray's agents not up in 300 s: {session_processes(ray_tmp)}")
+        driver.kill()
+        driver.wait()
+        deadline = time.time() + 20
+        while session_processes(ray_tmp) and time.time() < deadline:
+            time.sleep(1)
+        assert session_processes(ray_tmp) == {}, names
+    finally:
+        driver.kill()
+        for pid in session_processes(ray_tmp):  # what a failure left: not for the next test
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -31,7 +31,7 @@ from ray import tune
 from ganrf import runs, storage
 from ganrf.sweep.flags import SweepError
 from ganrf.sweep.plan import check_address
-from ganrf.sweep.raytune import trackers
+from ganrf.sweep.raytune import reaper, trackers
 from ganrf.sweep.raytune.progress import PublishCallback, publish_every_s, reporter
 from ganrf.sweep.raytune.trainable import trainable
 from ganrf.sweep.trial import HPARAMS, Trial, pack_hyperparameter, pack_name
@@ -87,6 +87,8 @@ def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) 
     if address:  # a cluster's workers run as its nodes were started (cluster/gpu.yaml)
         join_ray(address)
         return
+    # Ray's agents would outlive a killed driver by a minute (ganrf.sweep.raytune.reaper).
+    reaper.start()
     # The dashboard, when on at all, is bound to loopback; the core services need the token
     # (RAY_AUTH_MODE above).
     try:
