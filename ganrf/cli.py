@@ -68,7 +68,11 @@ def _cmd_designs(args: argparse.Namespace) -> int:
 
 
 def _cmd_cluster_check(args: argparse.Namespace) -> int:
-    from ganrf.sweep.cluster import check_cluster_config, missing_mounts, mount_hint  # Ray, lazily
+    from ganrf.sweep.raytune.cluster import (
+        check_cluster_config,
+        missing_mounts,
+        mount_hint,
+    )  # Ray, lazily
 
     config = check_cluster_config(args.config)
     types = ", ".join(

@@ -330,6 +330,11 @@ SAMPLES_DIR = "samples"  # trial folder: samples/stepNNNNNNNN.png, one grid per 
 REAL_GRID = "real.png"  # samples/real.png: real images of the reference set, the same grid size
 
 
+def sample_grid_file(step: int) -> str:
+    """The sample grid of the evaluation at training ``step``, relative to its trial folder."""
+    return f"{SAMPLES_DIR}/step{step:08d}.png"
+
+
 def real_grid(trial_dir: str | Path) -> Path | None:
     """The grid of real images a trial saved beside its samples (what its samples are judged
     against, laid out as they are), or None (trials from before it was saved)."""

@@ -24,8 +24,8 @@ def _two_threads():
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """An embedded Ray started as the sweeps start it (ganrf.sweep.tune.init_ray), one CPU."""
-    from ganrf.sweep import tune as gtune
+    """An embedded Ray started as the sweeps start it (ganrf.sweep.raytune.tune.init_ray), one CPU."""
+    from ganrf.sweep.raytune import tune as gtune
 
     forget_ray_token()  # a cluster test may have read another home's token in this process
     gtune.init_ray(None, dashboard=False, num_cpus=1)

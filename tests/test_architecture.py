@@ -32,15 +32,17 @@ TORCH_FREE_CORE = {
     "ganrf.metrics.spec",
 }
 # Modules that import Ray: the Tune adapter and what it hands Tune (the trainable, its progress
-# callbacks, the trackers' logger callbacks); ganrf.sweep.cluster borrows only the launcher's
-# config checks.
+# callbacks, the trackers' logger callbacks); ganrf.sweep.raytune.cluster borrows only the
+# launcher's config checks. All of them, and only they, live in ganrf.sweep.raytune.
+RAY_PACKAGE = "ganrf.sweep.raytune"
 RAY_MODULES = {
-    "ganrf.sweep.tune",
-    "ganrf.sweep.trainable",
-    "ganrf.sweep.progress",
-    "ganrf.sweep.trackers",
-    "ganrf.sweep.tensorboard",
-    "ganrf.sweep.cluster",
+    "ganrf.sweep.raytune.tune",
+    "ganrf.sweep.raytune.trainable",
+    "ganrf.sweep.raytune.progress",
+    "ganrf.sweep.raytune.trackers",
+    "ganrf.sweep.raytune.tensorboard",
+    "ganrf.sweep.raytune.samples",
+    "ganrf.sweep.raytune.cluster",
 }
 # No source file grows past this many lines, and no function past MAX_FUNCTION_LINES (tests
 # excepted).
@@ -328,7 +330,9 @@ def test_no_module_but_runs_names_a_run_file():
     assert run_file_literals(ROOT) == []
 
 
-# ganrf's layers, lowest first: a module imports only from its own layer or a lower one.
+# ganrf's layers, lowest first: a module imports only from its own layer or a lower one. Within
+# the sweep package, the Ray-free core (trials, experiments, presets, plans) is below the Ray Tune
+# adapter, which the sweep's command line (sweep.cli) hands a valid space.
 LAYERS = (
     "storage",
     "design",
@@ -340,13 +344,18 @@ LAYERS = (
     "training",
     "tools",
     "sweep",
+    "sweep.raytune",
+    "sweep.cli",
     "cli",
     "__main__",
 )
 
 
 def layer(module: str) -> int:
-    return LAYERS.index(module.split(".")[1])
+    """The index in :data:`LAYERS` of the longest entry that ``module`` (``ganrf.X...``) is in."""
+    parts = module.split(".")[1:]
+    names = [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
+    return next(LAYERS.index(n) for n in names if n in LAYERS)
 
 
 def upward_imports(g: dict[str, set[str]]) -> list[str]:
@@ -362,6 +371,7 @@ def upward_imports(g: dict[str, set[str]]) -> list[str]:
 def test_the_sub_packages_keep_their_order():
     # every ganrf module belongs to a layer, and no import, lazy or by string, points up
     assert {m.split(".")[1] for m in sources() if m.startswith("ganrf.")} <= set(LAYERS)
+    assert layer("ganrf.sweep.trial") < layer("ganrf.sweep.raytune.tune") < layer("ganrf.sweep.cli")
     assert upward_imports(graph()) == []
 
 
@@ -371,3 +381,60 @@ def test_the_order_test_sees_an_upward_import_even_by_string():
     assert upward_imports(g) == ["ganrf.design.rf -> ganrf.training.loop"]
     found = imports(ROOT / "ganrf" / "metrics" / "__init__.py", set(sources()))
     assert "ganrf.metrics.evaluate" in found  # named only in the lazy map, by string
+    g["ganrf.sweep.plan"] = g["ganrf.sweep.plan"] | {"ganrf.sweep.raytune.tune"}
+    assert "ganrf.sweep.plan -> ganrf.sweep.raytune.tune" in upward_imports(g)
+
+
+def test_every_module_that_imports_ray_is_in_the_ray_package():
+    # with test_only_the_tune_adapter_runs_ray: whatever imports Ray is in the package (which
+    # also holds the reaper, which must not import Ray)
+    assert {m for m in RAY_MODULES if not m.startswith(RAY_PACKAGE + ".")} == set()
+    assert "ganrf.sweep.raytune.reaper" not in RAY_MODULES
+
+
+def ray_free_sweep_modules() -> list[str]:
+    """The modules of ganrf.sweep that import nothing of the Ray package when imported."""
+    g = graph(lazy=False)
+    out = []
+    for m in sorted(g):
+        if m.startswith(RAY_PACKAGE) or not (m == "ganrf.sweep" or m.startswith("ganrf.sweep.")):
+            continue
+        seen, todo = set(), {m}
+        while todo:
+            d = todo.pop()
+            seen.add(d)
+            todo |= {x for x in g.get(d, ()) if x in g and x not in seen}
+        if not any(d.startswith(RAY_PACKAGE) for d in seen):
+            out.append(m)
+    return out
+
+
+def _imported(modules: list[str]) -> dict:
+    """Import ``modules`` in a fresh Python whose environment has no RAY_AUTH_MODE; what Ray's
+    environment and ``sys.modules`` are then."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, json, os, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "print(json.dumps({'mode': os.environ.get('RAY_AUTH_MODE'), 'ray': 'ray' in sys.modules}))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_the_ray_free_sweep_modules_leave_ray_alone():
+    """Importing a trial, the experiments, presets or plans (analysis/ does) neither imports Ray
+    nor sets its auth mode; the Ray package sets it (token) and imports no Ray itself."""
+    free = ray_free_sweep_modules()
+    assert {"ganrf.sweep", "ganrf.sweep.trial", "ganrf.sweep.plan"} <= set(free)
+    assert _imported(["ganrf.sweep.trial"]) == {"mode": None, "ray": False}
+    assert _imported(free) == {"mode": None, "ray": False}
+    assert _imported([RAY_PACKAGE]) == {"mode": "token", "ray": False}

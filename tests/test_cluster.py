@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from ganrf.sweep.cluster import ClusterConfigError, check_cluster_config, security_problems
+from ganrf.sweep.raytune.cluster import ClusterConfigError, check_cluster_config, security_problems
 from tests.conftest import forget_ray_token
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,10 @@ def test_malformed_yaml_one_sentence(tmp_path):
 
 
 def test_importing_the_checks_is_cheap():
-    code = "import sys, ganrf.sweep.cluster; print(sorted({'ray', 'yaml', 'jsonschema'} & set(sys.modules)))"
+    code = (
+        "import sys, ganrf.sweep.raytune.cluster; "
+        "print(sorted({'ray', 'yaml', 'jsonschema'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -91,7 +94,8 @@ def test_importing_the_checks_is_cheap():
 def test_checking_first_leaves_ray_on_token_auth():
     """Ray reads its auth mode when first imported; the check may be that first import."""
     code = (
-        "import os, ganrf.sweep.cluster as c; c.check_cluster_config(c.Path(os.environ['Y'])); "
+        "import os, ganrf.sweep.raytune.cluster as c; "
+        "c.check_cluster_config(c.Path(os.environ['Y'])); "
         "from ray._raylet import AuthenticationMode as M, get_authentication_mode as mode; "
         "print(mode() == M.TOKEN)"
     )
@@ -248,8 +252,8 @@ def start_cluster(monkeypatch, workers: int = 2, attempts: int = 2, home: Path |
     ``home``: a fresh home folder for the cluster and everything started after it (the sweep's
     driver), given a token as a user makes one (:func:`generate_token`). A new machine has no
     ``~/.ray/auth_token``; with none, the GCS of a token cluster aborts at once."""
-    # The sweep's driver runs Ray with token authentication (ganrf/sweep/__init__.py); a cluster
-    # started without it refuses the driver's workers, whose actors then die before they start.
+    # The sweep's driver runs Ray with token authentication (ganrf/sweep/raytune/__init__.py); a
+    # cluster started without it refuses the driver's workers, whose actors then die before they start.
     # Ray reads the mode when it is first imported in this process, which may have been by any
     # test module: the cluster's services inherit os.environ, this process's client does not.
     import ray.cluster_utils

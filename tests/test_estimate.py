@@ -105,7 +105,7 @@ def run_sweep(tmp_path, monkeypatch, capsys, *args, smoke=True):
     from tests.test_bad_input import sweep_main
     from tests.test_sweep import _NoRay
 
-    monkeypatch.setitem(sys.modules, "ganrf.sweep.tune", _NoRay("ganrf.sweep.tune"))
+    monkeypatch.setitem(sys.modules, "ganrf.sweep.raytune.tune", _NoRay("ganrf.sweep.raytune.tune"))
     argv = [*(["--smoke-test"] * smoke), *args, "--storage-path", str(tmp_path / "runs")]
     code = sweep_main(argv)
     out = capsys.readouterr()

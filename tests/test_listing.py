@@ -64,7 +64,7 @@ def test_ls_names_the_recorded_script_and_start_under_any_name(tmp_path, capsys)
 
 
 def test_the_sweep_script_is_recorded_as_the_readme_runs_it():
-    from ganrf.sweep.tune import sweep_script
+    from ganrf.sweep.raytune.tune import sweep_script
 
     assert sweep_script("/home/me/gan_rf/sweeps/photo_rf.py") == "sweeps/photo_rf.py"
     assert sweep_script("sweeps/mnist_rf.py") == "sweeps/mnist_rf.py"

@@ -4,8 +4,8 @@ import os
 import signal
 from types import SimpleNamespace
 
-from ganrf.sweep import progress
-from ganrf.sweep.progress import trial_changes
+from ganrf.sweep.raytune import progress
+from ganrf.sweep.raytune.progress import trial_changes
 
 
 class Named(SimpleNamespace):  # a Tune trial as the reporter reads it

@@ -1,6 +1,7 @@
 """Faults through real Ray Tune: a sweep never loses finished work and never dies of one trial.
 
-Faults are injected with the GANRF_FAULT hook of ganrf/sweep/trainable.py (off unless the variable is set).
+Faults are injected with the GANRF_FAULT hook of ganrf/sweep/raytune/trainable.py (off unless
+the variable is set).
 The driver-kill fault and the bad-input table live in tests/test_sweep.py.
 """
 

@@ -87,11 +87,11 @@ def test_pack_size_fills_the_card_and_no_more():
 def test_trial_resources_and_gpus_asked_of_a_cpu_cluster(
     gpus, asked, expected, warned, monkeypatch, caplog
 ):
-    import ganrf.sweep.tune as gtune
+    import ganrf.sweep.raytune.tune as gtune
 
     monkeypatch.setattr(gtune.ray, "cluster_resources", lambda: {"CPU": 6.0, "GPU": float(gpus)})
     monkeypatch.setattr(gtune, "node_cpus", lambda: 6)
-    with caplog.at_level("WARNING", logger="ganrf.sweep.tune"):
+    with caplog.at_level("WARNING", logger="ganrf.sweep.raytune.tune"):
         got = gtune.resources_for([], cpus_per_trial=None, gpus_per_trial=asked)
     assert got == expected
     said = [r.getMessage() for r in caplog.records]

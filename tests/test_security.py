@@ -27,7 +27,8 @@ def test_whichever_module_imports_ray_first_ray_runs_with_tokens(module):
     """Ray reads its auth mode once, at its first import in a process. The CI run on a fresh
     machine imported Ray first through ganrf.sweep.progress (tests/test_progress.py), before
     ganrf.sweep.tune set the mode: this process's client ran without tokens while the clusters it
-    started inherited token mode, and every later Ray start failed."""
+    started inherited token mode, and every later Ray start failed. (Those modules are now in
+    ganrf.sweep.raytune, whose __init__ sets the mode.)"""
     code = f"import importlib; importlib.import_module({module!r}); import ray._raylet as r\n"
     code += (
         "m = r.get_authentication_mode(); print('TOKEN' if m == r.AuthenticationMode.TOKEN else m)"

@@ -147,8 +147,8 @@ def test_a_new_trial_parses_no_rf_spec_from_command_line_to_design_json(parses, 
     value: the dry-run, the driver (grid, packs, Tune's names) and the worker (the trial
     rebuilt from Tune's params.json, trained, design.json written) parse no spec string."""
     from ganrf.sweep import cli
+    from ganrf.sweep.raytune.tune import _trial_name
     from ganrf.sweep.trial import make_packs
-    from ganrf.sweep.tune import _trial_name
     from ganrf.training.loop import train_pack
 
     presets, _ = _smoke_sweep([])

@@ -5,8 +5,8 @@ metric is registered beside it, in :mod:`ganrf.metrics.compute` (``@computes("me
 stylegan2-ada's ``register_metric``); the evaluator (``ganrf.metrics.evaluate``) reports every
 entry that has one, in this order. The tidy loader (``analysis.load``) gives every registered key
 a column, the page (``analysis.report``) offers the chartable ones in its metric dropdowns, and
-Tune's progress table (``ganrf.sweep.tune``) shows those with a ``progress`` header. Adding a
-metric is one :func:`register` call below and its decorated function, nothing else.
+Tune's progress table (``ganrf.sweep.raytune.tune``) shows those with a ``progress`` header.
+Adding a metric is one :func:`register` call below and its decorated function, nothing else.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The command line every sweep script shares: presets, the search space, validation, and the
-hand-off to Ray Tune (``ganrf.sweep.tune``, imported only once the space is valid).
+hand-off to Ray Tune (``ganrf.sweep.raytune.tune``, imported only once the space is valid).
 
 A sweep script defines ``PRESETS`` (base training config and default search space per preset)
 and calls :func:`main`. Everything is validated before Ray starts (:mod:`ganrf.sweep.plan`):
@@ -17,7 +17,6 @@ import time
 from ganrf.config import LOSSES, ConfigError, add_set_flag
 from ganrf.design.designs import FAMILIES, NORMS, DesignError
 from ganrf.storage import storage_root
-from ganrf.sweep import trackers
 from ganrf.sweep.dryrun import print_trials
 from ganrf.sweep.estimate import TIMED_STEPS, busy, estimate, print_estimate
 from ganrf.sweep.experiments import EXPERIMENTS, SpaceError
@@ -37,8 +36,9 @@ from ganrf.sweep.plan import (
     resolve,
 )
 from ganrf.sweep.presets import DATA_LAYOUT, Preset, preset_dataset, preset_defaults
+from ganrf.sweep.raytune import trackers
 from ganrf.sweep.results import Publish, finish
-from ganrf.sweep.trial import make_packs
+from ganrf.sweep.trial import Trial, make_packs
 from ganrf.tools.parser import OneLineParser
 
 __all__ = ["build_parser", "main", "resolve", "finish"]
@@ -55,6 +55,15 @@ def build_parser(
         "finished, errored)\nand Tune's full table at the end; `kill -USR1 PID` (its first line "
         "gives the PID) prints the table at once.",
     )
+    _add_space_flags(p, presets, default)
+    _add_run_flags(p, presets)
+    _add_dry_run_flags(p)
+    return p
+
+
+def _add_space_flags(p: argparse.ArgumentParser, presets: dict[str, Preset], default: str) -> None:
+    """The flags that say which trials the sweep runs: preset, experiments, the grid's axes and
+    what every trial shares (norm, family, loss, schedule, ``--set``)."""
     p.add_argument(
         "--preset",
         choices=sorted(presets),
@@ -115,6 +124,17 @@ def build_parser(
         help="train every trial for this many passes over the data instead of the preset's "
         f"schedule ({preset_defaults(presets, 'schedule')})",
     )
+    add_set_flag(
+        p,
+        help="any training config key for every trial, e.g. --set optim.lr_d=2e-4 "
+        "(repeatable); the keys, with their defaults, are listed by `ganrf train --dry-run` "
+        "and explained in ganrf/config.py",
+    )
+
+
+def _add_run_flags(p: argparse.ArgumentParser, presets: dict[str, Preset]) -> None:
+    """The flags that say where and how the sweep runs: data, storage, name, resume, Ray's
+    cluster and resources, retries, the dashboard and a tracker."""
     p.add_argument(
         "--data-root",
         default="data",
@@ -174,12 +194,10 @@ def build_parser(
         help="also log every trial's reports to TensorBoard, Weights & Biases or MLflow "
         "(docs/trackers.md)",
     )
-    add_set_flag(
-        p,
-        help="any training config key for every trial, e.g. --set optim.lr_d=2e-4 "
-        "(repeatable); the keys, with their defaults, are listed by `ganrf train --dry-run` "
-        "and explained in ganrf/config.py",
-    )
+
+
+def _add_dry_run_flags(p: argparse.ArgumentParser) -> None:
+    """``--dry-run`` and its ``--estimate``: the grid printed, and timed, before Ray starts."""
     p.add_argument(
         "--dry-run", action="store_true", help="print the grid and exit before Ray starts"
     )
@@ -194,7 +212,6 @@ def build_parser(
         "and one evaluation of each distinct trial on this machine, and print the sweep's "
         "projected wall time (minutes per distinct trial; a heavy grid takes a few minutes)",
     )
-    return p
 
 
 def main(
@@ -211,19 +228,9 @@ def main(
     page when the sweep ends (the scripts pass :func:`analysis.publish.publish`)."""
     parser = build_parser(prog, doc, presets, default)
     args = parser.parse_args(argv)
-    if args.estimate is not None and not args.dry_run:
-        drop = " (and drop --resume)" if args.resume else ""
-        print(
-            f"{prog}: error: --estimate times the grid without running it: add --dry-run{drop}",
-            file=sys.stderr,
-        )
-        return 2
-    if args.estimate is not None and args.estimate < TIMED_STEPS:
-        print(
-            f"{prog}: error: --estimate {args.estimate}: time at least {TIMED_STEPS} steps "
-            f"(e.g. --estimate {TIMED_STEPS})",
-            file=sys.stderr,
-        )
+    problem = _estimate_problem(args)
+    if problem:
+        print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
     if args.resume:
         return _resume(args, prog, given_flags(parser, argv), default, publish)
@@ -235,40 +242,73 @@ def main(
         name = args.name or f"{dataset}_rf-{'smoke' if args.smoke_test else args.preset}-{stamp}"
         k = pack_size(args.pack)
         if args.dry_run:
-            import torch
-
-            size = k or auto_pack(trials, torch.cuda.is_available())
-            how = f"--pack {k}" if k else f"--pack auto: {size} on this machine"
-            packs = make_packs(trials, size)
-            if args.estimate is not None:
-                check_data(trials[0].config)  # before the grid: a missing dataset is one line
-            print_trials(packs, how, torch.cuda.is_available())
-            if args.estimate is not None:
-                warning = busy()
-                if warning:
-                    print(warning, file=sys.stderr)
-                device = (
-                    "cuda"
-                    if torch.cuda.is_available()
-                    else f"cpu, {torch.get_num_threads()} threads"
-                )
-                print_estimate(estimate(packs, steps=args.estimate), device, args.estimate)
-            return 0
+            return _dry_run(args, trials, k)
         flags = defining_flags(args, default)
-        if trackers.missing(args.tracker):
-            raise SweepError(trackers.missing(args.tracker))
-        check_data(trials[0].config)  # first: a sweep that cannot start leaves no folder
-        check_address(args.address)
-        check_storage(storage)
-    except (SweepError, SpaceError, ConfigError, DesignError) as e:
+        _check_before_ray(args, trials, storage)
+    # RuntimeError: DataError and friends
+    except (SweepError, SpaceError, ConfigError, DesignError, RuntimeError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    except RuntimeError as e:  # DataError and friends
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+    return _run(args, prog, trials, k, (storage, name), flags, publish)
 
-    from ganrf.sweep import tune as gtune  # Ray starts only now, with a valid space
 
+def _estimate_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--estimate`` cannot apply as given (without --dry-run, too few steps), or None."""
+    if args.estimate is not None and not args.dry_run:
+        drop = " (and drop --resume)" if args.resume else ""
+        return f"--estimate times the grid without running it: add --dry-run{drop}"
+    if args.estimate is not None and args.estimate < TIMED_STEPS:
+        return (
+            f"--estimate {args.estimate}: time at least {TIMED_STEPS} steps "
+            f"(e.g. --estimate {TIMED_STEPS})"
+        )
+    return None
+
+
+def _dry_run(args: argparse.Namespace, trials: list[Trial], k: int | None) -> int:
+    """``--dry-run``: print the packed grid, and with ``--estimate`` time it on this machine."""
+    import torch
+
+    size = k or auto_pack(trials, torch.cuda.is_available())
+    how = f"--pack {k}" if k else f"--pack auto: {size} on this machine"
+    packs = make_packs(trials, size)
+    if args.estimate is not None:
+        check_data(trials[0].config)  # before the grid: a missing dataset is one line
+    print_trials(packs, how, torch.cuda.is_available())
+    if args.estimate is not None:
+        warning = busy()
+        if warning:
+            print(warning, file=sys.stderr)
+        device = "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads"
+        print_estimate(estimate(packs, steps=args.estimate), device, args.estimate)
+    return 0
+
+
+def _check_before_ray(args: argparse.Namespace, trials: list[Trial], storage: str) -> None:
+    """What must hold before Ray starts: the tracker installed, the data there, the address
+    answering and the storage writable (first the data: a sweep that cannot start leaves no
+    folder)."""
+    if trackers.missing(args.tracker):
+        raise SweepError(trackers.missing(args.tracker))
+    check_data(trials[0].config)
+    check_address(args.address)
+    check_storage(storage)
+
+
+def _run(
+    args: argparse.Namespace,
+    prog: str,
+    trials: list[Trial],
+    k: int | None,
+    where: tuple[str, str],
+    flags: dict,
+    publish: Publish | None,
+) -> int:
+    """Start Ray, pack the valid space and run the sweep as experiment ``name`` in ``storage``
+    (``where``), unless an experiment is there already."""
+    from ganrf.sweep.raytune import tune as gtune  # Ray starts only now, with a valid space
+
+    storage, name = where
     exp_path = f"{storage}/{name}"
     if gtune.experiment_exists(exp_path):
         print(
@@ -307,7 +347,7 @@ def main(
 
 def _ray_started(args: argparse.Namespace, prog: str) -> bool:
     """Join ``--address`` or start the embedded Ray; False after one sentence on stderr."""
-    from ganrf.sweep import tune as gtune
+    from ganrf.sweep.raytune import tune as gtune
 
     try:
         gtune.init_ray(args.address, args.dashboard)
@@ -330,7 +370,7 @@ def _resume(
     storage = storage_root(args.storage_path)
     exp_path = f"{storage}/{args.name}"
 
-    from ganrf.sweep import tune as gtune
+    from ganrf.sweep.raytune import tune as gtune
 
     if not gtune.experiment_exists(exp_path):
         print(

@@ -118,8 +118,8 @@ class Trial:
         )
 
 
-# Tune's config holds each of these beside the trial value (``ganrf.sweep.tune``), so trackers
-# and ``ExperimentAnalysis.dataframe()`` see ``rf``, ``depth``... and not one opaque list.
+# Tune's config holds each of these beside the trial value (``ganrf.sweep.raytune.tune``), so
+# trackers and ``ExperimentAnalysis.dataframe()`` see ``rf``, ``depth``... and not one opaque list.
 HPARAMS = (
     "rf",
     "depth",
@@ -137,7 +137,7 @@ HPARAMS = (
 
 def named_hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
     """A Tune trial's flat, named hyper-parameters: the :data:`HPARAMS` keys of its config
-    (``ganrf.sweep.tune.param_space`` puts them there beside the trial value)."""
+    (``ganrf.sweep.raytune.tune.param_space`` puts them there beside the trial value)."""
     return {k: config[k] for k in HPARAMS if k in config}
 
 

@@ -18,7 +18,7 @@ from torch import device as Device
 
 from ganrf.config import TrainConfig
 from ganrf.models import sample
-from ganrf.runs import REAL_GRID, SAMPLES_DIR
+from ganrf.runs import REAL_GRID, SAMPLES_DIR, sample_grid_file
 from ganrf.training.checkpoint import save_checkpoint
 from ganrf.training.pack import Pack
 from ganrf.training.stepper import Stepper
@@ -134,7 +134,7 @@ def evaluate_member(g, d, cfg, device, noise, out, step, evaluator) -> dict[str,
 
         grid = sample(g, noise)
         (out / SAMPLES_DIR).mkdir(exist_ok=True)
-        path = out / SAMPLES_DIR / f"step{step:08d}.png"
+        path = out / sample_grid_file(step)
         nrow = max(1, int(len(grid) ** 0.5))
         save_image(grid, path, nrow=nrow, normalize=True, value_range=(-1, 1))
         result["artifact/samples"] = str(path.relative_to(out))

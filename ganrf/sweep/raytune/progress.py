@@ -1,6 +1,6 @@
 """What a sweep shows while it runs: one line per trial change (Tune's full table at the end
 and on ``kill -USR1 PID``), and results.csv and the page refreshed as trials report (part of
-the Tune adapter, :mod:`ganrf.sweep.tune`)."""
+the Tune adapter, :mod:`ganrf.sweep.raytune.tune`)."""
 
 from __future__ import annotations
 

@@ -41,14 +41,15 @@ def _ray_launcher_checks() -> tuple[Callable[[dict], dict], Callable[[dict], Non
         RuntimeError: one sentence, when the installed Ray no longer provides them.
     """
     # This may be the process's first import of Ray, which reads the auth mode once, at import;
-    # ganrf/sweep/__init__.py has set it (token authentication unless the user chose otherwise).
+    # ganrf/sweep/raytune/__init__.py has set it (token authentication unless the user chose
+    # otherwise).
     try:
         from ray.autoscaler._private.util import prepare_config, validate_config
     except ImportError as e:
         raise RuntimeError(
             f"checking a cluster YAML needs prepare_config and validate_config from Ray's private "
             f"{_RAY_PRIVATE}, which the installed Ray does not provide ({e}); install the Ray "
-            f"version pinned in pyproject.toml, or update ganrf/sweep/cluster.py to where Ray moved them"
+            f"version pinned in pyproject.toml, or update ganrf/sweep/raytune/cluster.py to where Ray moved them"
         ) from None
     return prepare_config, validate_config
 

@@ -1,6 +1,7 @@
 """The Ray Tune adapter, the driver's side: the module that starts Ray (with the trainable it
-runs, :mod:`ganrf.sweep.trainable`, and Tune's progress output, :mod:`ganrf.sweep.progress`;
-``ganrf.sweep.cluster`` borrows only Ray's launcher-config checks).
+runs, :mod:`ganrf.sweep.raytune.trainable`, and Tune's progress output,
+:mod:`ganrf.sweep.raytune.progress`; ``ganrf.sweep.raytune.cluster`` borrows only Ray's
+launcher-config checks).
 
 :func:`init_ray` starts or joins Ray; :func:`run_sweep` builds the ``Tuner`` (one Tune trial per
 pack, resources sized to the packs) and runs it; :func:`resume_sweep` restores an interrupted
@@ -22,17 +23,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Token authentication is on unless the user chose otherwise: ganrf/sweep/__init__.py sets
+# Token authentication is on unless the user chose otherwise: ganrf/sweep/raytune/__init__.py sets
 # RAY_AUTH_MODE before any module of this package imports Ray.
 import ray
 from ray import tune
 
 from ganrf import runs, storage
-from ganrf.sweep import trackers
 from ganrf.sweep.flags import SweepError
 from ganrf.sweep.plan import check_address
-from ganrf.sweep.progress import PublishCallback, publish_every_s, reporter
-from ganrf.sweep.trainable import trainable
+from ganrf.sweep.raytune import reaper, trackers
+from ganrf.sweep.raytune.progress import PublishCallback, publish_every_s, reporter
+from ganrf.sweep.raytune.trainable import trainable
 from ganrf.sweep.trial import HPARAMS, Trial, pack_hyperparameter, pack_name
 from ganrf.training.malloc import WORKER_ENV
 
@@ -86,6 +87,8 @@ def init_ray(address: str | None, dashboard: bool, num_cpus: int | None = None) 
     if address:  # a cluster's workers run as its nodes were started (cluster/gpu.yaml)
         join_ray(address)
         return
+    # Ray's agents would outlive a killed driver by a minute (ganrf.sweep.raytune.reaper).
+    reaper.start()
     # The dashboard, when on at all, is bound to loopback; the core services need the token
     # (RAY_AUTH_MODE above).
     try:
@@ -182,6 +185,7 @@ def run_sweep(
     # Tune's newer console output ignores progress reporters and prints the grid point as one
     # truncated dict; the classic reporter shows the columns chosen above.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    plain_worker_prefixes()
     path = f"{storage_path.rstrip('/')}/{name}"
     resources = resources_for(packs, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
     fn = tune.with_resources(trainable, resources)
@@ -219,6 +223,14 @@ def run_sweep(
     )
     stop_on_sigterm()
     return tuner.fit()
+
+
+def plain_worker_prefixes() -> None:
+    """Ray prints each line a worker writes behind a ``(Actor pid=...)`` prefix coloured with
+    ANSI codes, also into a log file, where they are noise: off unless stderr is a terminal (or
+    the user set ``RAY_COLOR_PREFIX``). Ray's driver reads the variable as it prints."""
+    if not sys.stderr.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
 
 
 def sweep_script(argv0: str | None = None) -> str:
@@ -286,15 +298,25 @@ def read_sweep(path: str) -> dict[str, Any]:
 
 
 # Where the functions and callbacks that Tune pickles into an experiment's state (tuner.pkl, the
-# search algorithm's state) lived before ganrf had sub-packages: a sweep started then names them
-# by these paths (ganrf.tune.trainable: this module imports the trainable, so it is found here
-# too), and resumes only if they still import.
-MOVED_MODULES = {"ganrf.tune": "ganrf.sweep.tune", "ganrf.tune_progress": "ganrf.sweep.progress"}
+# search algorithm's state) lived before: a sweep started then names them by these paths, and
+# resumes only if they still import. Before ganrf had sub-packages, ganrf.tune (ganrf.tune.trainable
+# too: that module imported the trainable, as this one does); before the Ray adapter had a
+# sub-package of its own, ganrf.sweep.tune (_trial_name, _resolved), ganrf.sweep.progress
+# (PublishCallback, the reporter), ganrf.sweep.tensorboard (--tracker tensorboard's callback).
+MOVED_MODULES = {
+    "ganrf.tune": "ganrf.sweep.raytune.tune",
+    "ganrf.tune_progress": "ganrf.sweep.raytune.progress",
+    "ganrf.sweep.tune": "ganrf.sweep.raytune.tune",
+    "ganrf.sweep.trainable": "ganrf.sweep.raytune.trainable",
+    "ganrf.sweep.progress": "ganrf.sweep.raytune.progress",
+    "ganrf.sweep.tensorboard": "ganrf.sweep.raytune.tensorboard",
+    "ganrf.sweep.trackers": "ganrf.sweep.raytune.trackers",
+}
 
 
 def alias_moved_modules() -> None:
-    """Make the pre-sub-package module paths of :data:`MOVED_MODULES` import again (this
-    process only), so that ``Tuner.restore`` can unpickle an older sweep's state."""
+    """Make the older module paths of :data:`MOVED_MODULES` import again (this process only), so
+    that ``Tuner.restore`` can unpickle an older sweep's state."""
     for old, new in MOVED_MODULES.items():
         sys.modules.setdefault(old, importlib.import_module(new))
 
@@ -303,6 +325,7 @@ def resume_sweep(path: str) -> tune.ResultGrid:
     """Continue an interrupted sweep: finished trials stay finished, unfinished and errored ones
     continue from their last checkpoint, on the resources the sweep started with."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    plain_worker_prefixes()
     sweep = read_sweep(path)
     resources = sweep["resources"]
     trackers.restore(sweep["flags"])

@@ -6,9 +6,9 @@ nothing is re-parsed), places them on the resources Tune gave, calls
 :func:`ganrf.training.loop.train_pack`, and reports metrics with a checkpoint every evaluation
 period; a restarted or restored trial resumes from ``tune.get_checkpoint()``. A trial that
 overruns its time budget ends as ``timed_out``; ``GANRF_FAULT`` injects faults for the reliability
-tests. The driver's side (``Tuner``, resources, resume) is :mod:`ganrf.sweep.tune`, which imports
-this module once it has set Ray's authentication mode; Tune pickles :func:`trainable` by this
-module path.
+tests. The driver's side (``Tuner``, resources, resume) is :mod:`ganrf.sweep.raytune.tune`;
+Ray's authentication mode is set by this package's ``__init__``, before either imports Ray. Tune
+pickles :func:`trainable` by this module path.
 """
 
 from __future__ import annotations
