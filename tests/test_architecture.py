@@ -49,11 +49,10 @@ RAY_MODULES = {
 MAX_LINES = 400
 MAX_FUNCTION_LINES = 80
 LINE_LIMITED = ("ganrf", "analysis", "sweeps", "scripts")
+
+
 # Files whose long functions are being split elsewhere, left out of the function check until
 # then (test_the_function_exceptions_are_still_needed says when one is no longer needed).
-LONG_FUNCTIONS_BEING_SPLIT = {"ganrf/sweep/cli.py"}
-
-
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -217,17 +216,15 @@ def test_the_line_count_finds_a_long_file(tmp_path):
 
 
 def long_functions(
-    root: Path, folders=LINE_LIMITED, limit: int = MAX_FUNCTION_LINES, skip=frozenset()
+    root: Path, folders=LINE_LIMITED, limit: int = MAX_FUNCTION_LINES
 ) -> dict[str, int]:
     """The functions (methods and nested ones too) in the .py files under ``folders`` of
     ``root`` longer than ``limit`` lines, decorators left out, as ``path:line name`` with their
-    lengths; the files in ``skip`` are not read."""
+    lengths."""
     out = {}
     for folder in folders:
         for path in sorted((root / folder).rglob("*.py")):
             rel = path.relative_to(root).as_posix()
-            if rel in skip:
-                continue
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     n = node.end_lineno - node.lineno + 1
@@ -237,13 +234,7 @@ def long_functions(
 
 
 def test_no_function_is_longer_than_80_lines():
-    assert long_functions(ROOT, skip=LONG_FUNCTIONS_BEING_SPLIT) == {}
-
-
-def test_the_function_exceptions_are_still_needed():
-    """An exception that no longer holds a long function is dropped from the list."""
-    long = {name.split(":")[0] for name in long_functions(ROOT)}
-    assert long >= LONG_FUNCTIONS_BEING_SPLIT
+    assert long_functions(ROOT) == {}
 
 
 def test_the_function_count_finds_a_long_function(tmp_path):
@@ -252,7 +243,6 @@ def test_the_function_count_finds_a_long_function(tmp_path):
     method = "class A:\n    def long(self):\n" + "        x = 1\n" * 80  # def on line 83
     (tmp_path / "scripts" / "m.py").write_text(ok + "\n" + method)
     assert long_functions(tmp_path, ("scripts",)) == {"scripts/m.py:83 long": 81}
-    assert long_functions(tmp_path, ("scripts",), skip={"scripts/m.py"}) == {}
 
 
 RUN_FOLDER_NAMES = {"sweep.json", "params.json", "config.json", "design.json", "meta.json"}
