@@ -38,6 +38,7 @@ from analysis.stats import (
     summary_display,
     summary_table,
 )
+from ganrf.metrics.spec import DIGITS
 from ganrf.storage import atomic_path
 
 
@@ -217,7 +218,10 @@ def build(frame: pd.DataFrame) -> tuple[str, str]:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     smoke, control_lines = smoke_banner(final), control_banner(final)
     images = Images()  # every image of the page, each embedded once
-    answers = answered(final)
+    # The notes' questions are MNIST's (their verdicts are digit judges'): other datasets' trials
+    # are shown by rf instead (by_rf_html), never counted as not speaking to a question.
+    digits = final[final["dataset"].isin(DIGITS)] if "dataset" in final else final
+    answers = answered(digits) if len(digits) else []
     header = _banners_html(final, stamp, running, smoke, control_lines)
     header.append(findings_html(answers, images, control_findings(final), real_html(final, images)))
     header.append(by_rf_html(final, images))
@@ -297,7 +301,8 @@ def _markdown_head(
     md += [f"**{text}**\n" for _, text in control_lines]
     if running:
         md += [f"Still running: {', '.join(running)}", ""]
-    md += ["## Findings: the notes' four questions", ""]
+    if answers:
+        md += ["## Findings: the notes' four questions", ""]
     for title, found in answers:
         md += [f"### {title}", "", *(f"- {f.text}" for f in found), ""]
     return md

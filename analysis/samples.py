@@ -167,7 +167,9 @@ def by_rf_html(final: pd.DataFrame, images: Images) -> str:
             "(lower is closer).</p>"
             f"{''.join(lines)}</div>"
         )
-    return "".join(sections)
+    if not sections:
+        return ""
+    return "<h2>Samples by rf</h2>" + "".join(sections)
 
 
 def findings_html(
@@ -179,6 +181,8 @@ def findings_html(
     """The page's findings section: real images laid out as the samples are (``real``,
     :func:`real_html`), the positive control (what passing looks like in this run,
     :mod:`analysis.control`), then each question, its answers with their samples."""
+    if not answers and not control:  # no digits: no question (each rf row shows real images)
+        return ""
     out = ["<h2>Findings: the notes' four questions</h2>"]
     out.append(
         "<p>Beside each answer: the latest sample grid of every seed of each configuration "
