@@ -7,8 +7,10 @@
 
 Per discriminator head, the sliced Wasserstein distance to real crops by rf in order (the mean
 over levels, and which rf scored lowest overall and at each pyramid level: level k's patches
-span 7 * 2**k px), each the mean over the configuration's finished seeds; with ``--tables`` (a
-block of its own), one table per head: a row per rf with every level, the mean and n. Nothing is said of differences between rfs beyond that order: with one seed per
+span 7 * 2**k px), and the samples' mean pairwise SSIM by rf (near 1: every sample alike, a
+collapse SWD alone can miss), each the mean over the configuration's finished seeds; with
+``--tables`` (a block of its own), one table per head: a row per rf with every level, the mean,
+SSIM and n. Nothing is said of differences between rfs beyond that order: with one seed per
 configuration there is no interval to separate them from seed noise, and the block says so.
 ``tests/test_answers.py`` fails when the README's block and what this module makes of
 ``results/`` disagree.
@@ -33,6 +35,7 @@ TABLES = (
     "<!-- photo-tables:end -->",
 )
 MEAN = "metric/swd"
+SSIM = "metric/ssim"
 
 
 def _levels(rows: pd.DataFrame) -> list[int]:
@@ -54,7 +57,12 @@ def best_line(head: str, g: pd.DataFrame, levels: list[int]) -> str:
     best = [f"overall {_best(g, MEAN)}"]
     best += [f"{swd_span(k)} px {_best(g, f'metric/swd_l{k}')}" for k in levels]
     shown = " · ".join(f"rf {fmt(rf)} {v:.3g}" for rf, v in by_rf.items())
-    return f"- {head} head, SWD x10^3 by rf: {shown}; lowest: {'; '.join(best)}."
+    ssim = g.groupby("rf", sort=True)[SSIM].mean()
+    alike = " · ".join(f"rf {fmt(rf)} {v:.2f}" for rf, v in ssim.items())
+    return (
+        f"- {head} head, SWD x10^3 by rf: {shown}; lowest: {'; '.join(best)}. Mean pairwise "
+        f"SSIM of the samples (near 1: all alike, a collapse): {alike}."
+    )
 
 
 def head_lines(head: str, g: pd.DataFrame, levels: list[int]) -> list[str]:
@@ -63,8 +71,8 @@ def head_lines(head: str, g: pd.DataFrame, levels: list[int]) -> list[str]:
     lines = [
         f"**{head} head** (lower is closer to real crops):",
         "",
-        f"| rf | layers | D params | n | {' | '.join(cols)} | mean over levels |",
-        "|---|---|---|---|" + "---|" * (len(cols) + 1),
+        f"| rf | layers | D params | n | {' | '.join(cols)} | mean over levels | SSIM |",
+        "|---|---|---|---|" + "---|" * (len(cols) + 2),
     ]
     for rf, at in g.groupby("rf", sort=True):
         values = [at[f"metric/swd_l{k}"].mean() for k in levels] + [at[MEAN].mean()]
@@ -73,7 +81,7 @@ def head_lines(head: str, g: pd.DataFrame, levels: list[int]) -> list[str]:
             f"| {fmt(rf)} | {fmt(at['layers'].iloc[0])} | "
             f"{'' if pd.isna(params) else f'{int(params):,}'} | {at[MEAN].notna().sum()} | "
             + " | ".join(f"{v:.3g}" for v in values)
-            + " |"
+            + f" | {at[SSIM].mean():.2f} |"
         )
     return [*lines, ""]
 

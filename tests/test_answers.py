@@ -154,7 +154,7 @@ def _photo_results(tmp_path):
             layers=layers,
             dataset="photo",
             experiment="heads",
-            results=[ok(1.0, **swd, **{"metric/samples": 1500})],
+            results=[ok(1.0, **swd, **{"metric/samples": 1500, "metric/ssim": l0 / 1000})],
         )
     return e
 
@@ -169,9 +169,13 @@ def test_the_photo_block_tabulates_swd_per_level_per_head_and_rf(tmp_path):
     assert "- image head, SWD x10^3 by rf: rf 4 175 · rf 25 70; lowest: overall rf 25 (70); " in (
         "\n".join(short)
     )
-    assert "7 px rf 25 (50); 14 px rf 25 (90)." in short[4]
+    assert (
+        "7 px rf 25 (50); 14 px rf 25 (90). Mean pairwise SSIM of the samples (near 1: all "
+        in (short[4])
+    )
+    assert short[4].endswith("a collapse): rf 4 0.15 · rf 25 0.05.")  # (0.2 + 0.1) / 2
     # the patch head: rf 4 best at 7 px, rf 25 at 14 px and overall
-    assert short[5] == (
+    assert short[5].startswith(
         "- patch head, SWD x10^3 by rf: rf 4 220 · rf 25 40; lowest: overall rf 25 (40); "
         "7 px rf 4 (40); 14 px rf 25 (20)."
     )
@@ -184,13 +188,13 @@ def test_the_photo_block_tabulates_swd_per_level_per_head_and_rf(tmp_path):
     i = block.index("**image head** (lower is closer to real crops):")
     assert (
         block[i + 2]
-        == "| rf | layers | D params | n | 7 px (level 0) | 14 px (level 1) | mean over levels |"
+        == "| rf | layers | D params | n | 7 px (level 0) | 14 px (level 1) | mean over levels | SSIM |"
     )
     # rf 4, two seeds: level 0 (200 + 100) / 2, level 1 (300 + 100) / 2, mean (250 + 100) / 2
-    assert block[i + 4] == "| 4 | conv2s2,conv2s2 | 1,000 | 2 | 150 | 200 | 175 |"
-    assert block[i + 5] == "| 25 | conv9s2,conv9s2 | 1,000 | 1 | 50 | 90 | 70 |"
+    assert block[i + 4] == "| 4 | conv2s2,conv2s2 | 1,000 | 2 | 150 | 200 | 175 | 0.15 |"
+    assert block[i + 5] == "| 25 | conv9s2,conv9s2 | 1,000 | 1 | 50 | 90 | 70 | 0.05 |"
     assert block[block.index("**patch head** (lower is closer to real crops):") + 4] == (
-        "| 4 | conv2s2,conv2s2 | 1,000 | 1 | 40 | 400 | 220 |"
+        "| 4 | conv2s2,conv2s2 | 1,000 | 1 | 40 | 400 | 220 | 0.04 |"
     )
     assert not any(
         "seed noise" in line for line in block + short
