@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ganrf.config import DataConfig
-from ganrf.data.photo import photo_crops, photo_keys
+from ganrf.data.photo import config_crops, photo_crops, photo_keys
 from ganrf.data.sources import (
     DataError,
     celeba_dataset,
@@ -152,15 +152,7 @@ def check_data(cfg: DataConfig, *, test_split: bool = False) -> None:
 
 def training_crops(cfg: DataConfig, seed: int) -> Tensor:
     """The photo dataset's training set: ``cfg.crops`` crops cut with the trial's ``seed``."""
-    return photo_crops(
-        cfg.photo,
-        cfg.crops,
-        cfg.image_size,
-        photo_size=cfg.photo_size,
-        channels=cfg.channels,
-        seed=seed,
-        flip=cfg.flip,
-    )
+    return config_crops(cfg, cfg.crops, seed)
 
 
 def _check_mnist_shape(cfg: DataConfig) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ganrf.config import DataConfig
 from ganrf.data.sources import DataError
 
 # Key -> file in scikit-image's wheel (skimage/data/): only the pictures it ships, so none is
@@ -120,3 +121,16 @@ def photo_crops(
         c = p[:, y : y + crop, x : x + crop]
         out[i] = c.flip(-1) if flip and bool(torch.rand(1, generator=g) < 0.5) else c
     return out
+
+
+def config_crops(cfg: DataConfig, n: int, seed: int) -> Tensor:
+    """``n`` crops as ``cfg`` (a photo dataset's DataConfig) cuts them, from ``seed``."""
+    return photo_crops(
+        cfg.photo,
+        n,
+        cfg.image_size,
+        photo_size=cfg.photo_size,
+        channels=cfg.channels,
+        seed=seed,
+        flip=cfg.flip,
+    )

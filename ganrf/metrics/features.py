@@ -147,21 +147,9 @@ def reference_images(cfg, n: int) -> tuple[Tensor, Tensor | None, str]:
         ref, floor = _permuted(test)[:n], _permuted(train)[:n]
         return to_float(ref), to_float(floor), f"mnist-test-s{REFERENCE_SEED}-{len(ref)}"
     if cfg.data.dataset == "photo":  # crops the trials never train on: fixed seeds, not cached
-        from ganrf.data.photo import photo_crops
+        from ganrf.data.photo import config_crops
 
-        d = cfg.data
-        ref, floor = (
-            photo_crops(
-                d.photo,
-                n,
-                d.image_size,
-                photo_size=d.photo_size,
-                channels=d.channels,
-                seed=s,
-                flip=d.flip,
-            )
-            for s in (REFERENCE_SEED, REFERENCE_SEED + 1)
-        )
+        ref, floor = (config_crops(cfg.data, n, s) for s in (REFERENCE_SEED, REFERENCE_SEED + 1))
         return to_float(ref), to_float(floor), ""
     if cfg.data.dataset == "synthetic":  # cheap to make: not cached
         size, ch = cfg.data.image_size, cfg.data.channels
