@@ -110,8 +110,9 @@ def _real_figure(rows: pd.DataFrame, dataset: str, images: Images) -> str:
 
 
 def swd_text(rows: pd.DataFrame) -> str:
-    """The SWD per level of ``rows`` (mean over their seeds), in words: ``SWD x10^3 by structure
-    size: 7 px 12.3 · 14 px 8.1; mean 10.2 (n = 2)``; "" without SWD."""
+    """The SWD per level of ``rows`` (mean over their seeds) and their samples' mean pairwise
+    SSIM (near 1: all alike, a collapse SWD can miss), in words: ``SWD x10^3 by structure size:
+    7 px 12.3 · 14 px 8.1; mean 10.2; SSIM 0.12 (n = 2)``; "" without SWD."""
     levels = [k for k in range(SWD_LEVELS) if f"metric/swd_l{k}" in rows]
     parts = []
     for k in levels:
@@ -121,8 +122,10 @@ def swd_text(rows: pd.DataFrame) -> str:
     if not parts:
         return ""
     mean = rows["metric/swd"].dropna()
+    ssim = rows["metric/ssim"].dropna() if "metric/ssim" in rows else mean.iloc[:0]
+    alike = f"; SSIM {ssim.mean():.2g}" if len(ssim) else ""  # near 1: all alike, a collapse
     return (
-        f"SWD x10^3 by structure size: {' · '.join(parts)}; mean {mean.mean():.3g} "
+        f"SWD x10^3 by structure size: {' · '.join(parts)}; mean {mean.mean():.3g}{alike} "
         f"(n = {len(mean)})"
     )
 
@@ -164,7 +167,8 @@ def by_rf_html(final: pd.DataFrame, images: Images) -> str:
             "samples (every seed), and the sliced Wasserstein distance to real images per "
             "pyramid level: a level's 7 px patches span 7, 14, 28 ... px of the image, so a "
             "high distance at one size says the samples get structure of that size wrong "
-            "(lower is closer).</p>"
+            "(lower is closer); SSIM is the samples' mean pairwise similarity (near 1: all "
+            "alike, a collapse).</p>"
             f"{''.join(lines)}</div>"
         )
     if not sections:

@@ -68,7 +68,7 @@ PRESETS = {
     ),
     "laptop": Preset(
         about="the default: crops of the astronaut, rf 4, 7, 13, 25 with an image and a patch "
-        "head, one seed; about 20 min on 2 CPU cores (measured)",
+        "head, one seed; 12 min on 2 quiet CPU cores (measured)",
         base={
             **PHOTO,
             "g.width": 0.5,

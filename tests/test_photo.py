@@ -133,3 +133,12 @@ def test_an_evaluation_without_a_network_scores_pixels():
     )
     with pytest.raises(Exception, match="eval.features must be auto or none"):
         _cfg(**{"eval.features": "inception"}).validate()
+
+
+def test_a_sweep_names_no_data_root_for_a_photo_it_cannot_have():
+    from ganrf.sweep.plan import check_data as sweep_check
+
+    with pytest.raises(DataError) as e:
+        sweep_check(_cfg(**{"data.photo": "lena"}))
+    assert str(e.value).startswith("data.photo 'lena': lena is not a photograph")
+    assert "--data-root" not in str(e.value)  # the photo sweep reads nothing there

@@ -125,16 +125,26 @@ def test_real_digits_are_shown_beside_the_findings_once_per_dataset(tmp_path):
 
 
 def test_a_trial_saves_real_images_laid_out_as_its_samples(tmp_path):
+    from torchvision.utils import save_image
+
+    from ganrf.config import TrainConfig
+    from ganrf.metrics.features import reference_images
     from ganrf.training.loop import train
     from tests.test_metric_registry import TINY
 
-    tiny = {**TINY, "eval.erf_images": 16, "eval.grid": 16}
+    # fewer ERF images than grid samples: the real grid still holds as many as the samples
+    tiny = {**TINY, "eval.erf_images": 4, "eval.grid": 16}
     train(tiny, report=lambda m, ckpt: None, out_dir=tmp_path)
     real = runs.real_grid(tmp_path)
     assert real is not None and real.name == runs.REAL_GRID
     _, latest = runs.latest_sample_grid(tmp_path)
-    with Image.open(real) as r, Image.open(latest) as s:
+    cfg = TrainConfig.from_dict(tiny)
+    ref, _, _ = reference_images(cfg, cfg.eval.samples)
+    save_image(ref[:16], tmp_path / "want.png", nrow=4, normalize=True, value_range=(-1, 1))
+    with Image.open(real) as r, Image.open(latest) as s, Image.open(tmp_path / "want.png") as w:
         assert r.size == s.size  # 16 images, 4 x 4, as the samples
+        assert np.array_equal(np.asarray(r), np.asarray(w))  # the reference's first 16
+    (tmp_path / "want.png").unlink()
     assert [p.name for p in sorted((tmp_path / runs.SAMPLES_DIR).glob("*.png"))] == [
         runs.REAL_GRID,
         "step00000002.png",
@@ -150,11 +160,13 @@ def test_each_rf_of_a_photo_sweep_shows_real_crops_samples_and_swd_per_level(tmp
     grids = {
         (25, "patch", 0): (30, 10.0, 50.0),
         (25, "patch", 1): (50, 20.0, 70.0),
+        (25, "patch", 2): (110, 60.0, 150.0),
         (4, "image", 0): (70, 100.0, 300.0),
         (4, "patch", 0): (90, 1.0, 2.0),
     }
     for (rf, head, seed), (grey, l0, l1) in grids.items():
         swd = {"metric/swd_l0": l0, "metric/swd_l1": l1, "metric/swd": (l0 + l1) / 2}
+        swd["metric/ssim"] = grey / 1000
         d = trial(
             e,
             f"rf{rf}-{head}-s{seed}",
@@ -176,10 +188,11 @@ def test_each_rf_of_a_photo_sweep_shows_real_crops_samples_and_swd_per_level(tmp
     rows = html.split('<div class="rf-row"')[1:]
     assert [re.search(r'data-rf="(\d+)"', r).group(1) for r in rows] == ["4", "25"]
     greys = [[_grey(images.urls[int(i)]) for i in re.findall(r'data-img="(\d+)"', r)] for r in rows]
-    assert greys == [[200, 70, 90], [200, 30, 50]]  # real crops first, then each head's seeds
+    assert greys == [[200, 70, 90], [200, 30, 50, 110]]  # real crops first, then each seed
     assert "rf 25, depth 2), patch head" in rows[1]
-    assert "SWD x10^3 by structure size: 7 px 15 · 14 px 60; mean 37.5 (n = 2)" in rows[1]
-    assert "7 px 100 · 14 px 300; mean 200 (n = 1)" in rows[0]
-    assert "7 px 1 · 14 px 2; mean 1.5 (n = 1)" in rows[0]
+    # means over seeds (10, 20, 60: not the median 20), and the samples' SSIM
+    assert "SWD x10^3 by structure size: 7 px 30 · 14 px 90; mean 60; SSIM 0.063 (n = 3)" in rows[1]
+    assert "7 px 100 · 14 px 300; mean 200; SSIM 0.07 (n = 1)" in rows[0]
+    assert "7 px 1 · 14 px 2; mean 1.5; SSIM 0.09 (n = 1)" in rows[0]
     # digits have the questions' findings instead: no such section
     assert by_rf_html(final_rows(load_experiment(_exp(tmp_path / "digits"))), Images()) == ""

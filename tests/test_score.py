@@ -275,6 +275,21 @@ def test_a_folder_of_two_sizes_is_one_sentence(tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    ("mode", "value"), [("I;16", 40000), ("RGBA", (9, 9, 9, 128)), ("LA", (9, 128))]
+)
+def test_png_modes_that_would_clip_or_drop_alpha_are_one_sentence(tmp_path, capsys, mode, value):
+    from PIL import Image
+
+    Image.new(mode, (20, 20), value).save(tmp_path / "a.png")
+    np.save(tmp_path / "r.npy", np.zeros((2, 20, 20), np.uint8))
+    one_sentence_exit_2(
+        ["score", str(tmp_path), "--reference", str(tmp_path / "r.npy")],
+        capsys,
+        f"a.png is a {mode} PNG; save the set as 8-bit grey or RGB (no alpha channel)",
+    )
+
+
 def test_one_image_has_swd_but_no_ssim(tmp_path, capsys):
     np.save(tmp_path / "one.npy", _crops(1, 0))
     np.save(tmp_path / "r.npy", _crops(3, 1))
@@ -286,3 +301,4 @@ def test_one_image_has_swd_but_no_ssim(tmp_path, capsys):
     got = json.loads(captured.out)
     assert got["metric/ssim"] is None and got["metric/swd"] > 0
     assert "SSIM of FAKE is not scored: it compares pairs, so give 2 images or more" in captured.err
+    assert "SWD compares the first image of each set" in captured.err

@@ -100,9 +100,25 @@ def test_a_one_dimensional_distance_by_hand():
     # two points each, on one direction: sorted {0, 1} vs {1, 2} differ by 1 everywhere
     a, b = torch.tensor([[1.0], [0.0]]), torch.tensor([[2.0], [1.0]])
     assert S.sliced_wasserstein(a, b, torch.ones(2, 1, 3)) == pytest.approx(1.0)
-    # {0, 4} vs {1, 2}: |0 - 1| and |4 - 2|, mean 1.5; on direction -1 the same
+    # {0, 4} vs {1, 2}: |0 - 1| and |4 - 2|, mean 1.5 (unsorted, |0 - 2| and |4 - 1|: 2.5); on
+    # direction -1 the same
     a, b = torch.tensor([[0.0], [4.0]]), torch.tensor([[2.0], [1.0]])
+    assert S.sliced_wasserstein(a, b, torch.ones(1, 1, 2)) == pytest.approx(1.5)
     assert S.sliced_wasserstein(a, b, -torch.ones(1, 1, 2)) == pytest.approx(1.5)
+
+
+def test_descriptors_are_normalised_as_the_paper_over_few_patches():
+    # 5 patches: the population std (the reference's np.std) and the sample std differ by 0.2%
+    level = _images(2, 3, 16, 4) * 50
+    images, ys, xs = (
+        torch.tensor([0, 1, 1, 0, 1]),
+        torch.tensor([0, 3, 9, 5, 1]),
+        torch.tensor([9, 0, 4, 2, 8]),
+    )
+    got = S.descriptors(level, images, ys, xs)
+    want = np_descriptors(level.double().numpy(), images.numpy(), ys.numpy(), xs.numpy())
+    assert got.shape == (5, 3 * 49)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(

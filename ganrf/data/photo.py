@@ -48,10 +48,9 @@ def photo_keys(spec: str) -> list[str]:
     keys = [k.strip() for k in spec.split(",") if k.strip()]
     unknown = [k for k in keys if k not in PHOTOS]
     if unknown or not keys:
-        what = ", ".join(unknown) if unknown else "nothing"
+        what = f"{', '.join(unknown)} is not a photograph" if unknown else "names no photograph"
         raise DataError(
-            f"data.photo {spec!r}: {what} is not a photograph scikit-image ships; choose "
-            f"from {', '.join(PHOTOS)}"
+            f"data.photo {spec!r}: {what} scikit-image ships; choose from {', '.join(PHOTOS)}"
         )
     return keys
 

@@ -98,8 +98,9 @@ def _add_space_flags(p: argparse.ArgumentParser, presets: dict[str, Preset], def
     p.add_argument(
         "--family",
         choices=FAMILIES,
-        help="how designs reach an rf: stride1 stacks (default), stride2 (the notes' "
-        "downsampling), dilated, or resnet (SNGAN-style residual blocks, with the residual G, "
+        help="how designs reach an rf (default: each preset's own: "
+        + "; ".join(f"{k} {v.space.family}" for k, v in presets.items())
+        + "): stride1 stacks, stride2 (the notes' downsampling), dilated, or resnet (SNGAN-style residual blocks, with the residual G, "
         "hinge loss, spectral norm and no dropout unless --loss/--norm/--dropout say otherwise)",
     )
     p.add_argument(

@@ -160,6 +160,10 @@ def check_storage(root: str) -> None:
         ) from None
 
 
+# Datasets that read nothing under --data-root: the synthetic set, the shipped photographs.
+NO_DATA_ROOT = ("synthetic", "photo")
+
+
 def check_data(cfg: TrainConfig) -> None:
     """Fail now, not inside every trial, when the dataset cannot be had (data.py's own rules)."""
     from ganrf import data  # torch: only once the space is valid
@@ -167,6 +171,8 @@ def check_data(cfg: TrainConfig) -> None:
     try:
         data.check_data(cfg.data, test_split=cfg.eval.metrics)
     except data.DataError as e:
+        if cfg.data.dataset in NO_DATA_ROOT:  # made or shipped: no folder to point at
+            raise
         raise data.DataError(
             f"{e} (--data-root {cfg.data.root}: pass --data-root DIR where the data is)"
         ) from None

@@ -140,6 +140,11 @@ def _as_nchw(a: np.ndarray, where: str) -> np.ndarray:
     )
 
 
+# PNG modes read as they are: 1-bit and 8-bit grey, RGB and palette (a folder mixing grey and
+# RGB is read as RGB, each grey image repeated over the three channels).
+READABLE_MODES = ("1", "L", "P", "RGB")
+
+
 def _set_from_folder(folder: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
@@ -150,7 +155,12 @@ def _set_from_folder(folder: Path) -> np.ndarray:
     for f in files:
         try:
             with Image.open(f) as im:
-                images.append(im.convert("L" if im.mode in ("1", "L", "I;16", "I") else "RGB"))
+                if im.mode not in READABLE_MODES:  # 16-bit grey would clip, alpha be dropped
+                    raise ScoreInputError(
+                        f"{f} is a {im.mode} PNG; save the set as 8-bit grey or RGB "
+                        "(no alpha channel)"
+                    )
+                images.append(im.convert("L" if im.mode in ("1", "L") else "RGB"))
         except (UnidentifiedImageError, OSError):
             raise ScoreInputError(f"{f} is not an image PIL can read") from None
     for f, im in zip(files, images):
@@ -219,8 +229,9 @@ def compare(fake: np.ndarray, real: np.ndarray) -> tuple[dict, list[str]]:
     n = min(len(f), len(r), MAX_IMAGES)
     notes = []
     if n < max(len(f), len(r)):
+        first = "the first image" if n == 1 else f"the first {n:,} images"
         notes.append(
-            f"SWD compares the first {n:,} images of each set (it sorts equally many patches; "
+            f"SWD compares {first} of each set (it sorts equally many patches; "
             f"{MAX_IMAGES:,} at most)"
         )
     levels = swd(r, f)

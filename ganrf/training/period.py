@@ -140,12 +140,12 @@ def evaluate_member(g, d, cfg, device, noise, out, step, evaluator) -> dict[str,
         result["artifact/samples"] = str(path.relative_to(out))
         real = out / SAMPLES_DIR / REAL_GRID
         if evaluator is not None and not real.exists():  # once: the digits to judge them by
-            save_image(
-                evaluator.real_images[: len(grid)],
+            save_image(  # as many as the samples (real_images holds only eval.erf_images)
+                evaluator.real_pixels[: len(grid)].float(),
                 real,
                 nrow=nrow,
                 normalize=True,
-                value_range=(-1, 1),
+                value_range=(0, 255),
             )
     if evaluator is not None:
         result |= evaluator(g=g, d=d, cfg=cfg, device=device, out_dir=out, step=step)
