@@ -226,3 +226,19 @@ def test_cli_train_writes_checkpoint_and_metrics(tmp_path):
     assert load_checkpoint(tmp_path / "checkpoint")["step"] == 4
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["status"] == "finished"
+
+
+def test_a_key_added_since_the_checkpoint_takes_its_default():
+    """A checkpoint from before a config key existed (data.photo, eval.features) resumes: its run
+    behaved as the default; a key it holds with another value is still a different run."""
+    import json
+
+    from ganrf.config import TrainConfig
+    from ganrf.training.checkpoint import check_compatible
+
+    cfg = TrainConfig.from_dict({"d.layers": "conv3"})
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("data.photo", "eval.features")}
+    check_compatible([cfg], [json.dumps(old)])
+    photo = TrainConfig.from_dict({"d.layers": "conv3", "data.photo": "coffee"})
+    with pytest.raises(CheckpointError, match="data.photo: 'astronaut' -> 'coffee'"):
+        check_compatible([photo], [json.dumps(old)])

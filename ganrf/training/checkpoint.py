@@ -90,7 +90,10 @@ def check_compatible(configs: list[TrainConfig], saved: list[str]) -> None:
 
 
 def _check_one(cfg: TrainConfig, saved_json: str) -> None:
-    saved, now = json.loads(saved_json), cfg.to_dict()
+    # A key the checkpoint's config lacks was added to the config since: the run that wrote it
+    # behaved as its default (data.photo, eval.features, ... keep the old behaviour by default).
+    saved = {**TrainConfig().to_dict(), **json.loads(saved_json)}
+    now = cfg.to_dict()
     changed = sorted(
         k
         for k in set(saved) | set(now)
