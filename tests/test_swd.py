@@ -52,7 +52,7 @@ def np_swd(real, fake, draws):
     levels = len(draws.ys)
     out = []
     for k, (lr, lf) in enumerate(zip(np_pyramid(real, levels), np_pyramid(fake, levels))):
-        where = (draws.images[k].numpy(), draws.ys[k].numpy(), draws.xs[k].numpy())
+        where = (draws.images.numpy(), draws.ys[k].numpy(), draws.xs[k].numpy())
         a, b = np_descriptors(lr, *where), np_descriptors(lf, *where)
         per_repeat = []
         for dirs in draws.directions.double().numpy():
@@ -129,14 +129,14 @@ def test_levels_stop_at_16_px(size, levels):
 
 
 def test_registry_reports_every_level():
-    from ganrf.metrics.spec import METRICS, SWD_LEVELS
+    from ganrf.metrics.spec import METRICS, SWD_LEVELS, swd_span
 
     assert SWD_LEVELS == S.MAX_LEVELS
     assert [k for k in METRICS if k.startswith("metric/swd_")] == [
         f"metric/swd_l{k}" for k in range(S.MAX_LEVELS)
     ]
     assert "28 px structure" in METRICS["metric/swd_l2"].label
-    assert S.level_span(2) == 28
+    assert swd_span(2) == 28
 
 
 def _real_crops(n, seed, size=32):

@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ganrf.config import DataConfig
-from ganrf.data.photo import config_crops, photo_crops, photo_keys
+from ganrf.data.photo import config_crops
 from ganrf.data.sources import (
     DataError,
     celeba_dataset,
@@ -103,7 +103,7 @@ def load_training_images(cfg: DataConfig, device: torch.device, seed: int = 0) -
     if cfg.dataset == "synthetic":
         images, _ = make_synthetic(cfg.synthetic_size, cfg.image_size, cfg.channels, seed)
     elif cfg.dataset == "photo":
-        images = training_crops(cfg, seed)
+        images = config_crops(cfg, cfg.crops, seed)  # the trial's seed cuts its crops
     elif cfg.dataset == "mnist":
         _check_mnist_shape(cfg)
         images, _ = load_mnist(cfg.root, train=True, download=cfg.download)
@@ -136,10 +136,7 @@ def check_data(cfg: DataConfig, *, test_split: bool = False) -> None:
     if cfg.dataset == "synthetic":
         return
     if cfg.dataset == "photo":
-        for key in photo_keys(cfg.photo):  # each picture read, and big enough for a crop
-            photo_crops(
-                key, 1, cfg.image_size, photo_size=cfg.photo_size, channels=cfg.channels, seed=0
-            )
+        config_crops(cfg, 1, seed=0)  # every picture read, and checked big enough for a crop
         return
     if cfg.dataset == "mnist":
         _check_mnist_shape(cfg)
@@ -148,11 +145,6 @@ def check_data(cfg: DataConfig, *, test_split: bool = False) -> None:
             load_mnist(cfg.root, train=False, download=cfg.download)
         return
     _image_dataset(cfg)
-
-
-def training_crops(cfg: DataConfig, seed: int) -> Tensor:
-    """The photo dataset's training set: ``cfg.crops`` crops cut with the trial's ``seed``."""
-    return config_crops(cfg, cfg.crops, seed)
 
 
 def _check_mnist_shape(cfg: DataConfig) -> None:

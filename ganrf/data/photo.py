@@ -103,8 +103,9 @@ def photo_crops(
     Raises:
         DataError: an unknown photograph, or a crop larger than a resized photograph.
     """
-    photos = [load_photo(k, photo_size, channels) for k in photo_keys(spec)]
-    for key, p in zip(photo_keys(spec), photos):
+    keys = photo_keys(spec)
+    photos = [load_photo(k, photo_size, channels) for k in keys]
+    for key, p in zip(keys, photos):
         if min(p.shape[1:]) < crop:
             raise DataError(
                 f"photograph {key!r} is {p.shape[2]}x{p.shape[1]} px after data.photo_size "

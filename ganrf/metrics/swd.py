@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganrf.metrics.spec import SWD_MAX_IMAGES, SWD_PATCH, swd_span
+from ganrf.metrics.spec import SWD_MAX_IMAGES, SWD_PATCH
 
 PATCH = SWD_PATCH  # the descriptor's neighbourhood, pixels a side
 PATCHES_PER_IMAGE = 128
@@ -84,10 +84,11 @@ def laplacian_pyramid(x: Tensor, levels: int) -> list[Tensor]:
 
 @dataclass(frozen=True)
 class Draws:
-    """The random draws of one comparison: per level, the patches' image index and top-left
-    corner ``(P,)`` each, and the unit directions ``(REPEATS, C * PATCH**2, DIRECTIONS)``."""
+    """The random draws of one comparison: the patches' image index ``(P,)`` (the same at every
+    level), per level their top-left corners ``(P,)``, and the unit directions
+    ``(REPEATS, C * PATCH**2, DIRECTIONS)``."""
 
-    images: list[Tensor]
+    images: Tensor
     ys: list[Tensor]
     xs: list[Tensor]
     directions: Tensor
@@ -102,7 +103,7 @@ def draw(n: int, channels: int, sizes: list[tuple[int, int]], seed: int) -> Draw
     xs = [torch.randint(0, w - PATCH + 1, (p,), generator=g) for _, w in sizes]
     dirs = torch.randn(REPEATS, channels * PATCH**2, DIRECTIONS, generator=g)
     dirs = dirs / dirs.norm(dim=1, keepdim=True)
-    return Draws([images] * len(sizes), ys, xs, dirs)
+    return Draws(images, ys, xs, dirs)
 
 
 def descriptors(level: Tensor, images: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
@@ -161,11 +162,8 @@ def swd(real: Tensor, fake: Tensor, seed: int = 0) -> dict[str, float]:
     draws = draw(n, real.shape[1], [tuple(p.shape[-2:]) for p in pyr_real], seed)
     out = {}
     for k, (lr, lf) in enumerate(zip(pyr_real, pyr_fake)):
-        where = (draws.images[k], draws.ys[k], draws.xs[k])
+        where = (draws.images, draws.ys[k], draws.xs[k])
         a, b = descriptors(lr, *where), descriptors(lf, *where)
         out[f"l{k}"] = SCALE * sliced_wasserstein(a, b, draws.directions)
     out["mean"] = sum(out.values()) / levels
     return out
-
-
-level_span = swd_span  # image pixels a level-k patch spans (7, 14, 28, ...)
