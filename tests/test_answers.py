@@ -218,3 +218,26 @@ def test_the_readme_photo_block_is_what_the_code_makes_of_the_committed_results(
     assert photo_answers.main(["results/photo-laptop", "--check", "README.md"]) == 0
     assert photo_answers.main(["results/photo-laptop", "--tables", "--check", "docs/photo.md"]) == 0
     assert photo_answers.BEGIN in readme
+
+
+def test_the_typed_photo_sentences_are_what_the_committed_results_say():
+    """The README's collapse sentence and docs/photo.md's reading of the samples are prose, not
+    generated: their figures are checked here against results/photo-laptop."""
+    from analysis.load import final_rows, load_experiment
+
+    final = final_rows(load_experiment(ROOT / "results" / "photo-laptop"))
+    by = final.set_index(["rf", "head"])
+    ssim = by["metric/ssim"]
+    collapsed = {k for k, v in ssim.items() if v > 0.5}
+    assert collapsed == {(4, "image"), (4, "patch"), (7, "patch")}
+    readme = (ROOT / "README.md").read_text()
+    assert "rf 4 (both heads) and the rf-7 patch head collapse" in readme
+    doc = " ".join((ROOT / "docs" / "photo.md").read_text().split())
+    s = [f"{ssim[(4, 'image')]:.2f}", f"{ssim[(4, 'patch')]:.2f}", f"{ssim[(7, 'patch')]:.2f}"]
+    assert f"(mean pairwise SSIM {s[0]} and {s[1]}: one repeated texture)" in doc
+    assert f"the rf-7 patch head ({s[2]})" in doc
+    l1 = by["metric/swd_l1"]
+    patch = [f"{l1[(rf, 'patch')]:.0f}" for rf in (13, 4, 7)]
+    assert f"(SWD {patch[0]} against {patch[1]} and {patch[2]} at level 1)" in doc
+    image = by.xs("image", level="head")["metric/swd"].loc[[7, 13, 25]]
+    assert f"between {image.min():.0f} and {image.max():.0f}" in doc
